@@ -1,0 +1,334 @@
+"""Plotly figure builders: annotated grids, convolution and pooling steps (with in-browser animation),
+images with a colour bar, feature-map mosaics, probabilities, loss curves, confusion matrices.
+
+Every builder takes numpy arrays or traces from `cnnviz.ops` and returns a `go.Figure`; none knows
+about Streamlit, so each is tested by reading the figure's data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from cnnviz.ops import ConvTrace, PoolTrace, format_number
+
+WINDOW_COLOR = "#e4572e"  # the kernel's window on the input
+CURRENT_COLOR = "#17bebb"  # the output cell being computed
+PADDING_FILL = "rgba(160,160,160,0.35)"
+DIVERGING = "RdBu_r"  # signed values (kernels, feature maps before ReLU): 0 is white
+SEQUENTIAL = "Viridis"
+
+
+def _text(values: np.ndarray) -> list[list[str]]:
+    return [["" if (isinstance(v, float) and math.isnan(v)) else format_number(v) for v in row] for row in values]
+
+
+def _cell_rect(r0: int, c0: int, r1: int, c1: int, color: str, xref="x", yref="y", width=3) -> dict:
+    """A rectangle around cells r0..r1, c0..c1 (inclusive) of a heatmap drawn with y reversed."""
+    return dict(type="rect", x0=c0 - 0.5, x1=c1 + 0.5, y0=r0 - 0.5, y1=r1 + 0.5, xref=xref, yref=yref,
+                line=dict(color=color, width=width), fillcolor="rgba(0,0,0,0)")
+
+
+def _grid_heatmap(values: np.ndarray, colorscale=SEQUENTIAL, zmin=None, zmax=None, show_text=True,
+                  name: str = "", showscale=False, text=None) -> go.Heatmap:
+    values = np.asarray(values, dtype=np.float64)
+    return go.Heatmap(
+        z=values, text=(text if text is not None else _text(values)) if show_text else None,
+        texttemplate="%{text}" if show_text else None, textfont=dict(size=14),
+        colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=showscale, name=name,
+        hovertemplate=f"{name} row %{{y}}, col %{{x}}: %{{z}}<extra></extra>", xgap=2, ygap=2,
+    )
+
+
+def _square_axes(fig: go.Figure, n_cols: int) -> None:
+    for i in range(1, n_cols + 1):
+        suffix = "" if i == 1 else str(i)
+        fig.layout[f"yaxis{suffix}"].update(autorange="reversed", scaleanchor=f"x{suffix}", constrain="domain",
+                                            showgrid=False, zeroline=False, dtick=1)
+        fig.layout[f"xaxis{suffix}"].update(showgrid=False, zeroline=False, constrain="domain", dtick=1, side="top")
+
+
+def grid_figure(values: np.ndarray, title: str = "", colorscale=SEQUENTIAL, highlight=None, height=320,
+                showscale=False) -> go.Figure:
+    """One annotated grid; `highlight` = (r0, c0, r1, c1) outlines a block of cells."""
+    fig = go.Figure(_grid_heatmap(values, colorscale, name=title, showscale=showscale))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10))
+    _square_axes(fig, 1)
+    if highlight is not None:
+        fig.add_shape(_cell_rect(*highlight, WINDOW_COLOR))
+    return fig
+
+
+# ---------------------------------------------------------------- convolution, step by step
+
+def _conv_frame(trace: ConvTrace, k: int):
+    """Heatmap data and shapes for step k: (padded input, kernel, partial output), shapes."""
+    step = trace.steps[k]
+    partial = np.full(trace.output.shape, np.nan)
+    for s in trace.steps[:k + 1]:
+        partial[s.out_row, s.out_col] = s.value
+    shapes = [_cell_rect(int(r), int(c), int(r), int(c), WINDOW_COLOR, "x", "y", 3)
+              for r in step.rows for c in step.cols]
+    shapes.append(_cell_rect(step.out_row, step.out_col, step.out_row, step.out_col, CURRENT_COLOR, "x3", "y3", 4))
+    return partial, shapes
+
+
+def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height: int = 380) -> go.Figure:
+    """Padded input with the window of step k outlined, the kernel, the output filled up to step k.
+
+    With `animate`, the figure carries one frame per step and Play / Pause buttons: the animation runs
+    in the browser, with no round trip to the server.
+    """
+    p = trace.padding
+    h, w = trace.padded.shape
+    pad_mask = np.ones((h, w), dtype=bool)
+    pad_mask[p:h - p, p:w - p] = False
+    kernel = trace.kernel
+    vmax = float(np.abs(trace.padded).max()) or 1.0
+    out_abs = float(np.abs(trace.output).max()) or 1.0
+    kabs = float(np.abs(kernel).max()) or 1.0
+
+    fig = make_subplots(1, 3, column_widths=[h + 1, kernel.shape[1] + 1, trace.output.shape[1] + 1],
+                        subplot_titles=(f"Input {h - 2 * p}×{w - 2 * p}" + (f" + padding {p}" if p else ""),
+                                        f"Kernel {kernel.shape[0]}×{kernel.shape[1]}",
+                                        f"Output {trace.output.shape[0]}×{trace.output.shape[1]}"),
+                        horizontal_spacing=0.06)
+    fig.add_trace(_grid_heatmap(trace.padded, "Blues", -vmax * 0.1, vmax * 1.6, name="input"), 1, 1)
+    fig.add_trace(_grid_heatmap(kernel, DIVERGING, -kabs * 1.8, kabs * 1.8, name="kernel"), 1, 2)
+    partial, shapes = _conv_frame(trace, k)
+    fig.add_trace(_grid_heatmap(partial, "Oranges", -out_abs * 0.1, out_abs * 1.6, name="output"), 1, 3)
+    pad_shapes = [dict(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5, xref="x", yref="y",
+                       fillcolor=PADDING_FILL, line=dict(width=1, color="gray", dash="dot"), layer="above")
+                  for r, c in zip(*np.nonzero(pad_mask))]
+    fig.update_layout(shapes=pad_shapes + shapes, height=height, margin=dict(l=10, r=10, t=60, b=10))
+    _square_axes(fig, 3)
+    if animate and len(trace.steps) > 1:
+        frames = []
+        for i in range(len(trace.steps)):
+            part, sh = _conv_frame(trace, i)
+            frames.append(go.Frame(name=str(i), traces=[2], data=[go.Heatmap(z=part, text=_text(part))],
+                                   layout=dict(shapes=pad_shapes + sh)))
+        fig.frames = frames
+        fig.update_layout(
+            updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.02, xanchor="left", yanchor="top",
+                              showactive=False, buttons=[
+                dict(label="▶ Play", method="animate",
+                     args=[None, dict(frame=dict(duration=700, redraw=True), fromcurrent=True,
+                                      transition=dict(duration=0))]),
+                dict(label="⏸ Pause", method="animate",
+                     args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")]),
+            ])],
+            sliders=[dict(active=k, x=0.18, len=0.8, y=-0.02, yanchor="top", currentvalue=dict(prefix="step "),
+                          steps=[dict(label=str(i + 1), method="animate",
+                                      args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
+                                 for i in range(len(trace.steps))])],
+            height=height + 70, margin=dict(l=10, r=10, t=60, b=70),
+        )
+    return fig
+
+
+def image_figure(img: np.ndarray, title: str = "", colorscale="gray", zmid=None, height=300,
+                 showscale=True, hover_name="value") -> go.Figure:
+    """A 2-D array as an image with a colour bar (values on hover)."""
+    img = np.asarray(img, dtype=np.float64)
+    fig = go.Figure(go.Heatmap(z=img, colorscale=colorscale, zmid=zmid, showscale=showscale,
+                               hovertemplate=f"row %{{y}}, col %{{x}}: {hover_name} %{{z:.3f}}<extra></extra>",
+                               colorbar=dict(thickness=12)))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False)
+    fig.update_xaxes(constrain="domain", showticklabels=False)
+    return fig
+
+
+def rgb_figure(img: np.ndarray, title: str = "", height=260) -> go.Figure:
+    """(H, W, 3) uint8 as a colour image."""
+    fig = go.Figure(go.Image(z=np.asarray(img, dtype=np.uint8)))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    return fig
+
+
+def maps_row(maps: np.ndarray, titles: list[str], colorscale=DIVERGING, height=260, symmetric=True,
+             text=False) -> go.Figure:
+    """Several 2-D maps side by side on one colour scale (shared colour bar)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    n = len(maps)
+    vmax = float(np.abs(maps).max()) or 1.0
+    zmin, zmax = (-vmax, vmax) if symmetric else (float(maps.min()), float(maps.max()))
+    fig = make_subplots(1, n, subplot_titles=titles, horizontal_spacing=0.03)
+    for i, m in enumerate(maps):
+        fig.add_trace(_grid_heatmap(m, colorscale, zmin, zmax, show_text=text, name=titles[i],
+                                    showscale=(i == n - 1)), 1, i + 1)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10))
+    _square_axes(fig, n)
+    for i in range(1, n + 1):
+        suffix = "" if i == 1 else str(i)
+        fig.layout[f"xaxis{suffix}"].update(showticklabels=text)
+        fig.layout[f"yaxis{suffix}"].update(showticklabels=text)
+    return fig
+
+
+# ---------------------------------------------------------------- pooling
+
+def pool_step_figure(trace: PoolTrace, x: np.ndarray, k: int = 0, height=340) -> go.Figure:
+    """Input with window k outlined and its max marked; output filled up to step k."""
+    step = trace.steps[k]
+    partial = np.full(trace.output.shape, np.nan)
+    for s in trace.steps[:k + 1]:
+        partial[s.out_row, s.out_col] = s.value
+    fig = make_subplots(1, 2, column_widths=[x.shape[1] + 1, trace.output.shape[1] + 1],
+                        subplot_titles=(f"Input {x.shape[0]}×{x.shape[1]}",
+                                        f"{'Max' if trace.mode == 'max' else 'Average'} pool "
+                                        f"{trace.size}×{trace.size}, stride {trace.stride} → "
+                                        f"{trace.output.shape[0]}×{trace.output.shape[1]}"))
+    vmax = float(np.abs(x).max()) or 1.0
+    fig.add_trace(_grid_heatmap(x, "Blues", -vmax * 0.1, vmax * 1.6, name="input"), 1, 1)
+    fig.add_trace(_grid_heatmap(partial, "Oranges", -vmax * 0.1, vmax * 1.6, name="output"), 1, 2)
+    shapes = [_cell_rect(step.row, step.col, step.row + trace.size - 1, step.col + trace.size - 1, WINDOW_COLOR)]
+    if step.argmax is not None:
+        r, c = step.argmax
+        shapes.append(dict(type="circle", x0=c - 0.4, x1=c + 0.4, y0=r - 0.4, y1=r + 0.4, xref="x", yref="y",
+                           line=dict(color=CURRENT_COLOR, width=4)))
+    shapes.append(_cell_rect(step.out_row, step.out_col, step.out_row, step.out_col, CURRENT_COLOR, "x2", "y2", 4))
+    fig.update_layout(shapes=shapes, height=height, margin=dict(l=10, r=10, t=60, b=10))
+    _square_axes(fig, 2)
+    return fig
+
+
+# ---------------------------------------------------------------- networks
+
+def mosaic_figure(maps: np.ndarray, title: str = "", max_maps: int = 64, cols: int = 8, height=None,
+                  colorscale=SEQUENTIAL, symmetric=False, selected: int | None = None) -> go.Figure:
+    """(C, H, W) feature maps tiled in a grid on one colour scale; channel number on hover."""
+    maps = np.asarray(maps, dtype=np.float64)[:max_maps]
+    c, h, w = maps.shape
+    cols = min(cols, c)
+    rows = math.ceil(c / cols)
+    gap = 1
+    tile = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan)
+    chan = np.full(tile.shape, -1)
+    for i, m in enumerate(maps):
+        r, q = divmod(i, cols)
+        tile[r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = m
+        chan[r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = i
+    vmax = float(np.nanmax(np.abs(maps))) or 1.0
+    zmin, zmax = (-vmax, vmax) if symmetric else (float(np.nanmin(maps)), float(np.nanmax(maps)) or 1.0)
+    fig = go.Figure(go.Heatmap(z=tile, customdata=chan, colorscale=DIVERGING if symmetric else colorscale,
+                               zmin=zmin, zmax=zmax, colorbar=dict(thickness=12),
+                               hovertemplate="channel %{customdata}: %{z:.3f}<extra></extra>"))
+    if selected is not None and 0 <= selected < c:
+        r, q = divmod(selected, cols)
+        fig.add_shape(type="rect", x0=q * (w + gap) - 0.5, x1=q * (w + gap) + w - 0.5,
+                      y0=r * (h + gap) - 0.5, y1=r * (h + gap) + h - 0.5, line=dict(color=WINDOW_COLOR, width=3))
+    fig.update_layout(title=title, height=height or max(180, 60 + 320 * rows / cols * (h / w)),
+                      margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white")
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False, showgrid=False)
+    fig.update_xaxes(constrain="domain", showticklabels=False, showgrid=False)
+    return fig
+
+
+def probability_figure(probs: np.ndarray, classes, true_label: int | None = None, height=320) -> go.Figure:
+    """Softmax probabilities of every class; the prediction in orange, the true class outlined."""
+    probs = np.asarray(probs, dtype=np.float64)
+    pred = int(probs.argmax())
+    colors = [WINDOW_COLOR if i == pred else "#8da0cb" for i in range(len(classes))]
+    widths = [3 if i == true_label else 0 for i in range(len(classes))]
+    fig = go.Figure(go.Bar(x=probs, y=list(classes), orientation="h", marker=dict(
+        color=colors, line=dict(color="black", width=widths)), text=[f"{p:.1%}" for p in probs],
+        textposition="outside", hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=30, t=30, b=10), xaxis=dict(range=[0, 1.15], tickformat=".0%"),
+                      yaxis=dict(autorange="reversed"), title="Class probabilities (softmax)")
+    return fig
+
+
+def loss_figure(losses: list[float], average: np.ndarray, epoch_marks: list[int] = (), height=340) -> go.Figure:
+    fig = go.Figure()
+    steps = np.arange(1, len(losses) + 1)
+    fig.add_trace(go.Scattergl(x=steps, y=losses, mode="lines", name="batch loss", line=dict(width=1, color="#9ecae1")))
+    fig.add_trace(go.Scattergl(x=steps, y=average, mode="lines", name="moving average", line=dict(width=3, color="#08519c")))
+    for m in epoch_marks:
+        fig.add_vline(x=m, line=dict(color="gray", dash="dot"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="batch", yaxis_title="loss",
+                      title="Training loss", legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return fig
+
+
+def confusion_figure(cm: np.ndarray, classes, height=520) -> go.Figure:
+    """Annotated confusion matrix: rows are true classes, columns predicted."""
+    cm = np.asarray(cm)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig = go.Figure(go.Heatmap(z=norm, x=list(classes), y=list(classes), text=cm, texttemplate="%{text}",
+                               colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="row share", thickness=12),
+                               hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), title="Confusion matrix",
+                      xaxis_title="predicted", yaxis_title="true")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def shift_curves_figure(probs: np.ndarray, classes, k: int, height=320) -> go.Figure:
+    """probs (2k+1 [dy], 2k+1 [dx], classes): each class's probability along x (dy = 0) and along y (dx = 0)."""
+    probs = np.asarray(probs)
+    shifts = np.arange(-k, k + 1)
+    top = np.argsort(probs[k, k])[::-1][:3]  # the three likeliest classes of the unshifted image
+    fig = make_subplots(1, 2, subplot_titles=("shift along x (dy = 0)", "shift along y (dx = 0)"), shared_yaxes=True)
+    palette = ["#e4572e", "#17bebb", "#76b041"]
+    for rank, c in enumerate(top):
+        fig.add_trace(go.Scatter(x=shifts, y=probs[k, :, c], name=str(classes[c]), mode="lines+markers",
+                                 line=dict(color=palette[rank])), 1, 1)
+        fig.add_trace(go.Scatter(x=shifts, y=probs[:, k, c], name=str(classes[c]), mode="lines+markers",
+                                 line=dict(color=palette[rank]), showlegend=False), 1, 2)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    fig.update_xaxes(title_text="pixels", dtick=1 if k <= 6 else 2)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def shift_heatmap_figure(probs: np.ndarray, classes, k: int, height=380) -> go.Figure:
+    """Probability of the unshifted prediction over (dx, dy); cells where the prediction changes are marked ×."""
+    probs = np.asarray(probs)
+    pred = int(probs[k, k].argmax())
+    keep = probs.argmax(-1) == pred
+    shifts = list(range(-k, k + 1))
+    text = [["" if keep[i, j] else "×" for j in range(len(shifts))] for i in range(len(shifts))]
+    fig = go.Figure(go.Heatmap(z=probs[..., pred], x=shifts, y=shifts, text=text, texttemplate="%{text}",
+                               colorscale="Viridis", zmin=0, zmax=1, colorbar=dict(title="p", thickness=12),
+                               hovertemplate="dx %{x}, dy %{y}: p(" + str(classes[pred]) + ") = %{z:.1%}<extra></extra>"))
+    fig.update_layout(title=f"p({classes[pred]}) for every shift — × where the prediction changes",
+                      height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="dx", yaxis_title="dy")
+    fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    return fig
+
+
+def input_figure(img: np.ndarray, title: str = "", height=260) -> go.Figure:
+    """A network input as a picture: grayscale (H, W) or colour (H, W, 3) uint8."""
+    if img.ndim == 2:
+        return image_figure(img, title, showscale=False, height=height)
+    return rgb_figure(img, title, height=height)
+
+
+def params_comparison_figure(names: list[str], conv_params: list[int], fc_params: list[int], height=340) -> go.Figure:
+    """Parameters of each conv layer next to a fully connected layer with the same input and output sizes (log scale)."""
+    fig = go.Figure([
+        go.Bar(x=names, y=conv_params, name="convolution", marker_color="#17bebb",
+               text=[f"{v:,}" for v in conv_params], textposition="outside"),
+        go.Bar(x=names, y=fc_params, name="fully connected, same input and output", marker_color="#e4572e",
+               text=[f"{v:.2e}" for v in fc_params], textposition="outside"),
+    ])
+    fig.update_yaxes(type="log", title="parameters (log scale)")
+    fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", y=1.1))
+    return fig
+
+
+def receptive_field_figure(img: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], title: str,
+                           height=360) -> go.Figure:
+    """An image with a rectangle over the input region a unit depends on."""
+    fig = input_figure(img, title, height=height)
+    fig.add_shape(type="rect", x0=cols[0] - 0.5, x1=cols[1] + 0.5, y0=rows[0] - 0.5, y1=rows[1] + 0.5,
+                  line=dict(color=WINDOW_COLOR, width=3), fillcolor="rgba(228,87,46,0.25)")
+    return fig

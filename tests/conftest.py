@@ -1,0 +1,44 @@
+"""Shared fixtures: the real datasets (skipped with a reason when absent), a CIFAR-format fixture."""
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnviz import DatasetUnavailable
+from cnnviz.data import load_dataset
+
+
+@pytest.fixture(scope="session")
+def fmnist_test():
+    try:
+        return load_dataset("fashion-mnist", "test")
+    except DatasetUnavailable as exc:
+        pytest.fail(f"the real Fashion-MNIST is required (install dataset-fashion-mnist): {exc}")
+
+
+@pytest.fixture(scope="session")
+def fmnist_train():
+    try:
+        return load_dataset("fashion-mnist", "train")
+    except DatasetUnavailable as exc:
+        pytest.fail(f"the real Fashion-MNIST is required (install dataset-fashion-mnist): {exc}")
+
+
+def write_cifar_fixture(root: Path, per_batch: int = 20, seed: int = 0) -> dict:
+    """A tiny dataset in CIFAR-10's python format: 5 training batches and a test batch of random images."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    written = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, size=(per_batch, 3 * 32 * 32), dtype=np.uint8)  # rows: R plane, G, B
+        labels = rng.integers(0, 10, size=per_batch).tolist()
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": data, "labels": labels}, f)
+        written[name] = (data, labels)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                     "ship", "truck"]}, f)
+    return written

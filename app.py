@@ -8,7 +8,7 @@ import os
 import streamlit as st
 import torch
 
-st.set_page_config(page_title="cnnviz — look inside a CNN", page_icon="🔍", layout="wide")
+st.set_page_config(page_title="cnnviz — look inside a CNN", page_icon=":material/visibility:", layout="wide")
 
 
 @st.cache_resource
@@ -21,17 +21,17 @@ def _set_threads() -> int:
 _set_threads()
 
 SCREENS = {
-    "cnnviz": [("pages/home.py", "Home", "🏠")],
+    "cnnviz": [("pages/home.py", "Home", ":material/home:")],
     "Operations": [
-        ("pages/convolution.py", "Convolution", "🧮"),
-        ("pages/multichannel.py", "Multi-channel convolution", "🌈"),
-        ("pages/pooling.py", "Pooling", "🔽"),
+        ("pages/convolution.py", "Convolution", ":material/grid_on:"),
+        ("pages/multichannel.py", "Multi-channel convolution", ":material/layers:"),
+        ("pages/pooling.py", "Pooling", ":material/compress:"),
     ],
     "Trained network": [
-        ("pages/feature_maps.py", "Feature maps", "🗺️"),
-        ("pages/translation.py", "Translation invariance", "↔️"),
-        ("pages/training.py", "Training", "📉"),
-        ("pages/architecture.py", "Architecture", "🏗️"),
+        ("pages/feature_maps.py", "Feature maps", ":material/map:"),
+        ("pages/translation.py", "Translation invariance", ":material/open_with:"),
+        ("pages/training.py", "Training", ":material/trending_down:"),
+        ("pages/architecture.py", "Architecture", ":material/account_tree:"),
     ],
 }
 # Only the screens that exist are listed.

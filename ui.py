@@ -66,7 +66,7 @@ def training_slots(max_jobs: int) -> threading.BoundedSemaphore:
 
 
 def show_error(exc: Exception) -> None:
-    st.error(str(exc), icon="⚠️")
+    st.error(str(exc), icon=":material/error:")
 
 
 def pick_image(meta: dict, prefix: str = "img"):
@@ -110,7 +110,7 @@ def pick_image(meta: dict, prefix: str = "img"):
     def choose(i: int):
         shared["index"] = int(i)
 
-    c.button("🎲", key=f"{prefix}_random", help="A random test image",
+    c.button(":material/casino:", key=f"{prefix}_random", help="A random test image",
              on_click=lambda: choose(np.random.default_rng().choice(pool)))
     if shared["index"] not in pool:
         shared["index"] = int(pool[0])
@@ -125,10 +125,10 @@ def save_run(job, test_accuracy: float):
     """Save a finished or stopped training as a user run in runs/ (never over the shipped network)."""
     import time
 
-    from cnnviz.checkpoints import RUNS_DIR, save_checkpoint
+    from cnnviz.checkpoints import runs_dir, save_checkpoint
 
     cfg = job.config
-    path = RUNS_DIR / f"{cfg.dataset}_{cfg.arch}_{time.strftime('%Y%m%d-%H%M%S')}_{job.step}.pt"
+    path = runs_dir() / f"{cfg.dataset}_{cfg.arch}_{time.strftime('%Y%m%d-%H%M%S')}_{job.step}.pt"
     meta = job.checkpoint_meta(command=f"training screen: {cfg}", test_accuracy=test_accuracy)
     return save_checkpoint(path, job.model, cfg.arch, meta)
 

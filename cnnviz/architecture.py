@@ -20,6 +20,7 @@ class ArchTrace:
     rows: list[StageTrace]  # every stage up to the end, or up to the one that collapses
     error: str | None  # the collapse, naming the layer, with a suggestion
     fc1_in: int | None  # the slide's TODO
+    last_shape: tuple[int, int, int] | None = None  # (C, H, W) flattened into fc1
 
     @property
     def total_params(self) -> int:
@@ -37,6 +38,7 @@ def trace_config(config: ConvNetConfig) -> ArchTrace:
             return ArchTrace(rows, str(exc), None)
         rows.append(row)
         shape = row.out_shape
+    shape_before_flatten = shape
     flat = shape[0] * shape[1] * shape[2]
     n = len(config.convs) + 1
     tail = [("flatten", nn.Flatten(1)), ("fc1", nn.Linear(flat, config.fc_width)), (f"relu{n}", nn.ReLU()),
@@ -45,7 +47,7 @@ def trace_config(config: ConvNetConfig) -> ArchTrace:
         row = trace_stage(name, module, shape)
         rows.append(row)
         shape = row.out_shape
-    return ArchTrace(rows, None, flat)
+    return ArchTrace(rows, None, flat, tuple(shape_before_flatten))
 
 
 def fc_equivalent(row: StageTrace) -> int:
@@ -59,7 +61,7 @@ def fc_equivalent(row: StageTrace) -> int:
     return n_in * n_out + n_out
 
 
-def pytorch_code(config: ConvNetConfig, fc1_in: int | None = None) -> str:
+def pytorch_code(config: ConvNetConfig, last_shape: tuple[int, int, int] | None = None) -> str:
     """The network as PyTorch code in the course's style, ready to copy."""
     lines = ["import torch", "import torch.nn as nn", "import torch.nn.functional as F", "", "",
              "class Net(nn.Module):", "    def __init__(self):", "        super().__init__()"]
@@ -68,8 +70,12 @@ def pytorch_code(config: ConvNetConfig, fc1_in: int | None = None) -> str:
         pad = f", padding={spec.padding}" if spec.padding else ""
         lines.append(f"        self.conv{i} = nn.Conv2d({c}, {spec.out_channels}, {spec.kernel}{pad})")
         c = spec.out_channels
-    todo = "___  # TODO" if fc1_in is None else f"{fc1_in}"
-    lines += [f"        self.fc1 = nn.Linear({todo}, {config.fc_width})",
+    if last_shape is None:
+        fc1 = f"        self.fc1 = nn.Linear(___, {config.fc_width})  # TODO"
+    else:
+        c_, h_, w_ = last_shape
+        fc1 = f"        self.fc1 = nn.Linear({c_} * {h_} * {w_}, {config.fc_width})  # {c_ * h_ * w_:,} inputs"
+    lines += [fc1,
               f"        self.fc2 = nn.Linear({config.fc_width}, {config.num_classes})", "",
               "    def forward(self, x):"]
     for i, spec in enumerate(config.convs, start=1):

@@ -26,7 +26,13 @@ FORMAT = "cnnviz-1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DIR = REPO_ROOT / "checkpoints"
 SHIPPED = SHIPPED_DIR / "fashion_compact.pt"
-RUNS_DIR = Path(os.environ.get("CNNVIZ_RUNS", REPO_ROOT / "runs"))
+
+
+def runs_dir() -> Path:
+    """Where the user's trainings are saved: $CNNVIZ_RUNS, or runs/ in the repository."""
+    return Path(os.environ.get("CNNVIZ_RUNS") or REPO_ROOT / "runs")
+
+
 REQUIRED_META = ("dataset", "classes", "input_shape", "test_accuracy")
 
 
@@ -53,6 +59,7 @@ def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict) -
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -98,5 +105,5 @@ def load_checkpoint(path: str | Path) -> tuple[StagedNet, dict]:
 def list_checkpoints() -> list[Path]:
     """The shipped network first, then the user's runs (newest first)."""
     shipped = sorted(SHIPPED_DIR.glob("*.pt"))
-    runs = sorted(RUNS_DIR.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True) if RUNS_DIR.is_dir() else []
+    runs = sorted(runs_dir().glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True) if runs_dir().is_dir() else []
     return [*shipped, *runs]

@@ -48,7 +48,7 @@ def _square_axes(fig: go.Figure, n_cols: int) -> None:
         suffix = "" if i == 1 else str(i)
         fig.layout[f"yaxis{suffix}"].update(autorange="reversed", scaleanchor=f"x{suffix}", constrain="domain",
                                             showgrid=False, zeroline=False, dtick=1)
-        fig.layout[f"xaxis{suffix}"].update(showgrid=False, zeroline=False, constrain="domain", dtick=1, side="top")
+        fig.layout[f"xaxis{suffix}"].update(showgrid=False, zeroline=False, constrain="domain", dtick=1)
 
 
 def grid_figure(values: np.ndarray, title: str = "", colorscale=SEQUENTIAL, highlight=None, height=320,
@@ -115,10 +115,10 @@ def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height
         fig.update_layout(
             updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.02, xanchor="left", yanchor="top",
                               showactive=False, buttons=[
-                dict(label="▶ Play", method="animate",
+                dict(label="Play", method="animate",
                      args=[None, dict(frame=dict(duration=700, redraw=True), fromcurrent=True,
                                       transition=dict(duration=0))]),
-                dict(label="⏸ Pause", method="animate",
+                dict(label="Pause", method="animate",
                      args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")]),
             ])],
             sliders=[dict(active=k, x=0.18, len=0.8, y=-0.02, yanchor="top", currentvalue=dict(prefix="step "),

@@ -303,6 +303,8 @@ def format_grid(a: np.ndarray) -> str:
 def format_number(v) -> str:
     """Whole numbers without a decimal point; others with up to 3 significant decimals."""
     v = float(v)
+    if abs(v) < 1e-9:  # float round-off such as 2.8e-17 reads as 0
+        return "0"
     if v == int(v) and abs(v) < 1e15:
         return str(int(v))
     return f"{v:.3g}" if abs(v) < 1e-2 or abs(v) >= 1e4 else f"{v:.3f}".rstrip("0").rstrip(".")

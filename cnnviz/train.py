@@ -17,7 +17,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from cnnviz.checkpoints import RUNS_DIR, save_checkpoint
+from cnnviz.checkpoints import runs_dir, save_checkpoint
 from cnnviz.data import DATASETS, load_dataset, save_samples
 from cnnviz.evaluate import evaluate
 from cnnviz.models import ARCHITECTURES
@@ -40,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--dry-run", action="store_true", help="train 5 batches, evaluate 500 images, save nothing")
-    p.add_argument("--out", default=None, help=f"checkpoint path (default: {RUNS_DIR}/<dataset>_<arch>_<time>.pt)")
+    p.add_argument("--out", default=None, help=f"checkpoint path (default: runs/<dataset>_<arch>_<time>.pt)")
     p.add_argument("--samples", action="store_true", help="also write the shipped sample test images")
     return p.parse_args(argv)
 
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
           f"{time.perf_counter() - t0:.0f} s in all, {snap.images_per_s:.0f} images/s")
     if args.dry_run:
         return 0
-    out = args.out or RUNS_DIR / f"{config.dataset}_{config.arch}_{time.strftime('%Y%m%d-%H%M%S')}.pt"
+    out = args.out or runs_dir() / f"{config.dataset}_{config.arch}_{time.strftime('%Y%m%d-%H%M%S')}.pt"
     command = "python -m cnnviz.train " + shlex.join(argv if argv is not None else sys.argv[1:])
     meta = job.checkpoint_meta(command, report.accuracy)
     meta["wall_seconds"] = round(time.perf_counter() - t0, 1)

@@ -14,7 +14,7 @@ S = st.session_state
 PRESETS = {"1×28×28 (Fashion-MNIST)": (1, 28, 28), "3×32×32 (CIFAR-10)": (3, 32, 32),
            "3×210×310 (the slide's image)": (3, 210, 310), "custom": None}
 
-st.title("🏗️ Architecture")
+st.title("Architecture")
 st.markdown("The slide leaves `nn.Linear(___, 120)  # TODO`: the input size of the first linear layer depends "
             "on the image size and on every layer before it. Here it is computed, layer by layer.")
 
@@ -52,15 +52,14 @@ trace = trace_config(config)
 
 table = pd.DataFrame([dict(layer=r.name, operation=r.kind, output=" × ".join(map(str, r.out_shape)),
                            parameters=r.params, formula=r.formula) for r in trace.rows])
-st.dataframe(table, hide_index=True, key="ar_table", column_config={
+st.dataframe(table, hide_index=True, key="ar_table", height=36 * (len(table) + 1) + 2, column_config={
     "parameters": st.column_config.NumberColumn(format="localized")})
 if trace.error:
     st.error(f"**The spatial size collapses.** {trace.error}")
     st.stop()
-last_conv = [r for r in trace.rows if r.kind in ("Conv2d", "MaxPool2d")][-1]
-st.success(f"**The TODO:** `nn.Linear({' * '.join(map(str, last_conv.out_shape))}, {fc_width})` — fc1 receives "
+st.success(f"**The TODO:** `nn.Linear({' * '.join(map(str, trace.last_shape))}, {fc_width})` — fc1 receives "
            f"**{trace.fc1_in:,}** inputs. The network has **{trace.total_params:,}** parameters.")
-st.code(pytorch_code(config, trace.fc1_in), language="python")
+st.code(pytorch_code(config, trace.last_shape), language="python")
 
 st.subheader("Why a CNN?")
 convs = [r for r in trace.rows if r.kind == "Conv2d"]

@@ -24,7 +24,7 @@ def move(delta: int, n: int):
     S.conv_step = int(np.clip(S.get("conv_step", 1) + delta, 1, n))
 
 
-st.title("🧮 Convolution, step by step")
+st.title("Convolution, step by step")
 st.markdown("The kernel slides over the input; at each position the overlapping values are multiplied "
             "one by one and the products are summed into one output cell.")
 
@@ -66,7 +66,7 @@ st.markdown(f"**Output size** — rows: {output_size_formula(h, kh, int(stride),
 
 n = len(trace.steps)
 S.conv_step = int(np.clip(S.get("conv_step", 1), 1, n))
-b1, b2, b3, b4 = st.columns([1, 1, 6, 2])
+b1, b2, b3, b4 = st.columns([1.3, 1.3, 5, 2.4])
 b1.button("◀ Previous", on_click=move, args=(-1, n), disabled=S.conv_step <= 1, width="stretch")
 b2.button("Next ▶", on_click=move, args=(1, n), disabled=S.conv_step >= n, width="stretch")
 if n > 1:

@@ -6,7 +6,7 @@ import ui
 from cnnviz.explore import conv_groups, inspect, kernels_of, producing_conv
 from cnnviz.figures import image_figure, input_figure, mosaic_figure, probability_figure
 
-st.title("🗺️ Feature maps")
+st.title("Feature maps")
 st.markdown("Pick an image and see what each stage of the trained network computes from it: every "
             "convolution produces one map per filter, ReLU keeps the positive part, pooling halves the size.")
 
@@ -28,7 +28,8 @@ with left:
     st.caption(caption)
 with right:
     pred = meta["classes"][result.pred]
-    verdict = "" if label is None else (" ✅ correct" if label == result.pred else f" ❌ (true: {meta['classes'][label]})")
+    verdict = "" if label is None else (" :green[:material/check_circle: correct]" if label == result.pred
+                                    else f" :red[:material/cancel: wrong — true: {meta['classes'][label]}]")
     st.markdown(f"### Prediction: **{pred}** ({result.probs[result.pred]:.1%}){verdict}")
     st.plotly_chart(probability_figure(result.probs, meta["classes"], label), key="fm_probs")
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from cnnviz.checkpoints import SHIPPED
 
-st.title("🔍 cnnviz — look inside a convolutional neural network")
+st.title("cnnviz — look inside a convolutional neural network")
 st.markdown(
     "A companion to the course *Machine learning for image processing*: explore convolution and pooling "
     "one multiplication at a time, then open up a **real trained network** — its feature maps, how it "
@@ -32,7 +32,7 @@ for i, (step, page, label) in enumerate(TODO, start=1):
     left, right = st.columns([2, 3])
     left.markdown(f"**{i}.** {step}")
     with right:
-        st.page_link(page, label=label, icon="➡️")
+        st.page_link(page, label=label, icon=":material/arrow_forward:")
 
 st.subheader("The building blocks, step by step")
 cols = st.columns(3)
@@ -42,8 +42,8 @@ for col, (page, label) in zip(cols, [
     ("pages/pooling.py", "2×2 max pooling"),
 ]):
     with col:
-        st.page_link(page, label=label, icon="🧮")
-st.page_link("pages/translation.py", label="Does the prediction survive a shift of the image?", icon="↔️")
+        st.page_link(page, label=label, icon=":material/grid_on:")
+st.page_link("pages/translation.py", label="Does the prediction survive a shift of the image?", icon=":material/open_with:")
 
 if SHIPPED.is_file():
     st.caption("A small network trained on Fashion-MNIST ships with the app, so every screen works offline.")

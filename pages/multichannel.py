@@ -13,7 +13,7 @@ from cnnviz.ops import conv2d_multi, filter_bank, format_filter, format_number, 
 S = st.session_state
 CHANNELS = ("red", "green", "blue")
 
-st.title("🌈 Multi-channel convolution")
+st.title("Multi-channel convolution")
 st.markdown("Each filter has **one kernel per input channel**. Every kernel convolves its own channel; the "
             "C partial maps are **summed** (plus an optional bias) into one output map per filter.")
 
@@ -40,7 +40,7 @@ else:
         except CnnvizError as exc:
             ui.show_error(exc)
 if rgb is not None:
-    x = np.round(rgb.transpose(2, 0, 1) / 255.0, 2)  # (3, H, W) in [0, 1]
+    x = np.round(rgb.transpose(2, 0, 1) / 255.0, 1)  # (3, H, W) in [0, 1], one decimal to stay readable
 
 cols = st.columns([1, 3])
 if rgb is not None:

@@ -16,7 +16,7 @@ def move(delta: int, n: int):
     S.pool_step = int(np.clip(S.get("pool_step", 1) + delta, 1, n))
 
 
-st.title("🔽 Pooling")
+st.title("Pooling")
 st.markdown("Pooling summarises each window by one number — its **maximum** (max pooling) or its "
             "**mean** (average pooling). A 2×2 window with stride 2 halves the height and the width, "
             "and a small shift of the input often leaves the maximum where it was.")
@@ -41,7 +41,7 @@ except CnnvizError as exc:
 
 n = len(trace.steps)
 S.pool_step = int(np.clip(S.get("pool_step", 1), 1, n))
-b1, b2, b3 = st.columns([1, 1, 8])
+b1, b2, b3 = st.columns([1.3, 1.3, 7])
 b1.button("◀ Previous", on_click=move, args=(-1, n), disabled=S.pool_step <= 1, width="stretch")
 b2.button("Next ▶", on_click=move, args=(1, n), disabled=S.pool_step >= n, width="stretch")
 if n > 1:

@@ -22,7 +22,7 @@ def course_settings():
     S.tr_lr, S.tr_momentum = 0.001, 0.9
 
 
-st.title("📉 Training")
+st.title("Training")
 st.markdown("The course's loop: for each epoch, shuffle the training set into mini-batches; for each batch "
             "compute the loss, its gradient by back-propagation, and take one SGD step with momentum.")
 
@@ -54,7 +54,7 @@ except (CnnvizError, ShapeError) as exc:
     st.stop()
 
 b1, b2, b3, b4 = st.columns(4)
-if b1.button("▶ Start", type="primary", disabled=locked):
+if b1.button("Start", icon=":material/play_arrow:", type="primary", disabled=locked):
     slots = ui.training_slots(MAX_JOBS)
     if not slots.acquire(blocking=False):
         st.error(f"This server already runs {MAX_JOBS} trainings (the limit); try again when one ends.")
@@ -68,18 +68,18 @@ if b1.button("▶ Start", type="primary", disabled=locked):
             slots.release()
             ui.show_error(exc)
         st.rerun()
-if b2.button("⏹ Stop", disabled=not running):
+if b2.button("Stop", icon=":material/stop:", disabled=not running):
     job.stop()
     job.wait(30)
     st.rerun()
-if b3.button("⏯ Resume", disabled=running or job is None or job.status != "stopped"):
+if b3.button("Resume", icon=":material/resume:", disabled=running or job is None or job.status != "stopped"):
     slots = ui.training_slots(MAX_JOBS)
     if slots.acquire(blocking=False):
         job.resume(slots)
         S.pop("train_result", None)
         st.rerun()
     st.error(f"This server already runs {MAX_JOBS} trainings (the limit).")
-if b4.button("↺ Reset", disabled=job is None):
+if b4.button("Reset", icon=":material/restart_alt:", disabled=job is None):
     if job is not None:
         job.stop()
     S.pop("train_job", None)

@@ -9,7 +9,7 @@ from cnnviz.figures import input_figure, mosaic_figure, shift_curves_figure, shi
 from cnnviz.shift import consistency, equivariance_gap, probabilities_over_shifts, relative_gap, shift_image, stage_scale
 
 S = st.session_state
-st.title("↔️ Translation invariance")
+st.title("Translation invariance")
 st.markdown("Move the image by a few pixels. A **convolution** moves its maps along with the image "
             "(it is *equivariant*); **pooling** keeps only one value per window, so the maps after it move "
             "by half as much and small shifts are partly absorbed — the prediction tends to stay the same "

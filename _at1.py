@@ -1,5 +1,7 @@
-import json, time, sys
+import time
+
 from streamlit.testing.v1 import AppTest
+
 at = AppTest.from_file("app.py", default_timeout=60).run()
 print("home exc", at.exception)
 for page in ["convolution","multichannel","pooling","feature_maps","translation","training","architecture"]:

@@ -13,7 +13,22 @@ import streamlit as st
 
 from cnnviz import CnnvizError
 from cnnviz.checkpoints import SHIPPED, list_checkpoints, load_checkpoint
-from cnnviz.data import Dataset, load_dataset, images_to_browse
+from cnnviz.data import Dataset, images_to_browse, load_dataset
+
+
+def require_app() -> None:
+    """Make sure this page runs inside app.py's navigation.
+
+    Streamlit keeps a legacy mode for apps with a pages/ folder: until some session has run app.py
+    (which calls st.navigation), a first request for /training runs pages/training.py on its own —
+    without the page config, the sidebar and the navigation. Every page calls this first: it leaves
+    the legacy mode and reruns, so app.py runs and shows the requested page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 @st.cache_resource(show_spinner="Loading the dataset…")

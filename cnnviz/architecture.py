@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from cnnviz import ShapeError
-from cnnviz.models import ConvNetConfig, ConvSpec, SEED_CONVS, StageTrace, _conv_stages, trace_stage
+from cnnviz.models import SEED_CONVS, ConvNetConfig, ConvSpec, StageTrace, _conv_stages, trace_stage
 
 
 @dataclass

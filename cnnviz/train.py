@@ -40,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--dry-run", action="store_true", help="train 5 batches, evaluate 500 images, save nothing")
-    p.add_argument("--out", default=None, help=f"checkpoint path (default: runs/<dataset>_<arch>_<time>.pt)")
+    p.add_argument("--out", default=None, help="checkpoint path (default: runs/<dataset>_<arch>_<time>.pt)")
     p.add_argument("--samples", action="store_true", help="also write the shipped sample test images")
     return p.parse_args(argv)
 

@@ -10,6 +10,8 @@ from cnnviz.architecture import fc_equivalent, pytorch_code, receptive_field, se
 from cnnviz.figures import params_comparison_figure, receptive_field_figure
 from cnnviz.models import SEED_CONVS, ConvNetConfig, ConvSpec
 
+ui.require_app()
+
 S = st.session_state
 PRESETS = {"1×28×28 (Fashion-MNIST)": (1, 28, 28), "3×32×32 (CIFAR-10)": (3, 32, 32),
            "3×210×310 (the slide's image)": (3, 210, 310), "custom": None}

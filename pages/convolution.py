@@ -7,8 +7,19 @@ import ui
 from cnnviz import CnnvizError
 from cnnviz.figures import conv_step_figure, image_figure
 from cnnviz.images import open_image, to_gray
-from cnnviz.ops import (KERNEL_PRESETS, SEED_IMAGE, SEED_KERNEL, conv2d, conv2d_steps, format_grid, kernel_preset,
-                        output_size_formula, parse_grid)
+from cnnviz.ops import (
+    KERNEL_PRESETS,
+    SEED_IMAGE,
+    SEED_KERNEL,
+    conv2d,
+    conv2d_steps,
+    format_grid,
+    kernel_preset,
+    output_size_formula,
+    parse_grid,
+)
+
+ui.require_app()
 
 S = st.session_state
 S.setdefault("conv_input", format_grid(SEED_IMAGE))

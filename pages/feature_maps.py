@@ -6,6 +6,8 @@ import ui
 from cnnviz.explore import conv_groups, inspect, kernels_of, producing_conv
 from cnnviz.figures import image_figure, input_figure, mosaic_figure, probability_figure
 
+ui.require_app()
+
 st.title("Feature maps")
 st.markdown("Pick an image and see what each stage of the trained network computes from it: every "
             "convolution produces one map per filter, ReLU keeps the positive part, pooling halves the size.")
@@ -42,7 +44,7 @@ st.subheader("Every stage, layer by layer")
 symmetric = st.toggle("Signed colour scale (blue < 0 < red)", value=True, key="fm_signed",
                       help="Before ReLU the maps have negative values; after ReLU they are ≥ 0.")
 tabs = st.tabs(list(groups))
-for tab, (conv, stages) in zip(tabs, groups.items()):
+for tab, stages in zip(tabs, groups.values()):
     with tab:
         for stage in stages:
             maps = result.maps[stage]

@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+import ui
 from cnnviz.checkpoints import SHIPPED
+
+ui.require_app()
 
 st.title("cnnviz — look inside a convolutional neural network")
 st.markdown(

@@ -10,6 +10,8 @@ from cnnviz.figures import maps_row, rgb_figure
 from cnnviz.images import open_image, to_input
 from cnnviz.ops import conv2d_multi, filter_bank, format_filter, format_number, parse_filters
 
+ui.require_app()
+
 S = st.session_state
 CHANNELS = ("red", "green", "blue")
 

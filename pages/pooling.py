@@ -8,6 +8,8 @@ from cnnviz import CnnvizError
 from cnnviz.figures import image_figure, pool_step_figure
 from cnnviz.ops import SEED_POOL_INPUT, format_grid, format_number, parse_grid, pool2d, pool2d_steps
 
+ui.require_app()
+
 S = st.session_state
 S.setdefault("pool_input", format_grid(SEED_POOL_INPUT))
 

@@ -11,6 +11,8 @@ from cnnviz.figures import loss_figure
 from cnnviz.models import ARCHITECTURES, build_model
 from cnnviz.training import LOSSES, TrainConfig, TrainingJob, moving_average
 
+ui.require_app()
+
 MAX_JOBS = int(os.environ.get("CNNVIZ_MAX_JOBS", 2))
 MAX_SECONDS = float(os.environ.get("CNNVIZ_MAX_TRAIN_SECONDS", 600))  # a closed tab cannot train for ever
 S = st.session_state

@@ -6,7 +6,16 @@ import streamlit as st
 import ui
 from cnnviz.explore import inspect
 from cnnviz.figures import input_figure, mosaic_figure, shift_curves_figure, shift_heatmap_figure
-from cnnviz.shift import consistency, equivariance_gap, probabilities_over_shifts, relative_gap, shift_image, stage_scale
+from cnnviz.shift import (
+    consistency,
+    equivariance_gap,
+    probabilities_over_shifts,
+    relative_gap,
+    shift_image,
+    stage_scale,
+)
+
+ui.require_app()
 
 S = st.session_state
 st.title("Translation invariance")

@@ -8,7 +8,7 @@ import torch
 
 from cnnviz import CheckpointError
 from cnnviz.checkpoints import SHIPPED, load_checkpoint, save_checkpoint
-from cnnviz.models import CompactCNN, MLP
+from cnnviz.models import MLP, CompactCNN
 
 META = dict(dataset="fashion-mnist", classes=[str(i) for i in range(10)], input_shape=[1, 28, 28], test_accuracy=0.5)
 

@@ -9,8 +9,21 @@ from hypothesis import strategies as st
 
 from cnnviz import ShapeError
 from cnnviz.ops import (
-    SEED_IMAGE, SEED_KERNEL, SEED_OUTPUT, SEED_POOL_INPUT, SEED_POOL_OUTPUT, GridError, conv2d, conv2d_multi,
-    conv2d_steps, format_grid, kernel_preset, output_size, parse_grid, pool2d, pool2d_steps,
+    SEED_IMAGE,
+    SEED_KERNEL,
+    SEED_OUTPUT,
+    SEED_POOL_INPUT,
+    SEED_POOL_OUTPUT,
+    GridError,
+    conv2d,
+    conv2d_multi,
+    conv2d_steps,
+    format_grid,
+    kernel_preset,
+    output_size,
+    parse_grid,
+    pool2d,
+    pool2d_steps,
 )
 
 

@@ -6,29 +6,69 @@ It lives beside app.py, not in cnnviz/, because it imports Streamlit. Datasets a
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import streamlit as st
+import torch
 
 from cnnviz import CnnvizError
 from cnnviz.checkpoints import SHIPPED, list_checkpoints, load_checkpoint
 from cnnviz.data import Dataset, images_to_browse, load_dataset
 
 
-def require_app() -> None:
-    """Make sure this page runs inside app.py's navigation.
+SCREENS = {
+    "cnnviz": [("pages/home.py", "Home", ":material/home:")],
+    "Operations": [
+        ("pages/convolution.py", "Convolution", ":material/grid_on:"),
+        ("pages/multichannel.py", "Multi-channel convolution", ":material/layers:"),
+        ("pages/pooling.py", "Pooling", ":material/compress:"),
+    ],
+    "Trained network": [
+        ("pages/feature_maps.py", "Feature maps", ":material/map:"),
+        ("pages/translation.py", "Translation invariance", ":material/open_with:"),
+        ("pages/training.py", "Training", ":material/trending_down:"),
+        ("pages/architecture.py", "Architecture", ":material/account_tree:"),
+    ],
+}
+ROOT = Path(__file__).resolve().parent
 
-    Streamlit keeps a legacy mode for apps with a pages/ folder: until some session has run app.py
-    (which calls st.navigation), a first request for /training runs pages/training.py on its own —
-    without the page config, the sidebar and the navigation. Every page calls this first: it leaves
-    the legacy mode and reruns, so app.py runs and shows the requested page.
+
+@st.cache_resource
+def _set_threads() -> int:
+    # Once per server: every session shares these threads (training jobs included).
+    torch.set_num_threads(int(os.environ.get("CNNVIZ_THREADS", min(4, os.cpu_count() or 1))))
+    return torch.get_num_threads()
+
+
+def app_frame():
+    """Page config, threads, sidebar caption and st.navigation over the screens that exist -> the page to run."""
+    st.set_page_config(page_title="cnnviz — look inside a CNN", page_icon=":material/visibility:", layout="wide")
+    _set_threads()
+    pages = {
+        section: [st.Page(str(ROOT / path), title=title, icon=icon, default=(path == "pages/home.py"))
+                  for path, title, icon in screens if (ROOT / path).exists()]
+        for section, screens in SCREENS.items()
+    }
+    st.sidebar.caption("cnnviz · a course companion for *Machine learning for image processing*")
+    return st.navigation(pages)
+
+
+def require_app() -> None:
+    """Make sure this page is drawn inside app.py's frame.
+
+    Streamlit keeps a legacy mode for apps with a pages/ folder: until st.navigation has been called
+    in this process, a request for /training runs pages/training.py on its own — no page config, no
+    sidebar, the folder's raw file list as navigation. (A fresh server's first deep link does this;
+    AppTest does it on every run.) Here the page then draws app.py's frame itself: st.navigation
+    replaces the legacy list and ends the legacy mode, and the page carries on (no rerun, so a
+    button's click is not lost).
     """
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+        app_frame()
 
 
 @st.cache_resource(show_spinner="Loading the dataset…")

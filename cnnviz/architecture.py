@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from cnnviz import ShapeError
@@ -28,7 +29,16 @@ class ArchTrace:
 
 
 def trace_config(config: ConvNetConfig) -> ArchTrace:
-    """Trace every stage of a ConvNet config without building it, stopping at a collapse with its reason."""
+    """Trace every stage of a ConvNet config without building it, stopping at a collapse with its reason.
+
+    The modules are made on PyTorch's "meta" device: shapes and parameter counts without memory (the
+    slide's fc1 alone would be 100 million floats).
+    """
+    with torch.device("meta"):
+        return _trace_config(config)
+
+
+def _trace_config(config: ConvNetConfig) -> ArchTrace:
     rows: list[StageTrace] = []
     shape = tuple(config.input_shape)
     for name, module in _conv_stages(config).items():

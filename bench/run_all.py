@@ -1,0 +1,192 @@
+"""Benchmarks: print one table of the figures the issues ask for (server times, latency, throughput).
+
+    python bench/run_all.py            # everything (about 2 minutes on 2 cores)
+    python bench/run_all.py --quick    # fewer repetitions, no browser cold start
+
+Figures, not tests: nothing here asserts a time. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.chdir(ROOT)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROWS: list[tuple[str, str, str]] = []
+
+
+def record(what: str, value: str, goal: str = "") -> None:
+    ROWS.append((what, value, goal))
+    print(f"  {what}: {value}", flush=True)
+
+
+def timed(fn, repeat: int) -> float:
+    """Median wall time of fn() in milliseconds, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def bench_screens(repeat: int) -> None:
+    """Server time of a step change and of a warm re-render, measured through AppTest (no browser)."""
+    from streamlit.testing.v1 import AppTest
+
+    def app(page):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+        at.switch_page(f"pages/{page}.py").run()
+        return at
+
+    steps = {"convolution": ("conv_step", [1, 5, 9]), "pooling": ("pool_step", [1, 3, 4])}
+    for page, (key, values) in steps.items():
+        at = app(page)
+        cycle = iter(values * (repeat + 2))
+        ms = timed(lambda: at.slider(key=key).set_value(next(cycle)).run(), repeat)
+        record(f"{page}: step change (server)", f"{ms:.0f} ms", "≤ 100 ms")
+    at = app("multichannel")
+    cycle = iter([0, 1, 2] * (repeat + 2))
+    ms = timed(lambda: at.number_input(key="mc_cell_i").set_value(next(cycle)).run(), repeat)
+    record("multichannel: cell change (server)", f"{ms:.0f} ms", "≤ 100 ms")
+    for page in ("home", "convolution", "multichannel", "pooling", "feature_maps", "translation", "training",
+                 "architecture"):
+        at = app(page)
+        ms = timed(lambda: at.run(), repeat)
+        record(f"{page}: warm re-render (server)", f"{ms:.0f} ms", "≤ 300 ms" if page in ("feature_maps", "translation") else "")
+
+
+def bench_network(repeat: int) -> None:
+    from cnnviz.checkpoints import SHIPPED, load_checkpoint
+    from cnnviz.data import load_dataset
+    from cnnviz.explore import inspect
+    from cnnviz.shift import consistency
+
+    model, _ = load_checkpoint(SHIPPED)
+    test = load_dataset("fashion-mnist", "test")
+    ms = timed(lambda: inspect(model, test.images[0]), repeat * 5)
+    record("forward pass + all feature maps, one image", f"{ms:.1f} ms", "≤ 30 ms")
+    t0 = time.perf_counter()
+    value = consistency(model, test.images, max_shift=3)
+    record("consistency over 10,000 test images (k = 3)", f"{time.perf_counter() - t0:.1f} s (value {value:.4f})", "≤ 30 s")
+
+
+def bench_training(batches: int) -> None:
+    """Images/s of the app's TrainingJob (in its thread) vs a bare PyTorch loop: same model, data, batch, threads."""
+    import torch.nn.functional as F
+
+    from cnnviz.data import load_dataset
+    from cnnviz.models import CompactCNN
+    from cnnviz.training import TrainConfig, TrainingJob
+
+    train = load_dataset("fashion-mnist", "train")
+    bs = 64
+
+    def bare() -> float:
+        torch.manual_seed(0)
+        model = CompactCNN()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        x_all = torch.from_numpy(np.array(train.images)).unsqueeze(1)
+        y_all = torch.from_numpy(np.array(train.labels))
+        order = torch.randperm(len(y_all))
+        t0 = time.perf_counter()
+        for b in range(batches):
+            idx = order[b * bs:(b + 1) * bs]
+            x = x_all[idx].float().div_(127.5).sub_(1.0)
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y_all[idx])
+            loss.item()
+            loss.backward()
+            opt.step()
+        return batches * bs / (time.perf_counter() - t0)
+
+    def app_job() -> float:
+        cfg = TrainConfig(batch_size=bs, epochs=1, max_steps=batches, eval_each_epoch=False)
+        job = TrainingJob(cfg, train)
+        t0 = time.perf_counter()
+        job.start()
+        while job.alive:  # a page polling the job once a second
+            job.snapshot()
+            job.wait(1.0)
+        return batches * bs / (time.perf_counter() - t0)
+
+    bare(), app_job()  # warm-up
+    runs_bare, runs_app = [], []
+    for _ in range(3):  # interleaved, so that a slow spell of the machine hits both
+        runs_bare.append(bare())
+        runs_app.append(app_job())
+    b, a = statistics.median(runs_bare), statistics.median(runs_app)
+    record(f"training, bare PyTorch loop ({torch.get_num_threads()} threads, batch {bs})", f"{b:,.0f} images/s")
+    record("training, the app's TrainingJob (same settings)", f"{a:,.0f} images/s")
+    record("ratio app / bare", f"{a / b:.2f}", "≥ 0.9")
+
+
+def bench_cold_start() -> None:
+    """From `streamlit run` to the home page rendered in headless Chromium."""
+    import socket
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.headless", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.1)
+        healthy = time.perf_counter() - t0
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_text("Learning from examples").wait_for(timeout=120_000)
+            shown = time.perf_counter() - t0
+            browser.close()
+    finally:
+        proc.terminate()
+    record("cold start: server healthy", f"{healthy:.1f} s")
+    record("cold start: first page rendered in Chromium", f"{shown:.1f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(int(os.environ.get("CNNVIZ_THREADS", min(4, os.cpu_count() or 1))))
+    repeat = 3 if args.quick else 7
+    print(f"cnnviz benchmarks on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    bench_screens(repeat)
+    bench_network(repeat)
+    bench_training(100 if args.quick else 300)
+    if not args.quick:
+        bench_cold_start()
+    width = max(len(r[0]) for r in ROWS)
+    print("\n| measure" + " " * (width - 7) + " | figure | goal |\n|" + "-" * (width + 2) + "|---|---|")
+    for what, value, goal in ROWS:
+        print(f"| {what.ljust(width)} | {value} | {goal} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ DEBIAN_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
 
-.PHONY: run test system bench train clean
+.PHONY: run test system bench train screenshots clean
 
 run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py --server.port $(PORT)
@@ -30,6 +30,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 bench: $(VENV)/.installed
 	$(PY) bench/run_all.py
+
+# The README's screenshots, taken by the real-browser tests.
+screenshots: system $(VENV)/.installed
+	CNNVIZ_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/e2e
 
 # Retrain the shipped network (about 7 minutes on 2 cores).
 train: $(VENV)/.installed

@@ -186,7 +186,7 @@ def maps_row(maps: np.ndarray, titles: list[str], colorscale=DIVERGING, height=2
     n = len(maps)
     vmax = float(np.abs(maps).max()) or 1.0
     zmin, zmax = (-vmax, vmax) if symmetric else (float(maps.min()), float(maps.max()))
-    fig = _row_figure(titles, spacing=0.03, ticks=text)
+    fig = _row_figure(titles, spacing=0.05 if text else 0.02, ticks=text)
     for i, m in enumerate(maps):
         _add(fig, _grid_heatmap(m, colorscale, zmin, zmax, show_text=text, name=titles[i], showscale=(i == n - 1)), i + 1)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10))

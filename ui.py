@@ -56,19 +56,20 @@ def app_frame():
 
 
 def require_app() -> None:
-    """Make sure this page is drawn inside app.py's frame.
+    """Make sure this page runs inside app.py's navigation.
 
     Streamlit keeps a legacy mode for apps with a pages/ folder: until st.navigation has been called
     in this process, a request for /training runs pages/training.py on its own — no page config, no
-    sidebar, the folder's raw file list as navigation. (A fresh server's first deep link does this;
-    AppTest does it on every run.) Here the page then draws app.py's frame itself: st.navigation
-    replaces the legacy list and ends the legacy mode, and the page carries on (no rerun, so a
-    button's click is not lost).
+    sidebar, the folder's raw file list as navigation, and widget ids of another page context, so the
+    first click after such a run would be lost. (A fresh server's first deep link does this; AppTest
+    does it on every run.) Here the page hands over to app.py's frame, which runs this page again the
+    normal way (st.navigation ends the legacy mode), then stops the legacy run.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
-        app_frame()
+        app_frame().run()
+        st.stop()
 
 
 @st.cache_resource(show_spinner="Loading the dataset…")

@@ -20,6 +20,7 @@ import gzip
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -144,8 +145,25 @@ def _fashion_mnist_from(folder: Path, split: str) -> Dataset | None:
                    FASHION_MNIST_CLASSES, str(img_path.parent))
 
 
-def _download_allowed() -> bool:
-    return not os.environ.get("CNNVIZ_NO_DOWNLOAD")
+RETRY_DOWNLOAD_AFTER_S = 300
+_failed_downloads: dict[str, tuple[float, str]] = {}  # dataset -> (when, why): no retry at every click
+
+
+def _download(name: str, fetch) -> str | None:
+    """Run fetch() with bounded network calls; None when it worked, else why it did not."""
+    if os.environ.get("CNNVIZ_NO_DOWNLOAD"):
+        return "download disabled ($CNNVIZ_NO_DOWNLOAD is set)"
+    when, why = _failed_downloads.get(name, (0.0, ""))
+    if time.monotonic() - when < RETRY_DOWNLOAD_AFTER_S:
+        return why + " (not retried for a few minutes)"
+    try:
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+            fetch()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any network failure becomes one clear message
+        why = f"download failed: {type(exc).__name__}: {exc}"
+        _failed_downloads[name] = (time.monotonic(), why)
+        return why
 
 
 class _socket_timeout:
@@ -169,20 +187,15 @@ def _load_fashion_mnist(split: str) -> Dataset:
         ds = _fashion_mnist_from(folder, split)
         if ds is not None:
             return ds
-    target = REPO_ROOT / "data"
-    error = "download disabled ($CNNVIZ_NO_DOWNLOAD is set)"
-    if _download_allowed():
-        from torchvision.datasets import FashionMNIST
+    from torchvision.datasets import FashionMNIST
 
-        try:
-            with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-                FashionMNIST(str(target), train=(split == "train"), download=True)
-            ds = _fashion_mnist_from(target, split)
-            if ds is not None:
-                return ds
-            error = "the download finished but the files were not found"
-        except Exception as exc:  # noqa: BLE001 - any network failure becomes one clear message
-            error = f"download failed: {type(exc).__name__}: {exc}"
+    target = REPO_ROOT / "data"
+    error = _download("fashion-mnist", lambda: FashionMNIST(str(target), train=(split == "train"), download=True))
+    if error is None:
+        ds = _fashion_mnist_from(target, split)
+        if ds is not None:
+            return ds
+        error = "the download finished but the files were not found"
     raise DatasetUnavailable(
         f"Fashion-MNIST ({split}) was not found. Looked in: {', '.join(tried)}; {error}.\n"
         "Get it with one of:\n"
@@ -228,19 +241,15 @@ def _load_cifar10(split: str) -> Dataset:
         ds = _cifar10_from(folder, split)
         if ds is not None:
             return ds
-    target = REPO_ROOT / "data"
-    error = "download disabled ($CNNVIZ_NO_DOWNLOAD is set)"
-    if _download_allowed():
-        from torchvision.datasets import CIFAR10
+    from torchvision.datasets import CIFAR10
 
-        try:
-            with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-                CIFAR10(str(target), train=(split == "train"), download=True)  # md5-checked
-            ds = _cifar10_from(target, split)
-            if ds is not None:
-                return ds
-        except Exception as exc:  # noqa: BLE001
-            error = f"download failed: {type(exc).__name__}: {exc}"
+    target = REPO_ROOT / "data"
+    error = _download("cifar10", lambda: CIFAR10(str(target), train=(split == "train"), download=True))  # md5-checked
+    if error is None:
+        ds = _cifar10_from(target, split)
+        if ds is not None:
+            return ds
+        error = "the download finished but the files were not found"
     raise DatasetUnavailable(
         f"CIFAR-10 ({split}) was not found. Looked in: {', '.join(tried)}; {error}.\n"
         "Get it (about 170 MB, needs internet) with:\n"

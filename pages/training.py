@@ -39,7 +39,8 @@ loss = c3.selectbox("Loss", list(LOSSES), format_func=LOSSES.get, key="tr_loss",
 c1, c2, c3, c4 = st.columns(4)
 lr = c1.number_input("Learning rate γ", min_value=1e-6, max_value=1e3, format="%.4g", key="tr_lr", disabled=locked)
 momentum = c2.number_input("Momentum", 0.0, 0.999, format="%.3f", key="tr_momentum", disabled=locked)
-c3.button("Course settings (γ = 0.001, momentum 0.9)", on_click=course_settings, disabled=locked)
+c3.button("Course preset", on_click=course_settings, disabled=locked, width="stretch",
+          help="The slide's optimizer: optim.SGD(net.parameters(), lr=0.001, momentum=0.9)")
 batch = c4.number_input("Batch size", 1, 1024, 64, key="tr_batch", disabled=locked)
 c1, c2, c3 = st.columns(3)
 epochs = c1.number_input("Epochs", 1, 50, 2, key="tr_epochs", disabled=locked)

@@ -221,4 +221,27 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
     assert any(m.label == "Test accuracy" for m in at.metric)
     assert any("weighted avg" in c.value for c in at.code)
     assert chart(at, "train_confusion")["data"][0]["type"] == "heatmap"
-    assert list(tmp_path.glob("*.pt"))  # saved as a user run
+    saved = list(tmp_path.glob("*.pt"))
+    assert saved  # saved as a user run
+    # a misclassified image opens in the feature-map screen, with the network just trained
+    opens = [b for b in at.button if b.label == "Open in Feature maps"]
+    assert opens
+    wrong = int(opens[0].key.rsplit("_", 1)[1])
+    opens[0].click().run()
+    assert not at.exception
+    assert at.session_state["shared_image"]["index"] == wrong
+    assert at.selectbox(key="network").value == saved[0]
+    assert any("Prediction" in m.value for m in at.markdown)
+
+
+def test_a_broken_checkpoint_shows_a_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 not really a checkpoint")
+    at = app("feature_maps")
+    assert any("Prediction" in m.value for m in at.markdown)  # the shipped network first
+    assert "Your run: broken" in at.selectbox(key="network").options
+    at.selectbox(key="network").set_value(tmp_path / "broken.pt").run()
+    assert not at.exception
+    assert any("could not be loaded" in e.value and "broken.pt" in e.value for e in at.error)
+    at.switch_page("pages/convolution.py").run()  # the rest of the app keeps working
+    assert not at.exception and not at.error

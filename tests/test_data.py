@@ -96,14 +96,19 @@ def test_download_failure_is_quick_and_clear(tmp_path, monkeypatch):
         raise OSError("network unreachable")
 
     monkeypatch.setattr("urllib.request.urlopen", refuse)
+    monkeypatch.setattr(data, "_failed_downloads", {})
     load_dataset.cache_clear()
     t0 = time.perf_counter()
     try:
         with pytest.raises(DatasetUnavailable, match="download failed"):
             load_dataset("fashion-mnist", "train")
+        assert time.perf_counter() - t0 < 60
+        # a second request within a few minutes does not try the network again
+        monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("retried the download"))
+        with pytest.raises(DatasetUnavailable, match="not retried"):
+            load_dataset("fashion-mnist", "test")
     finally:
         load_dataset.cache_clear()
-    assert time.perf_counter() - t0 < 60
 
 
 def test_corrupt_idx_file(tmp_path, monkeypatch):

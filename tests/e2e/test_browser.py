@@ -109,6 +109,8 @@ def batches_done(page) -> int:
 
 def test_training_start_stop(server, page):
     start_training(page, server)
+    assert "4000" in page.get_by_label("Training images (0 = all)", exact=True).input_value()
+    assert page.get_by_label("Learning rate γ", exact=True).input_value() == "0.05"
     first = batches_done(page)
     page.wait_for_timeout(2500)
     assert batches_done(page) > first  # the live chart keeps growing
@@ -118,8 +120,13 @@ def test_training_start_stop(server, page):
     wait_ready(page)
     no_exception(page)
     screenshot(page, "training_report")
-    page.get_by_role("button", name="Reset", exact=True).click()
-    page.get_by_role("button", name="Start", exact=True).wait_for()
+    accuracy = re.search(r"Test accuracy\s+([\d.]+%)", main_text(page)).group(1)
+    page.get_by_role("button", name="Open in Feature maps").first.click()  # a misclassified image
+    page.get_by_text("Prediction:").first.wait_for()
+    wait_ready(page)
+    assert page.url.endswith("/feature_maps")
+    assert f"test accuracy {accuracy}" in page.get_by_test_id("stSidebar").inner_text()  # the run just trained
+    no_exception(page)
 
 
 def test_two_sessions_at_once(server, browser):

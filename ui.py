@@ -17,7 +17,6 @@ from cnnviz import CnnvizError
 from cnnviz.checkpoints import SHIPPED, list_checkpoints, load_checkpoint
 from cnnviz.data import Dataset, images_to_browse, load_dataset
 
-
 SCREENS = {
     "cnnviz": [("pages/home.py", "Home", ":material/home:")],
     "Operations": [

@@ -56,7 +56,7 @@ def bench_screens(repeat: int) -> None:
     for page, (key, values) in steps.items():
         at = app(page)
         cycle = iter(values * (repeat + 2))
-        ms = timed(lambda: at.slider(key=key).set_value(next(cycle)).run(), repeat)
+        ms = timed(lambda at=at, key=key, cycle=cycle: at.slider(key=key).set_value(next(cycle)).run(), repeat)
         record(f"{page}: step change (server)", f"{ms:.0f} ms", "≤ 100 ms")
     at = app("multichannel")
     cycle = iter([0, 1, 2] * (repeat + 2))
@@ -65,7 +65,7 @@ def bench_screens(repeat: int) -> None:
     for page in ("home", "convolution", "multichannel", "pooling", "feature_maps", "translation", "training",
                  "architecture"):
         at = app(page)
-        ms = timed(lambda: at.run(), repeat)
+        ms = timed(lambda at=at: at.run(), repeat)
         record(f"{page}: warm re-render (server)", f"{ms:.0f} ms", "≤ 300 ms" if page in ("feature_maps", "translation") else "")
 
 

@@ -72,9 +72,9 @@ def require_app() -> None:
 
 
 @st.cache_resource(show_spinner="Loading the dataset…")
-def dataset(name: str, split: str) -> Dataset:
+def dataset(name: str, split: str, download: bool = True) -> Dataset:
     """One split, loaded once per server (raises DatasetUnavailable)."""
-    return load_dataset(name, split)
+    return load_dataset(name, split, download)
 
 
 @st.cache_resource(show_spinner=False)

@@ -149,8 +149,10 @@ RETRY_DOWNLOAD_AFTER_S = 300
 _failed_downloads: dict[str, tuple[float, str]] = {}  # dataset -> (when, why): no retry at every click
 
 
-def _download(name: str, fetch) -> str | None:
+def _download(name: str, fetch, allowed: bool = True) -> str | None:
     """Run fetch() with bounded network calls; None when it worked, else why it did not."""
+    if not allowed:
+        return "download not asked for"
     if os.environ.get("CNNVIZ_NO_DOWNLOAD"):
         return "download disabled ($CNNVIZ_NO_DOWNLOAD is set)"
     when, why = _failed_downloads.get(name, (0.0, ""))
@@ -180,7 +182,7 @@ class _socket_timeout:
         socket.setdefaulttimeout(self.old)
 
 
-def _load_fashion_mnist(split: str) -> Dataset:
+def _load_fashion_mnist(split: str, download: bool = True) -> Dataset:
     tried = []
     for folder in [*search_dirs(), DEBIAN_FASHION_MNIST]:
         tried.append(str(folder))
@@ -190,7 +192,8 @@ def _load_fashion_mnist(split: str) -> Dataset:
     from torchvision.datasets import FashionMNIST
 
     target = REPO_ROOT / "data"
-    error = _download("fashion-mnist", lambda: FashionMNIST(str(target), train=(split == "train"), download=True))
+    error = _download("fashion-mnist", lambda: FashionMNIST(str(target), train=(split == "train"), download=True),
+                      download)
     if error is None:
         ds = _fashion_mnist_from(target, split)
         if ds is not None:
@@ -234,7 +237,7 @@ def _cifar10_from(folder: Path, split: str) -> Dataset | None:
                    str(folder / CIFAR10.base_folder))
 
 
-def _load_cifar10(split: str) -> Dataset:
+def _load_cifar10(split: str, download: bool = True) -> Dataset:
     tried = []
     for folder in search_dirs():
         tried.append(str(folder))
@@ -244,7 +247,8 @@ def _load_cifar10(split: str) -> Dataset:
     from torchvision.datasets import CIFAR10
 
     target = REPO_ROOT / "data"
-    error = _download("cifar10", lambda: CIFAR10(str(target), train=(split == "train"), download=True))  # md5-checked
+    error = _download("cifar10", lambda: CIFAR10(str(target), train=(split == "train"), download=True),  # md5-checked
+                      download)
     if error is None:
         ds = _cifar10_from(target, split)
         if ds is not None:
@@ -261,13 +265,17 @@ def _load_cifar10(split: str) -> Dataset:
 # ---------------------------------------------------------------- public entry points
 
 @lru_cache(maxsize=None)
-def load_dataset(name: str, split: str) -> Dataset:
-    """Load one split of a dataset, once per process. Raises DatasetUnavailable when it is missing."""
+def load_dataset(name: str, split: str, download: bool = True) -> Dataset:
+    """Load one split of a dataset, once per process. Raises DatasetUnavailable when it is missing.
+
+    `download=False` only looks on this machine (for optional uses that must not wait on a network).
+    """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
-    return _load_fashion_mnist(split) if name == "fashion-mnist" else _load_cifar10(split)
+    loader = _load_fashion_mnist if name == "fashion-mnist" else _load_cifar10
+    return loader(split, download)
 
 
 def sample_path(name: str) -> Path:

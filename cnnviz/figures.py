@@ -319,7 +319,8 @@ def shift_heatmap_figure(probs: np.ndarray, classes, k: int, height=380) -> go.F
                                hovertemplate="dx %{x}, dy %{y}: p(" + str(classes[pred]) + ") = %{z:.1%}<extra></extra>"))
     fig.update_layout(title=f"p({classes[pred]}) for every shift — × where the prediction changes",
                       height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="dx", yaxis_title="dy")
-    fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_xaxes(constrain="domain")
     return fig
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 import ui
 from cnnviz import CnnvizError
@@ -20,12 +21,22 @@ st.markdown("Each filter has **one kernel per input channel**. Every kernel conv
             "C partial maps are **summed** (plus an optional bias) into one output map per filter.")
 
 c1, c2, c3 = st.columns(3)
-source = c1.radio("Input", ["Colour test card", "Random integers", "Upload an image"], key="mc_source")
+sources = ["Colour test card", "Random integers", "Upload an image"]
+try:
+    cifar = ui.dataset("cifar10", "test", download=False)
+    sources.insert(0, "CIFAR-10 test image")
+except CnnvizError:
+    cifar = None  # not installed: the other sources work without it
+source = c1.radio("Input", sources, index=sources.index("Colour test card"), key="mc_source")
 size = c2.slider("Input size", 4, 12, 8, key="mc_size")
 n_filters = c3.slider("Filters (F)", 1, 4, 2, key="mc_filters")
 k = c3.slider("Kernel size (k)", 1, 5, 3, key="mc_k")
 
-if source == "Colour test card":
+if source == "CIFAR-10 test image":
+    i = c2.number_input(f"CIFAR-10 test image (0–{len(cifar) - 1})", 0, len(cifar) - 1, 0, key="mc_cifar")
+    rgb = to_input(Image.fromarray(cifar.images[i]), (3, size, size))
+    c2.caption(f"class: {cifar.classes[cifar.labels[i]]}, resized from 32×32")
+elif source == "Colour test card":
     rgb = synthetic_rgb(size)
 elif source == "Random integers":
     rgb = None

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 60
@@ -245,3 +246,21 @@ def test_a_broken_checkpoint_shows_a_message(tmp_path, monkeypatch):
     assert any("could not be loaded" in e.value and "broken.pt" in e.value for e in at.error)
     at.switch_page("pages/convolution.py").run()  # the rest of the app keeps working
     assert not at.exception and not at.error
+
+
+def test_multichannel_offers_cifar10_when_installed(tmp_path, monkeypatch):
+    from cnnviz.data import load_dataset
+    from tests.conftest import write_cifar_fixture
+
+    write_cifar_fixture(tmp_path)
+    monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
+    load_dataset.cache_clear()
+    try:
+        at = app("multichannel")
+        assert at.radio(key="mc_source").options[0] == "CIFAR-10 test image"
+        at.radio(key="mc_source").set_value("CIFAR-10 test image").run()
+        assert not at.exception and not at.error
+        assert any("resized from 32×32" in c.value for c in at.caption)
+    finally:
+        load_dataset.cache_clear()
+        st.cache_resource.clear()  # ui.dataset must not keep the fixture for later tests

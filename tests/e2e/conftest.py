@@ -68,7 +68,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 2000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     pg.set_default_timeout(60_000)
     yield pg
@@ -94,5 +94,12 @@ def no_exception(page):
 
 
 def screenshot(page, name: str):
+    """The whole page: Streamlit scrolls inside its main block, so the viewport grows to fit it first."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    height = page.evaluate("""() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"], '
+        + '[data-testid="stMainBlockContainer"]')].map(e => e.scrollHeight), 600)""")
+    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 7000)})
+    page.wait_for_timeout(700)  # plotly redraws at the new size
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)

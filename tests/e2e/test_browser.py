@@ -131,8 +131,8 @@ def test_training_start_stop(server, page):
 
 def test_two_sessions_at_once(server, browser):
     """One session trains while another browses feature maps: both keep working."""
-    ctx_a, ctx_b = browser.new_context(viewport={"width": 1400, "height": 2000}), browser.new_context(
-        viewport={"width": 1400, "height": 2000})
+    ctx_a, ctx_b = browser.new_context(viewport={"width": 1400, "height": 1000}), browser.new_context(
+        viewport={"width": 1400, "height": 1000})
     a, b = ctx_a.new_page(), ctx_b.new_page()
     for p in (a, b):
         p.set_default_timeout(60_000)

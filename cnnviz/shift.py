@@ -23,20 +23,11 @@ def shift(a: np.ndarray, dx: int, dy: int, circular: bool = False, axes=(0, 1)) 
     out = np.roll(a, (dy, dx), axis=(ry, rx))
     if circular:
         return out
-    index = [slice(None)] * a.ndim
-    if dy > 0:
-        index[ry] = slice(0, dy)
-    elif dy < 0:
-        index[ry] = slice(dy, None)
-    if dy:
-        out[tuple(index)] = 0
-        index[ry] = slice(None)
-    if dx > 0:
-        index[rx] = slice(0, dx)
-    elif dx < 0:
-        index[rx] = slice(dx, None)
-    if dx:
-        out[tuple(index)] = 0
+    for axis, d in ((ry, dy), (rx, dx)):  # blank what wrapped around
+        if d:
+            index = [slice(None)] * a.ndim
+            index[axis] = slice(0, d) if d > 0 else slice(d, None)
+            out[tuple(index)] = 0
     return out
 
 

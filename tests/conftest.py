@@ -10,20 +10,21 @@ from cnnviz import DatasetUnavailable
 from cnnviz.data import load_dataset
 
 
-@pytest.fixture(scope="session")
-def fmnist_test():
+def real_fashion_mnist(split: str):
     try:
-        return load_dataset("fashion-mnist", "test")
+        return load_dataset("fashion-mnist", split)
     except DatasetUnavailable as exc:
         pytest.fail(f"the real Fashion-MNIST is required (install dataset-fashion-mnist): {exc}")
+
+
+@pytest.fixture(scope="session")
+def fmnist_test():
+    return real_fashion_mnist("test")
 
 
 @pytest.fixture(scope="session")
 def fmnist_train():
-    try:
-        return load_dataset("fashion-mnist", "train")
-    except DatasetUnavailable as exc:
-        pytest.fail(f"the real Fashion-MNIST is required (install dataset-fashion-mnist): {exc}")
+    return real_fashion_mnist("train")
 
 
 def write_cifar_fixture(root: Path, per_batch: int = 20, seed: int = 0) -> dict:

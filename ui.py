@@ -191,17 +191,14 @@ def save_run(job, test_accuracy: float):
 def show_test_phase(report, test, path) -> None:
     """Accuracy, classification report, confusion matrix and a gallery of mistakes, each opening in Feature maps."""
     import numpy as np
-    import pandas as pd
 
     from cnnviz.figures import confusion_figure, input_figure
 
     st.metric("Test accuracy", f"{report.accuracy:.2%}", help=f"{len(report.y_true):,} test images")
-    left, right = st.columns([2, 3])
+    left, right = st.columns([1, 1])
     with left:
-        st.markdown("**Classification report**")
+        st.markdown("**Classification report** (scikit-learn)")
         st.code(report.report_text, language=None)
-        rows = {k: v for k, v in report.report.items() if isinstance(v, dict)}
-        st.dataframe(pd.DataFrame(rows).T.round(3), key="train_report_table")
     right.plotly_chart(confusion_figure(report.confusion, test.classes), key="train_confusion")
     st.caption(f"Saved as {path.name} in runs/: the Feature maps and Translation screens offer it.")
 
@@ -212,7 +209,7 @@ def show_test_phase(report, test, path) -> None:
         with cols[n % 6]:
             st.plotly_chart(input_figure(test.images[i], height=150), key=f"train_wrong_{i}")
             st.caption(f"#{i}: true **{test.classes[report.y_true[i]]}**, predicted **{test.classes[report.y_pred[i]]}**")
-            if st.button("Open in Feature maps", key=f"train_open_{i}"):
+            if st.button("Inspect", icon=":material/map:", key=f"train_open_{i}", help="Open in Feature maps"):
                 st.session_state.shared_image = {"index": int(i)}
                 st.session_state.network = path
                 st.session_state.fm_class, st.session_state.fm_source = "any class", "Test image"

@@ -225,7 +225,7 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
     saved = list(tmp_path.glob("*.pt"))
     assert saved  # saved as a user run
     # a misclassified image opens in the feature-map screen, with the network just trained
-    opens = [b for b in at.button if b.label == "Open in Feature maps"]
+    opens = [b for b in at.button if b.label == "Inspect"]
     assert opens
     wrong = int(opens[0].key.rsplit("_", 1)[1])
     opens[0].click().run()

@@ -121,7 +121,7 @@ def test_training_start_stop(server, page):
     no_exception(page)
     screenshot(page, "training_report")
     accuracy = re.search(r"Test accuracy\s+([\d.]+%)", main_text(page)).group(1)
-    page.get_by_role("button", name="Open in Feature maps").first.click()  # a misclassified image
+    page.get_by_role("button", name="Inspect").first.click()  # a misclassified image
     page.get_by_text("Prediction:").first.wait_for()
     wait_ready(page)
     assert page.url.endswith("/feature_maps")

@@ -89,17 +89,13 @@ def network(path: str, mtime: float):
     return load_checkpoint(path)
 
 
-def network_choices() -> list[Path]:
-    return list_checkpoints()
-
-
 def network_label(path: Path) -> str:
     return ("Shipped: " if path.parent == SHIPPED.parent else "Your run: ") + path.stem
 
 
 def pick_network(key: str = "network"):
     """A select box of the shipped network and the user's runs -> (model, meta), or None with a message."""
-    paths = network_choices()
+    paths = list_checkpoints()
     if not paths:
         st.error("No trained network was found in checkpoints/ or runs/. Retrain one: "
                  "`python -m cnnviz.train --epochs 12 ...` (see the README).")

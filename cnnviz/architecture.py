@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from cnnviz import ShapeError
-from cnnviz.models import SEED_CONVS, ConvNetConfig, ConvSpec, StageTrace, _conv_stages, trace_stage
+from cnnviz.models import SEED_CONVS, ConvNetConfig, StageTrace, _conv_stages, trace_stage
 
 
 @dataclass
@@ -130,12 +130,6 @@ def receptive_field(config: ConvNetConfig, stage: str, row: int, col: int) -> Re
             jump *= s
     _, h, w = config.input_shape
     return ReceptiveField((max(0, r0), min(h - 1, r1)), (max(0, c0), min(w - 1, c1)), r1 - r0 + 1, jump)
-
-
-def convs_from_rows(rows: list[dict]) -> tuple[ConvSpec, ...]:
-    """ConvSpecs from plain dicts (a UI's table): out_channels, kernel, padding, pool."""
-    return tuple(ConvSpec(int(r["out_channels"]), int(r["kernel"]), int(r.get("padding", 0)), bool(r.get("pool", False)))
-                 for r in rows)
 
 
 if __name__ == "__main__":

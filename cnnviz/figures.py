@@ -74,23 +74,6 @@ def _grid_heatmap(values: np.ndarray, colorscale=SEQUENTIAL, zmin=None, zmax=Non
     )
 
 
-def _square_axes(fig: go.Figure) -> None:
-    fig.update_layout(yaxis=dict(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False,
-                                 zeroline=False, dtick=1),
-                      xaxis=dict(showgrid=False, zeroline=False, constrain="domain", dtick=1))
-
-
-def grid_figure(values: np.ndarray, title: str = "", colorscale=SEQUENTIAL, highlight=None, height=320,
-                showscale=False) -> go.Figure:
-    """One annotated grid; `highlight` = (r0, c0, r1, c1) outlines a block of cells."""
-    fig = go.Figure(_grid_heatmap(values, colorscale, name=title, showscale=showscale))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10))
-    _square_axes(fig)
-    if highlight is not None:
-        fig.add_shape(_cell_rect(*highlight, WINDOW_COLOR))
-    return fig
-
-
 # ---------------------------------------------------------------- convolution, step by step
 
 def _conv_frame(trace: ConvTrace, k: int):

@@ -200,6 +200,9 @@ def conv2d_multi(x, weight, bias=None, stride: int = 1, padding: int = 0, dilati
     return MultiConvTrace(output, partials, bias, weight, padded, windows, stride, padding, dilation)
 
 
+_POOL_MODES = {"average": "avg", "mean": "avg", "maximum": "max"}
+
+
 @dataclass
 class PoolStep:
     index: int
@@ -225,8 +228,9 @@ def pool2d_steps(x, size: int = 2, stride: int | None = None, mode: str = "max")
     """Max or average pooling of a 2-D array (H, W), keeping every window (as F.max_pool2d / avg_pool2d)."""
     x = _as_array(x, "input", 2)
     stride = size if stride is None else stride
+    mode = _POOL_MODES.get(mode, mode)
     if mode not in ("max", "avg"):
-        raise ShapeError(f"mode must be 'max' or 'avg', got {mode!r}")
+        raise ShapeError(f"mode must be 'max' or 'avg' (average), got {mode!r}")
     _check_settings(stride, 0, 1)
     _check_settings(size, 0, 1)
     if size > min(x.shape):
@@ -254,6 +258,7 @@ def pool2d(x: np.ndarray, size: int = 2, stride: int | None = None, mode: str = 
     """Pooling over the last two axes of (..., H, W), no steps kept (for real images and feature maps)."""
     x = np.asarray(x, dtype=np.float64)
     stride = size if stride is None else stride
+    mode = _POOL_MODES.get(mode, mode)
     _check_settings(stride, 0, 1)
     if size < 1 or size > min(x.shape[-2:]):
         raise ShapeError(f"the pooling window ({size}×{size}) does not fit the input {x.shape[-2]}×{x.shape[-1]}")

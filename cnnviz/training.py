@@ -91,10 +91,6 @@ class Snapshot:
     message: str = ""
 
     @property
-    def done(self) -> bool:
-        return self.status not in ("running",)
-
-    @property
     def progress(self) -> float:
         return min(1.0, self.step / max(1, self.total_steps))
 

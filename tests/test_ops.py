@@ -132,6 +132,12 @@ def test_seed_pooling_example():
     assert [s.argmax for s in trace.steps] == [(0, 1), (0, 2), (3, 0), (2, 2)]
 
 
+def test_pool_mode_names():
+    assert pool2d_steps(SEED_POOL_INPUT, 2, mode="average").output[0, 0] == pytest.approx(13.0)
+    with pytest.raises(ShapeError, match="mode"):
+        pool2d_steps(SEED_POOL_INPUT, 2, mode="median")
+
+
 def test_output_size_formula():
     assert output_size(5, 3) == 3
     assert output_size(7, 3, stride=2, padding=1) == 4

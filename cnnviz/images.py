@@ -22,6 +22,11 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096  # width × height, checked from the header before decoding
 
 
+# Pillow's own guard against decompression bombs, lowered to our limit: above it Pillow warns (we turn
+# the warning into an error below), above twice the limit it refuses by itself.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
 class ImageRejected(CnnvizError):
     """The upload is not an image we can safely use; the message says why."""
 

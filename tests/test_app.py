@@ -264,3 +264,30 @@ def test_multichannel_offers_cifar10_when_installed(tmp_path, monkeypatch):
     finally:
         load_dataset.cache_clear()
         st.cache_resource.clear()  # ui.dataset must not keep the fixture for later tests
+
+
+def test_every_screen_works_without_the_dataset(tmp_path, monkeypatch):
+    """Offline and without Debian's package: the shipped sample images stand in; training says what to install."""
+    from cnnviz import data
+
+    monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
+    monkeypatch.setenv("CNNVIZ_NO_DOWNLOAD", "1")
+    monkeypatch.setattr(data, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    data.load_dataset.cache_clear()
+    st.cache_resource.clear()
+    try:
+        at = app()
+        for page in ("convolution", "multichannel", "pooling", "feature_maps", "translation", "architecture"):
+            at.switch_page(f"pages/{page}.py").run()
+            assert not at.exception, (page, [e.value for e in at.exception])
+            assert not at.error, (page, [e.value for e in at.error])
+        at.switch_page("pages/feature_maps.py").run()
+        assert any("shipped sample" in c.value for c in at.caption)
+        assert at.number_input(key="fm_pos").max == 19  # 2 images per class
+        at.switch_page("pages/training.py").run()
+        assert not at.exception
+        assert any("apt-get install dataset-fashion-mnist" in e.value for e in at.error)
+    finally:
+        data.load_dataset.cache_clear()
+        st.cache_resource.clear()

@@ -119,6 +119,8 @@ f = d1.number_input("Filter", 1, F_, 1, key="mc_cell_f") - 1
 i = d2.number_input("Output row", 0, h_out - 1, 0, key="mc_cell_i")
 j = d3.number_input("Output column", 0, w_out - 1, 0, key="mc_cell_j")
 terms, total = trace.cell(f, i, j)
+st.plotly_chart(maps_row(np.stack([t.window for t in terms]), [f"window in {c}" for c in CHANNELS], "Greys",
+                         symmetric=False, text=True, height=200), key="mc_windows")
 shown = st.slider("Reveal", 1, C_ + 1, C_ + 1, key="mc_reveal", help="one channel at a time, then the total")
 for t in terms[:shown]:
     prods = " + ".join(f"{format_number(a)}×{format_number(b)}" for a, b in zip(t.window.ravel(), t.kernel.ravel()))

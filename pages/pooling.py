@@ -5,6 +5,8 @@ import streamlit as st
 
 import ui
 from cnnviz import CnnvizError
+from cnnviz.checkpoints import SHIPPED
+from cnnviz.explore import inspect
 from cnnviz.figures import image_figure, pool_step_figure
 from cnnviz.ops import SEED_POOL_INPUT, format_grid, format_number, parse_grid, pool2d, pool2d_steps
 
@@ -61,11 +63,18 @@ st.markdown(f"Output shape: ⌊({x.shape[0]} − {size}) / {stride}⌋ + 1 = {tr
             f"⌊({x.shape[1]} − {size}) / {stride}⌋ + 1 = {trace.output.shape[1]} columns.")
 
 st.divider()
-st.subheader("Pooling a real image")
+st.subheader("Pooling a real image or a feature map")
 data = ui.images_for("fashion-mnist")
-idx = st.number_input(f"Fashion-MNIST test image (0–{len(data) - 1})", 0, len(data) - 1, 0, key="pool_idx")
+a, b = st.columns(2)
+idx = a.number_input(f"Fashion-MNIST test image (0–{len(data) - 1})", 0, len(data) - 1, 0, key="pool_idx")
+what = b.radio("Pool", ["the image", "a feature map of the shipped network (relu1)"], key="pool_what")
 times = st.slider("Apply the pooling this many times", 1, 3, 1, key="pool_times")
-img = data.images[idx] / 255.0
+img, colors = data.images[idx] / 255.0, "gray"
+if what != "the image" and SHIPPED.is_file():
+    model, _ = ui.network(str(SHIPPED), SHIPPED.stat().st_mtime)
+    maps = inspect(model, data.images[idx]).maps["relu1"]  # (32, 28, 28)
+    channel = st.slider("Channel", 0, maps.shape[0] - 1, 0, key="pool_channel")
+    img, colors = maps[channel], "Viridis"
 out = img
 try:
     for _ in range(times):
@@ -74,6 +83,6 @@ except CnnvizError as exc:
     ui.show_error(exc)
 else:
     a, b = st.columns(2)
-    a.plotly_chart(image_figure(img, f"Input {img.shape[0]}×{img.shape[1]}"), key="pool_real_in")
+    a.plotly_chart(image_figure(img, f"Input {img.shape[0]}×{img.shape[1]}", colors), key="pool_real_in")
     b.plotly_chart(image_figure(out, f"After {times}× {mode} pool {size}×{size}/{stride}: "
-                                     f"{out.shape[0]}×{out.shape[1]}"), key="pool_real_out")
+                                     f"{out.shape[0]}×{out.shape[1]}", colors), key="pool_real_out")

@@ -158,6 +158,12 @@ def test_pooling_bad_input_and_real_image():
     at.number_input(key="pool_size").set_value(2).run()
     assert not at.error
     assert chart(at, "pool_real_out")["layout"]["title"]["text"].endswith("14×14")
+    at.radio(key="pool_what").set_value("a feature map of the shipped network (relu1)").run()
+    at.slider(key="pool_times").set_value(2).run()
+    assert not at.exception
+    maps = z(chart(at, "pool_real_in"), 0)
+    assert maps.shape == (28, 28) and maps.min() >= 0  # after ReLU
+    assert z(chart(at, "pool_real_out"), 0).shape == (7, 7)
 
 
 # ---------------------------------------------------------------- the trained network

@@ -182,30 +182,36 @@ class _socket_timeout:
         socket.setdefaulttimeout(self.old)
 
 
-def _load_fashion_mnist(split: str, download: bool = True) -> Dataset:
-    tried = []
-    for folder in [*search_dirs(), DEBIAN_FASHION_MNIST]:
-        tried.append(str(folder))
-        ds = _fashion_mnist_from(folder, split)
+def _find(title: str, name: str, split: str, folders: list[Path], read, fetch, download: bool, how_to: str) -> Dataset:
+    """The first folder where `read(folder, split)` finds the data; else a download into data/ with
+    `fetch(folder)`; else DatasetUnavailable saying where we looked, why the download did not help, and
+    `how_to` get the data."""
+    for folder in folders:
+        ds = read(folder, split)
         if ds is not None:
             return ds
-    from torchvision.datasets import FashionMNIST
-
     target = REPO_ROOT / "data"
-    error = _download("fashion-mnist", lambda: FashionMNIST(str(target), train=(split == "train"), download=True),
-                      download)
+    error = _download(name, lambda: fetch(target), download)
     if error is None:
-        ds = _fashion_mnist_from(target, split)
+        ds = read(target, split)
         if ds is not None:
             return ds
         error = "the download finished but the files were not found"
-    raise DatasetUnavailable(
-        f"Fashion-MNIST ({split}) was not found. Looked in: {', '.join(tried)}; {error}.\n"
+    raise DatasetUnavailable(f"{title} ({split}) was not found. Looked in: {', '.join(map(str, folders))}; "
+                             f"{error}.\n{how_to}")
+
+
+def _load_fashion_mnist(split: str, download: bool = True) -> Dataset:
+    from torchvision.datasets import FashionMNIST
+
+    return _find(
+        "Fashion-MNIST", "fashion-mnist", split, [*search_dirs(), DEBIAN_FASHION_MNIST], _fashion_mnist_from,
+        lambda target: FashionMNIST(str(target), train=(split == "train"), download=True), download,
         "Get it with one of:\n"
         "  sudo apt-get install dataset-fashion-mnist        # Debian: /usr/share/datasets/fashion-mnist\n"
         "  python -c \"from torchvision.datasets import FashionMNIST as F; "
         "F('data', download=True); F('data', train=False, download=True)\"   # needs internet\n"
-        "or put the four *-idx*-ubyte.gz files in a folder and set CNNVIZ_DATA to it."
+        "or put the four *-idx*-ubyte.gz files in a folder and set CNNVIZ_DATA to it.",
     )
 
 
@@ -238,27 +244,14 @@ def _cifar10_from(folder: Path, split: str) -> Dataset | None:
 
 
 def _load_cifar10(split: str, download: bool = True) -> Dataset:
-    tried = []
-    for folder in search_dirs():
-        tried.append(str(folder))
-        ds = _cifar10_from(folder, split)
-        if ds is not None:
-            return ds
     from torchvision.datasets import CIFAR10
 
-    target = REPO_ROOT / "data"
-    error = _download("cifar10", lambda: CIFAR10(str(target), train=(split == "train"), download=True),  # md5-checked
-                      download)
-    if error is None:
-        ds = _cifar10_from(target, split)
-        if ds is not None:
-            return ds
-        error = "the download finished but the files were not found"
-    raise DatasetUnavailable(
-        f"CIFAR-10 ({split}) was not found. Looked in: {', '.join(tried)}; {error}.\n"
+    return _find(
+        "CIFAR-10", "cifar10", split, search_dirs(), _cifar10_from,
+        lambda target: CIFAR10(str(target), train=(split == "train"), download=True), download,  # md5-checked
         "Get it (about 170 MB, needs internet) with:\n"
         "  python -c \"from torchvision.datasets import CIFAR10; CIFAR10('data', download=True)\"\n"
-        "or put the folder cifar-10-batches-py in a folder and set CNNVIZ_DATA to it."
+        "or put the folder cifar-10-batches-py in a folder and set CNNVIZ_DATA to it.",
     )
 
 

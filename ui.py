@@ -64,9 +64,9 @@ def require_app() -> None:
     does it on every run.) Here the page hands over to app.py's frame, which runs this page again the
     normal way (st.navigation ends the legacy mode), then stops the legacy run.
     """
-    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.pages_manager import PagesManager  # Streamlit internals: read defensively
 
-    if PagesManager.uses_pages_directory:
+    if getattr(PagesManager, "uses_pages_directory", False):
         app_frame().run()
         st.stop()
 

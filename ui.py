@@ -174,12 +174,10 @@ def pick_image(meta: dict, prefix: str = "img"):
 
 def save_run(job, test_accuracy: float):
     """Save a finished or stopped training as a user run in runs/ (never over the shipped network)."""
-    import time
-
-    from cnnviz.checkpoints import runs_dir, save_checkpoint
+    from cnnviz.checkpoints import new_run_path, save_checkpoint
 
     cfg = job.config
-    path = runs_dir() / f"{cfg.dataset}_{cfg.arch}_{time.strftime('%Y%m%d-%H%M%S')}_{job.step}.pt"
+    path = new_run_path(cfg.dataset, cfg.arch, tag=str(job.step))
     meta = job.checkpoint_meta(command=f"training screen: {cfg}", test_accuracy=test_accuracy)
     return save_checkpoint(path, job.model, cfg.arch, meta)
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from cnnviz import ShapeError
-from cnnviz.models import SEED_CONVS, ConvNetConfig, StageTrace, _conv_stages, trace_stage
+from cnnviz.models import SEED_CONVS, ConvNetConfig, StageTrace, _conv_stages, _pair, trace_stage
 
 
 @dataclass
@@ -110,7 +110,8 @@ class ReceptiveField:
 
 def receptive_field(config: ConvNetConfig, stage: str, row: int, col: int) -> ReceptiveField:
     """Input region that unit (row, col) of `stage` depends on, from kernels, strides, paddings, dilations."""
-    stages = _conv_stages(config)
+    with torch.device("meta"):  # only the settings are read
+        stages = _conv_stages(config)
     names = list(stages)
     if stage not in names:
         raise ValueError(f"{stage} is not a convolutional stage of this network")
@@ -119,11 +120,7 @@ def receptive_field(config: ConvNetConfig, stage: str, row: int, col: int) -> Re
     jump = 1
     for m in reversed(chain):
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-            s = m.stride if isinstance(m.stride, int) else m.stride[0]
-            p = m.padding if isinstance(m.padding, int) else m.padding[0]
-            d = getattr(m, "dilation", 1)
-            d = d if isinstance(d, int) else d[0]
+            k, s, p, d = (_pair(v)[0] for v in (m.kernel_size, m.stride, m.padding, getattr(m, "dilation", 1)))
             # output cells a..b read input cells a*s - p .. b*s - p + d(k-1)
             r0, r1 = r0 * s - p, r1 * s - p + d * (k - 1)
             c0, c1 = c0 * s - p, c1 * s - p + d * (k - 1)

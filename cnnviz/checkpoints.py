@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -31,6 +32,11 @@ SHIPPED = SHIPPED_DIR / "fashion_compact.pt"
 def runs_dir() -> Path:
     """Where the user's trainings are saved: $CNNVIZ_RUNS, or runs/ in the repository."""
     return Path(os.environ.get("CNNVIZ_RUNS") or REPO_ROOT / "runs")
+
+
+def new_run_path(dataset: str, arch: str, tag: str = "") -> Path:
+    """A fresh file name for a user's training in runs_dir(): <dataset>_<arch>_<time>[_<tag>].pt."""
+    return runs_dir() / f"{dataset}_{arch}_{time.strftime('%Y%m%d-%H%M%S')}{'_' + tag if tag else ''}.pt"
 
 
 REQUIRED_META = ("dataset", "classes", "input_shape", "test_accuracy")
@@ -105,5 +111,5 @@ def load_checkpoint(path: str | Path) -> tuple[StagedNet, dict]:
 def list_checkpoints() -> list[Path]:
     """The shipped network first, then the user's runs (newest first)."""
     shipped = sorted(SHIPPED_DIR.glob("*.pt"))
-    runs = sorted(runs_dir().glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True) if runs_dir().is_dir() else []
+    runs = sorted(runs_dir().glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)  # none if no folder
     return [*shipped, *runs]

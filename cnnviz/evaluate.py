@@ -39,7 +39,6 @@ def accuracy(model: torch.nn.Module, data: Dataset, limit: int = 0) -> float:
 class EvalReport:
     accuracy: float
     report_text: str  # scikit-learn's table: precision, recall, f1-score, support; accuracy; macro/weighted avg
-    report: dict  # the same as a dict (output_dict=True)
     confusion: np.ndarray  # (classes, classes): rows true, columns predicted
     y_true: np.ndarray
     y_pred: np.ndarray
@@ -51,7 +50,6 @@ def build_report(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...
     return EvalReport(
         accuracy=float((y_true == y_pred).mean()),
         report_text=classification_report(y_true, y_pred, digits=2, **kw),
-        report=classification_report(y_true, y_pred, output_dict=True, **kw),
         confusion=confusion_matrix(y_true, y_pred, labels=labels),
         y_true=y_true,
         y_pred=y_pred,

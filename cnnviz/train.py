@@ -17,7 +17,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from cnnviz.checkpoints import runs_dir, save_checkpoint
+from cnnviz.checkpoints import new_run_path, save_checkpoint
 from cnnviz.data import DATASETS, load_dataset, save_samples
 from cnnviz.evaluate import evaluate
 from cnnviz.models import ARCHITECTURES
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
           f"{time.perf_counter() - t0:.0f} s in all, {snap.images_per_s:.0f} images/s")
     if args.dry_run:
         return 0
-    out = args.out or runs_dir() / f"{config.dataset}_{config.arch}_{time.strftime('%Y%m%d-%H%M%S')}.pt"
+    out = args.out or new_run_path(config.dataset, config.arch)
     command = "python -m cnnviz.train " + shlex.join(argv if argv is not None else sys.argv[1:])
     meta = job.checkpoint_meta(command, report.accuracy)
     meta["wall_seconds"] = round(time.perf_counter() - t0, 1)

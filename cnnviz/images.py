@@ -9,6 +9,7 @@ palette, RGBA (composited on white), animated (first frame).
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass, field
 
@@ -31,57 +32,99 @@ class ImageRejected(CnnvizError):
     """The upload is not an image we can safely use; the message says why."""
 
 
+class Note(str):
+    """A conversion made to an upload, for the user: the English text, plus its catalogue id and
+    parameters so a page can word it in the reader's language (`note.message("fr")`)."""
+
+    def __new__(cls, code: str, **params):
+        from cnnviz.i18n import tr
+
+        self = super().__new__(cls, tr("en", code, **params))
+        self.code, self.params = code, params
+        return self
+
+    def message(self, lang: str = "en") -> str:
+        from cnnviz.i18n import tr
+
+        return tr(lang, self.code, **self.params)
+
+
 @dataclass
 class LoadedImage:
     image: Image.Image  # "L" or "RGB"
-    notes: list[str] = field(default_factory=list)  # conversions made, for the user
+    notes: list[Note] = field(default_factory=list)  # conversions made, for the user
+
+
+# Everything Pillow (and the codecs under it) may raise on bytes that start like an image and then go
+# wrong: a malformed chunk, a bad length, a truncated stream, an absurd palette, a bomb, no memory.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, struct.error, EOFError, IndexError, KeyError,
+                 ZeroDivisionError, OverflowError, AttributeError, NotImplementedError, AssertionError,
+                 MemoryError, RecursionError, Image.DecompressionBombError, Image.DecompressionBombWarning)
 
 
 def open_image(data: bytes, name: str = "upload") -> LoadedImage:
-    """Open uploaded bytes as an 8-bit "L" or "RGB" image, or raise ImageRejected with a clear reason."""
+    """Open uploaded bytes as an 8-bit "L" or "RGB" image, or raise ImageRejected with a clear reason.
+
+    Nothing else escapes: every failure of the decoder, wherever it happens (header, frames, pixel data,
+    conversion), becomes an ImageRejected."""
     if not data:
-        raise ImageRejected(f"{name} is empty.")
+        raise ImageRejected("err.img_empty", name=name)
     if len(data) > MAX_BYTES:
-        raise ImageRejected(f"{name} is {len(data) / 2**20:.1f} MB; the limit is {MAX_BYTES // 2**20} MB.")
-    notes: list[str] = []
+        raise ImageRejected("err.img_too_large_bytes", name=name, mb=round(len(data) / 2**20, 1),
+                            limit=MAX_BYTES // 2**20)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data), formats=FORMATS)
+            return _open(bytes(data), name)
+        except ImageRejected:
+            raise
         except Image.UnidentifiedImageError:
-            raise ImageRejected(f"{name} is not a PNG, JPEG, GIF, BMP or WebP image.") from None
+            raise ImageRejected("err.img_not_image", name=name) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageRejected(f"{name} declares too many pixels (a decompression bomb?); refused.") from None
-        w, h = img.size
-        if w * h > MAX_PIXELS:
-            raise ImageRejected(f"{name} is {w}×{h} pixels; at most {MAX_PIXELS:,} pixels are accepted.")
-        if getattr(img, "n_frames", 1) > 1:
-            notes.append(f"animated image with {img.n_frames} frames: the first frame is used")
-            img.seek(0)
-        try:
-            img.load()
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageRejected(f"{name} is truncated or corrupt ({exc}).") from None
-    return LoadedImage(_to_8bit(img, notes), notes)
+            raise ImageRejected("err.img_bomb", name=name) from None
+        except MemoryError:
+            raise ImageRejected("err.img_memory", name=name) from None
+        except DECODE_ERRORS as exc:
+            raise ImageRejected("err.img_corrupt", name=name, kind=type(exc).__name__) from None
 
 
-def _to_8bit(img: Image.Image, notes: list[str]) -> Image.Image:
+def _open(data: bytes, name: str) -> LoadedImage:
+    notes: list[Note] = []
+    img = Image.open(io.BytesIO(data), formats=FORMATS)
+    w, h = img.size
+    if w <= 0 or h <= 0:
+        raise ImageRejected("err.img_corrupt", name=name, kind="size")
+    if w * h > MAX_PIXELS:
+        raise ImageRejected("err.img_too_many_pixels", name=name, w=w, h=h, limit=MAX_PIXELS)
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        notes.append(Note("err.img_note_animated", n=frames))
+        img.seek(0)
+    img.load()
+    out = _to_8bit(img, notes)
+    out.load()
+    if out.mode not in ("L", "RGB"):  # never hand the pages something they did not expect
+        out = out.convert("RGB")
+    return LoadedImage(out, notes)
+
+
+def _to_8bit(img: Image.Image, notes: list[Note]) -> Image.Image:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
         a = np.asarray(img, dtype=np.float64)
         hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
-        notes.append(f"{'16' if hi > 255 else '32'}-bit grayscale converted to 8-bit")
+        notes.append(Note("err.img_note_16bit" if hi > 255 else "err.img_note_32bit"))
         return Image.fromarray(np.clip(np.round(a / hi * 255), 0, 255).astype(np.uint8), "L")
     if mode == "F":
-        a = np.asarray(img, dtype=np.float64)
+        a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         a = (a - a.min()) / ((a.max() - a.min()) or 1.0)
-        notes.append("floating-point image rescaled to 8-bit")
+        notes.append(Note("err.img_note_float"))
         return Image.fromarray(np.round(a * 255).astype(np.uint8), "L")
     if mode == "CMYK":
-        notes.append("CMYK converted to RGB")
+        notes.append(Note("err.img_note_cmyk"))
         return img.convert("RGB")
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-        notes.append("transparency composited on a white background")
+        notes.append(Note("err.img_note_alpha"))
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
@@ -89,7 +132,7 @@ def _to_8bit(img: Image.Image, notes: list[str]) -> Image.Image:
         return img.convert("RGB" if mode == "P" else "L")
     if mode in ("L", "RGB"):
         return img
-    notes.append(f"{mode} converted to RGB")
+    notes.append(Note("err.img_note_mode", mode=mode))
     return img.convert("RGB")
 
 

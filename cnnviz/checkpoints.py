@@ -11,17 +11,21 @@ object is refused without running it.
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import pickle
+import stat
 import tempfile
 import time
-import zipfile
+import uuid
 from pathlib import Path
 
 import torch
 
 from cnnviz import CheckpointError
-from cnnviz.models import StagedNet, build_model
+from cnnviz.data import DATASETS
+from cnnviz.models import ARCHITECTURES, StagedNet, build_model
 
 FORMAT = "cnnviz-1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,20 +38,34 @@ def runs_dir() -> Path:
     return Path(os.environ.get("CNNVIZ_RUNS") or REPO_ROOT / "runs")
 
 
-def new_run_path(dataset: str, arch: str, tag: str = "") -> Path:
-    """A fresh file name for a user's training in runs_dir(): <dataset>_<arch>_<time>[_<tag>].pt."""
-    return runs_dir() / f"{dataset}_{arch}_{time.strftime('%Y%m%d-%H%M%S')}{'_' + tag if tag else ''}.pt"
+def _run_name(dataset: str, arch: str, tag: str = "") -> str:
+    # The time to the second for a person, then 8 random hex digits so that two runs ending in the same
+    # second (two sessions, two jobs) never get the same name.
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{dataset}_{arch}_{stamp}-{uuid.uuid4().hex[:8]}{'_' + tag if tag else ''}.pt"
+
+
+def new_run_path(dataset: str, arch: str, tag: str = "", folder: str | Path | None = None) -> Path:
+    """A fresh file name for a user's training: <dataset>_<arch>_<time>-<random>[_<tag>].pt in `folder`
+    (default runs_dir()). Save with `save_checkpoint(..., exclusive=True)` (or `save_run`) so that even
+    an improbable collision never replaces another run."""
+    return Path(folder or runs_dir()) / _run_name(dataset, arch, tag)
 
 
 REQUIRED_META = ("dataset", "classes", "input_shape", "test_accuracy")
+MAX_CHECKPOINT_BYTES = 1 << 30  # 1 GiB: far above any network of the course (the shipped one is ~1 MB)
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format is a zip archive
 
 
-def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict) -> Path:
-    """Write model + metadata to `path` atomically (temporary file in the same folder, then os.replace)."""
+def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict, exclusive: bool = False) -> Path:
+    """Write model + metadata to `path` atomically (temporary file in the same folder, then os.replace).
+
+    `exclusive=True` never replaces an existing file: the temporary file is hard-linked to `path`, which
+    fails with FileExistsError when `path` exists (the O_EXCL of a rename)."""
     path = Path(path)
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
-        raise ValueError(f"checkpoint metadata lacks {missing}")
+        raise CheckpointError("err.ckpt_save_meta", missing=", ".join(missing))
     meta = dict(meta, input_shape=list(meta["input_shape"]), classes=list(meta["classes"]))
     config = getattr(model, "config", None)
     if arch == "convnet" and config is not None:
@@ -66,50 +84,188 @@ def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict) -
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is meant to be shared
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)  # FileExistsError if a file of that name exists: never replaced
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
 
-def load_checkpoint(path: str | Path) -> tuple[StagedNet, dict]:
-    """Load a checkpoint -> (model in eval mode, meta). Raises CheckpointError with a clear reason."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist.")
+def save_run(model: StagedNet, arch: str, meta: dict, tag: str = "", folder: str | Path | None = None) -> Path:
+    """Save a user's training under a new name in `folder` (default runs_dir()); never replaces a file."""
+    for _ in range(16):
+        try:
+            return save_checkpoint(new_run_path(meta["dataset"], arch, tag, folder), model, arch, meta,
+                                   exclusive=True)
+        except FileExistsError:
+            continue
+    raise CheckpointError("err.ckpt_no_free_name", folder=str(folder or runs_dir()))
+
+
+def _inside(real: Path, folder: Path) -> bool:
     try:
-        payload = torch.load(path, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{path.name} was refused: it holds Python objects other than weights and plain data, "
-            "and loading it could run code."
-        ) from exc
-    except (EOFError, zipfile.BadZipFile, RuntimeError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path.name} is truncated or not a checkpoint ({type(exc).__name__}).") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name} is not a cnnviz checkpoint (format {FORMAT} expected).")
-    meta = payload.get("meta")
+        real.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _resolve(path: Path) -> Path:
+    """The file a checkpoint path really names. A symbolic link may only point inside its own folder
+    (runs/ is input too: a link to /etc/passwd or elsewhere is refused, never read)."""
+    try:
+        real = path.resolve(strict=True)
+        folder = path.parent.resolve(strict=True)
+    except (FileNotFoundError, NotADirectoryError):
+        raise CheckpointError("err.ckpt_missing", name=path.name) from None
+    except (OSError, RuntimeError):  # a loop of links, a folder we may not read
+        raise CheckpointError("err.ckpt_unreadable", name=path.name) from None
+    if not _inside(real, folder):
+        raise CheckpointError("err.ckpt_outside", name=path.name)
+    return real
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The whole file, read through one descriptor (a file deleted or replaced meanwhile is no error)."""
+    real = _resolve(path)
+    try:
+        with open(real, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise CheckpointError("err.ckpt_not_file", name=path.name)
+            if st.st_size > MAX_CHECKPOINT_BYTES:
+                raise CheckpointError("err.ckpt_too_large", name=path.name, mb=st.st_size // 2**20,
+                                      limit=MAX_CHECKPOINT_BYTES // 2**20)
+            return f.read(MAX_CHECKPOINT_BYTES + 1)
+    except FileNotFoundError:
+        raise CheckpointError("err.ckpt_missing", name=path.name) from None
+    except IsADirectoryError:
+        raise CheckpointError("err.ckpt_not_file", name=path.name) from None
+    except OSError:
+        raise CheckpointError("err.ckpt_unreadable", name=path.name) from None
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def validate_meta(meta, name: str = "checkpoint") -> dict:
+    """Check a checkpoint's metadata like any input: the known dataset, as many class names (strings) as
+    it has classes, its input shape (three positive ints), an accuracy in [0, 1] (NaN: not measured).
+    Returns a cleaned copy; raises CheckpointError naming the field."""
     if not isinstance(meta, dict) or any(k not in meta for k in REQUIRED_META):
-        raise CheckpointError(f"{path.name} lacks metadata {list(REQUIRED_META)}.")
+        raise CheckpointError("err.ckpt_meta_missing", name=name, fields=", ".join(REQUIRED_META))
+    if not all(isinstance(k, str) for k in meta):
+        raise CheckpointError("err.ckpt_meta_bad", name=name, field="meta")
+    dataset = meta["dataset"]
+    if not isinstance(dataset, str) or dataset not in DATASETS:
+        raise CheckpointError("err.ckpt_meta_dataset", name=name, value=str(dataset)[:40],
+                              known=", ".join(sorted(DATASETS)))
+    known_classes, known_shape = DATASETS[dataset]
+    classes = meta["classes"]
+    if (not isinstance(classes, (list, tuple)) or len(classes) != len(known_classes)
+            or not all(isinstance(c, str) and 0 < len(c) <= 100 for c in classes)):
+        raise CheckpointError("err.ckpt_meta_classes", name=name, n=len(known_classes), dataset=dataset)
+    shape = meta["input_shape"]
+    if (not isinstance(shape, (list, tuple)) or len(shape) != 3
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
+            or tuple(shape) != tuple(known_shape)):
+        raise CheckpointError("err.ckpt_meta_shape", name=name, dataset=dataset,
+                              shape="×".join(map(str, known_shape)))
+    acc = meta["test_accuracy"]
+    if not _number(acc) or not (math.isnan(acc) or 0.0 <= acc <= 1.0):
+        raise CheckpointError("err.ckpt_meta_accuracy", name=name)
+    config = meta.get("config")
+    if config is not None and not isinstance(config, dict):
+        raise CheckpointError("err.ckpt_meta_bad", name=name, field="config")
+    return dict(meta, dataset=dataset, classes=tuple(classes), input_shape=tuple(shape), test_accuracy=float(acc))
+
+
+def load_checkpoint(path: str | Path) -> tuple[StagedNet, dict]:
+    """Load a checkpoint -> (model in eval mode, meta). Raises CheckpointError with a clear reason, and
+    nothing else, whatever the file holds."""
+    path = Path(path)
+    data = _read_bytes(path)
+    if not data.startswith(_ZIP_MAGIC):
+        raise CheckpointError("err.ckpt_truncated", name=path.name)
     try:
-        model = build_model(payload["arch"], meta["input_shape"], len(meta["classes"]), meta.get("config"))
-        model.load_state_dict(payload["state_dict"])
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{path.name} does not match its architecture {payload.get('arch')!r}: "
-            f"{str(exc).splitlines()[0]}"
-        ) from exc
+        payload = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:
+        raise CheckpointError("err.ckpt_refused", name=path.name) from None
+    except MemoryError:
+        raise CheckpointError("err.ckpt_truncated", name=path.name) from None
+    except Exception:  # noqa: BLE001 - zip, pickle, storage errors of a corrupt file: all say the same
+        raise CheckpointError("err.ckpt_truncated", name=path.name) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError("err.ckpt_not_cnnviz", name=path.name, format=FORMAT)
+    meta = validate_meta(payload.get("meta"), path.name)
+    arch, state = payload.get("arch"), payload.get("state_dict")
+    if arch not in ARCHITECTURES and arch != "convnet":
+        raise CheckpointError("err.ckpt_arch", name=path.name, arch=str(arch)[:40])
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise CheckpointError("err.ckpt_mismatch", name=path.name, arch=arch)
+    try:
+        model = build_model(arch, meta["input_shape"], len(meta["classes"]), meta.get("config"))
+        if tuple(model.input_shape) != meta["input_shape"]:
+            raise ValueError("input shape")
+        model.load_state_dict(state)
+    except Exception:  # noqa: BLE001 - a config or weights that do not fit: one message
+        raise CheckpointError("err.ckpt_mismatch", name=path.name, arch=arch) from None
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    meta = dict(meta, arch=payload["arch"], input_shape=tuple(meta["input_shape"]),
-                classes=tuple(meta["classes"]), path=str(path))
+    meta = dict(meta, arch=arch, path=str(path))
     return model, meta
 
 
-def list_checkpoints() -> list[Path]:
-    """The shipped network first, then the user's runs (newest first)."""
-    shipped = sorted(SHIPPED_DIR.glob("*.pt"))
-    runs = sorted(runs_dir().glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)  # none if no folder
-    return [*shipped, *runs]
+def _listable(path: Path) -> CheckpointError | None:
+    """Why `path` cannot be offered (cheap checks: inside its folder, a file, a zip archive), or None."""
+    try:
+        real = _resolve(path)
+        with open(real, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return CheckpointError("err.ckpt_not_file", name=path.name)
+            if f.read(4) != _ZIP_MAGIC:
+                return CheckpointError("err.ckpt_truncated", name=path.name)
+    except CheckpointError as exc:
+        return exc
+    except OSError:
+        return CheckpointError("err.ckpt_unreadable", name=path.name)
+    return None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def list_checkpoints(skipped: list | None = None) -> list[Path]:
+    """The shipped network first, then the user's runs (newest first).
+
+    Files that cannot be offered (a dangling or outward link, a file deleted meanwhile, junk that is not
+    a checkpoint archive) are left out; pass a list as `skipped` to receive (path, CheckpointError) for
+    each, so the page can say what it ignored. Loading still validates everything (load_checkpoint)."""
+    found = []
+    for folder, newest_first in ((SHIPPED_DIR, False), (runs_dir(), True)):
+        try:
+            paths = sorted(folder.glob("*.pt"))
+        except OSError:
+            continue
+        ok = []
+        for p in paths:
+            why = _listable(p)
+            if why is None:
+                ok.append(p)
+            elif skipped is not None:
+                skipped.append((p, why))
+        if newest_first:
+            ok.sort(key=_mtime, reverse=True)
+        found += ok
+    return found

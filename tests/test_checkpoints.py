@@ -84,3 +84,163 @@ def test_shipped_checkpoint_reaches_92_percent(fmnist_test):
 def test_shipped_files_are_small():
     total = sum(p.stat().st_size for p in SHIPPED.parent.iterdir() if p.is_file())
     assert total < 2 * 1024 * 1024
+
+
+# ---------------------------------------------------------------- runs/ is input too (issue 15, item 5)
+
+from cnnviz.checkpoints import list_checkpoints, save_run, validate_meta  # noqa: E402
+
+
+def small_checkpoint(path):
+    return save_checkpoint(path, CompactCNN(), "compact", META)
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    monkeypatch.setenv("CNNVIZ_RUNS", str(folder))
+    return folder
+
+
+def test_dangling_and_outward_links_are_skipped_and_refused(runs, tmp_path):
+    good = small_checkpoint(runs / "good.pt")
+    (runs / "dangling.pt").symlink_to(runs / "gone.pt")
+    (runs / "passwd.pt").symlink_to("/etc/passwd")
+    outside = small_checkpoint(tmp_path / "elsewhere.pt")  # a valid checkpoint, but outside runs/
+    (runs / "out.pt").symlink_to(outside)
+    (runs / "inside.pt").symlink_to("good.pt")  # a link that stays inside is fine
+    skipped = []
+    listed = list_checkpoints(skipped)
+    mine = [p for p in listed if p.parent == runs]
+    assert sorted(p.name for p in mine) == ["good.pt", "inside.pt"]
+    assert {p.name: e.code for p, e in skipped} == {
+        "dangling.pt": "err.ckpt_missing", "passwd.pt": "err.ckpt_outside", "out.pt": "err.ckpt_outside"}
+    with pytest.raises(CheckpointError, match="does not exist") as info:
+        load_checkpoint(runs / "dangling.pt")
+    assert info.value.code == "err.ckpt_missing"
+    for name in ("passwd.pt", "out.pt"):
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(runs / name)
+        assert info.value.code == "err.ckpt_outside" and "/etc" not in str(info.value)
+    assert load_checkpoint(good)[1]["dataset"] == "fashion-mnist"
+    assert load_checkpoint(runs / "inside.pt")[1]["dataset"] == "fashion-mnist"
+
+
+def test_file_deleted_while_listing(runs, monkeypatch):
+    from cnnviz import checkpoints
+
+    for i in range(3):
+        small_checkpoint(runs / f"r{i}.pt")
+    real = checkpoints._listable
+
+    def vanish(path):  # another session deletes r1.pt between the glob and the check
+        if path.name == "r1.pt":
+            path.unlink(missing_ok=True)
+        return real(path)
+
+    monkeypatch.setattr(checkpoints, "_listable", vanish)
+    skipped = []
+    names = [p.name for p in list_checkpoints(skipped) if p.parent == runs]
+    assert sorted(names) == ["r0.pt", "r2.pt"] and [p.name for p, _ in skipped] == ["r1.pt"]
+
+
+@pytest.mark.parametrize("junk", [b"hello, I am a text file\n" * 20, b"GIF89a\x01\x00\x01\x00" + b"\x00" * 40,
+                                  b"PK\x03\x04" + b"\x00" * 30, b"\x80\x02}q\x00.", b"\x00", b"PK\x03\x04"])
+def test_junk_is_not_a_checkpoint(runs, junk):
+    (runs / "junk.pt").write_bytes(junk)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(runs / "junk.pt")
+    assert info.value.code in ("err.ckpt_truncated", "err.ckpt_refused")
+    assert "not a checkpoint" in str(info.value) or "refused" in str(info.value)
+
+
+BAD_META = [
+    dict(META, test_accuracy="high"), dict(META, test_accuracy=None), dict(META, test_accuracy=7.0),
+    dict(META, dataset="mnist"), dict(META, dataset=None), dict(META, classes=["a", "b", "c"]),
+    dict(META, classes="0123456789"), dict(META, classes=list(range(10))),
+    dict(META, input_shape=["1", "28", "28"]), dict(META, input_shape=[1, 28]), dict(META, input_shape=[1.0, 28, 28]),
+    dict(META, input_shape=[3, 32, 32]), dict(META, input_shape=None), dict(META, input_shape=[True, 28, 28]),
+]
+
+
+@pytest.mark.parametrize("meta", BAD_META)
+def test_bad_metadata_gives_checkpoint_error(tmp_path, meta):
+    model = MLP((1, 28, 28), 10, hidden=(8,))
+    path = tmp_path / "m.pt"
+    torch.save({"format": "cnnviz-1", "arch": "mlp", "state_dict": model.state_dict(), "meta": meta}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert info.value.code.startswith("err.ckpt_meta") and "invalid metadata" in str(info.value)
+    with pytest.raises(CheckpointError):
+        validate_meta(meta)
+
+
+def test_three_class_network_refused(tmp_path):
+    model = MLP((1, 28, 28), 3, hidden=(8,))
+    path = tmp_path / "m.pt"
+    torch.save({"format": "cnnviz-1", "arch": "mlp", "state_dict": model.state_dict(),
+                "meta": dict(META, classes=["a", "b", "c"])}, path)
+    with pytest.raises(CheckpointError, match="10 class names"):
+        load_checkpoint(path)
+    torch.save({"format": "cnnviz-1", "arch": "mlp", "state_dict": model.state_dict(), "meta": META}, path)
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_checkpoint(path)
+    torch.save({"format": "cnnviz-1", "arch": "nope", "state_dict": {}, "meta": META}, path)
+    with pytest.raises(CheckpointError, match="unknown architecture"):
+        load_checkpoint(path)
+    torch.save({"format": "cnnviz-1", "arch": "mlp", "state_dict": [1, 2], "meta": META}, path)
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_checkpoint(path)
+
+
+def test_runs_never_collide(runs):
+    model = MLP((1, 28, 28), 10, hidden=(8,))
+    paths = {save_run(model, "mlp", META, tag="5") for _ in range(20)}  # same dataset, model, tag and second
+    assert len(paths) == 20 and len(list(runs.glob("*.pt"))) == 20
+    target = runs / "taken.pt"
+    target.write_bytes(b"someone else's")
+    with pytest.raises(FileExistsError):
+        save_checkpoint(target, model, "mlp", META, exclusive=True)
+    assert target.read_bytes() == b"someone else's"
+    assert not [p for p in runs.iterdir() if p.name.endswith(".tmp")]
+
+
+FUZZ_CASES = int(os.environ.get("CNNVIZ_FUZZ_CASES", "2000"))
+
+
+def test_fuzz_load_checkpoint_only_raises_checkpoint_error(tmp_path):
+    """Mutated checkpoints (truncations, byte flips, junk spliced in): only CheckpointError escapes."""
+    import random
+    from collections import Counter
+
+    seeds = [small_checkpoint(tmp_path / "a.pt").read_bytes(),
+             save_checkpoint(tmp_path / "b.pt", MLP(), "mlp", dict(META, seed=1)).read_bytes()]
+    rng = random.Random(5)
+    outcome = Counter()
+    path = tmp_path / "fuzz.pt"
+    for k in range(FUZZ_CASES):
+        b = bytearray(seeds[k % 7 == 0])
+        for _ in range(rng.randint(1, 3)):
+            op, i = rng.randrange(5), rng.randrange(len(b))
+            if op == 0:
+                del b[rng.randrange(1, len(b) + 1):]
+            elif op == 1:
+                for _ in range(rng.randint(1, 6)):
+                    b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+            elif op == 2:
+                b[i:i + 8] = bytes(rng.randrange(256) for _ in range(8))
+            elif op == 3:
+                b[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 40)))
+            else:
+                del b[i:i + rng.randint(1, 40)]
+            if not b:
+                break
+        path.write_bytes(bytes(b))
+        try:
+            load_checkpoint(path)
+            outcome["opened"] += 1
+        except CheckpointError as exc:
+            outcome[exc.code] += 1
+    print(f"\n{FUZZ_CASES} mutated checkpoints: {dict(outcome)}")
+    assert sum(outcome.values()) == FUZZ_CASES and outcome["err.ckpt_truncated"] > 0

@@ -2,11 +2,11 @@
 
     streamlit run app.py
 
-The frame itself (page config, thread count, sidebar, the list of screens) is `ui.app_frame()`, so
+The frame itself (page config, language, sidebar, the screens, settings <-> URL) is `ui.run_app()`, so
 that a page reached through Streamlit's legacy pages/ mode can draw the same frame (see
 `ui.require_app`).
 """
 
 import ui
 
-ui.app_frame().run()
+ui.run_app()

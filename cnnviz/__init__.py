@@ -3,11 +3,35 @@
 The library behind the Streamlit app: step engines for convolution and pooling (`ops`), datasets
 (`data`), networks (`models`), checkpoints, training, evaluation, translation measures (`shift`) and
 plotly figure builders (`figures`). Nothing here imports Streamlit.
+
+Errors meant for a person carry a message id from the catalogues in locales/ and its parameters, so the
+app words them in the reader's language: `CnnvizError("err.grid_not_number", name=..., row=2, ...)`.
+`str(exc)` is the English text (logs, the command line); `exc.message("fr")` the French one.
 """
+
+from __future__ import annotations
 
 
 class CnnvizError(Exception):
-    """Base class of the errors cnnviz raises with a message meant for a person."""
+    """Base class of the errors cnnviz raises with a message meant for a person.
+
+    `code` is a catalogue id ("err.…"); `params` fill its placeholders. A parameter whose value is itself
+    a message id prefixed with "@" (e.g. name="@grid.input") is translated too, so a grid's name reads
+    "Entrée" in French.
+    """
+
+    def __init__(self, code: str, **params):
+        self.code = code
+        self.params = params
+        super().__init__(code)
+
+    def message(self, lang: str = "en") -> str:
+        from cnnviz.i18n import tr
+
+        return tr(lang, self.code, **self.params)
+
+    def __str__(self) -> str:
+        return self.message("en")
 
 
 class DatasetUnavailable(CnnvizError):

@@ -13,6 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnnviz.i18n import format_number as fmt_num
+from cnnviz.i18n import tr
 from cnnviz.ops import ConvTrace, PoolTrace, format_number
 
 WINDOW_COLOR = "#e4572e"  # the kernel's window on the input
@@ -88,7 +90,8 @@ def _conv_frame(trace: ConvTrace, k: int):
     return partial, shapes
 
 
-def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height: int = 380) -> go.Figure:
+def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height: int = 380,
+                     lang: str = "en") -> go.Figure:
     """Padded input with the window of step k outlined, the kernel, the output filled up to step k.
 
     With `animate`, the figure carries one frame per step and Play / Pause buttons: the animation runs
@@ -103,9 +106,9 @@ def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height
     out_abs = float(np.abs(trace.output).max()) or 1.0
     kabs = float(np.abs(kernel).max()) or 1.0
 
-    fig = _row_figure([f"Input {h - 2 * p}×{w - 2 * p}" + (f" + padding {p}" if p else ""),
-                       f"Kernel {kernel.shape[0]}×{kernel.shape[1]}",
-                       f"Output {trace.output.shape[0]}×{trace.output.shape[1]}"],
+    fig = _row_figure([tr(lang, "fig.input_padded" if p else "fig.input", h=h - 2 * p, w=w - 2 * p, p=p),
+                       tr(lang, "fig.kernel", h=kernel.shape[0], w=kernel.shape[1]),
+                       tr(lang, "fig.output", h=trace.output.shape[0], w=trace.output.shape[1])],
                       [w + 1, kernel.shape[1] + 1, trace.output.shape[1] + 1], spacing=0.06)
     _add(fig, _grid_heatmap(trace.padded, "Blues", -vmax * 0.1, vmax * 1.6, name="input"), 1)
     _add(fig, _grid_heatmap(kernel, DIVERGING, -kabs * 1.8, kabs * 1.8, name="kernel"), 2)
@@ -125,13 +128,13 @@ def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height
         fig.update_layout(
             updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.02, xanchor="left", yanchor="top",
                               showactive=False, buttons=[
-                dict(label="Play", method="animate",
+                dict(label=tr(lang, "fig.play"), method="animate",
                      args=[None, dict(frame=dict(duration=700, redraw=True), fromcurrent=True,
                                       transition=dict(duration=0))]),
-                dict(label="Pause", method="animate",
+                dict(label=tr(lang, "fig.pause"), method="animate",
                      args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")]),
             ])],
-            sliders=[dict(active=k, x=0.18, len=0.8, y=-0.02, yanchor="top", currentvalue=dict(prefix="step "),
+            sliders=[dict(active=k, x=0.18, len=0.8, y=-0.02, yanchor="top", currentvalue=dict(prefix=tr(lang, "fig.step_prefix")),
                           steps=[dict(label=str(i + 1), method="animate",
                                       args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
                                  for i in range(len(trace.steps))])],
@@ -178,15 +181,15 @@ def maps_row(maps: np.ndarray, titles: list[str], colorscale=DIVERGING, height=2
 
 # ---------------------------------------------------------------- pooling
 
-def pool_step_figure(trace: PoolTrace, x: np.ndarray, k: int = 0, height=340) -> go.Figure:
+def pool_step_figure(trace: PoolTrace, x: np.ndarray, k: int = 0, height=340, lang: str = "en") -> go.Figure:
     """Input with window k outlined and its max marked; output filled up to step k."""
     step = trace.steps[k]
     partial = np.full(trace.output.shape, np.nan)
     for s in trace.steps[:k + 1]:
         partial[s.out_row, s.out_col] = s.value
-    fig = _row_figure([f"Input {x.shape[0]}×{x.shape[1]}",
-                       f"{'Max' if trace.mode == 'max' else 'Average'} pool {trace.size}×{trace.size}, stride "
-                       f"{trace.stride} → {trace.output.shape[0]}×{trace.output.shape[1]}"],
+    fig = _row_figure([tr(lang, "fig.input", h=x.shape[0], w=x.shape[1]),
+                       tr(lang, "fig.pool_max" if trace.mode == "max" else "fig.pool_avg", size=trace.size,
+                          stride=trace.stride, h=trace.output.shape[0], w=trace.output.shape[1])],
                       [x.shape[1] + 1, trace.output.shape[1] + 1], spacing=0.08)
     vmax = float(np.abs(x).max()) or 1.0
     _add(fig, _grid_heatmap(x, "Blues", -vmax * 0.1, vmax * 1.6, name="input"), 1)
@@ -204,7 +207,7 @@ def pool_step_figure(trace: PoolTrace, x: np.ndarray, k: int = 0, height=340) ->
 # ---------------------------------------------------------------- networks
 
 def mosaic_figure(maps: np.ndarray, title: str = "", max_maps: int = 64, cols: int = 8, height=None,
-                  colorscale=SEQUENTIAL, symmetric=False, selected: int | None = None) -> go.Figure:
+                  colorscale=SEQUENTIAL, symmetric=False, selected: int | None = None, lang: str = "en") -> go.Figure:
     """(C, H, W) feature maps tiled in a grid on one colour scale; channel number on hover."""
     maps = np.asarray(maps, dtype=np.float64)[:max_maps]
     c, h, w = maps.shape
@@ -221,7 +224,7 @@ def mosaic_figure(maps: np.ndarray, title: str = "", max_maps: int = 64, cols: i
     zmin, zmax = (-vmax, vmax) if symmetric else (float(np.nanmin(maps)), float(np.nanmax(maps)) or 1.0)
     fig = go.Figure(go.Heatmap(z=tile, customdata=chan, colorscale=DIVERGING if symmetric else colorscale,
                                zmin=zmin, zmax=zmax, colorbar=dict(thickness=12),
-                               hovertemplate="channel %{customdata}: %{z:.3f}<extra></extra>"))
+                               hovertemplate=tr(lang, "fig.channel_hover") + "<extra></extra>"))
     if selected is not None and 0 <= selected < c:
         r, q = divmod(selected, cols)
         fig.add_shape(type="rect", x0=q * (w + gap) - 0.5, x1=q * (w + gap) + w - 0.5,
@@ -233,51 +236,53 @@ def mosaic_figure(maps: np.ndarray, title: str = "", max_maps: int = 64, cols: i
     return fig
 
 
-def probability_figure(probs: np.ndarray, classes, true_label: int | None = None, height=320) -> go.Figure:
+def probability_figure(probs: np.ndarray, classes, true_label: int | None = None, height=320,
+                       lang: str = "en") -> go.Figure:
     """Softmax probabilities of every class; the prediction in orange, the true class outlined."""
     probs = np.asarray(probs, dtype=np.float64)
     pred = int(probs.argmax())
     colors = [WINDOW_COLOR if i == pred else "#8da0cb" for i in range(len(classes))]
     widths = [3 if i == true_label else 0 for i in range(len(classes))]
     fig = go.Figure(go.Bar(x=probs, y=list(classes), orientation="h", marker=dict(
-        color=colors, line=dict(color="black", width=widths)), text=[f"{p:.1%}" for p in probs],
+        color=colors, line=dict(color="black", width=widths)), text=[fmt_num(lang, float(p), ".1%") for p in probs],
         textposition="outside", hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=30, t=30, b=10), xaxis=dict(range=[0, 1.15], tickformat=".0%"),
-                      yaxis=dict(autorange="reversed"), title="Class probabilities (softmax)")
+                      yaxis=dict(autorange="reversed"), title=tr(lang, "fig.probabilities"))
     return fig
 
 
-def loss_figure(losses: list[float], average: np.ndarray, epoch_marks: list[int] = (), height=340) -> go.Figure:
+def loss_figure(losses: list[float], average: np.ndarray, epoch_marks: list[int] = (), height=340,
+                lang: str = "en") -> go.Figure:
     fig = go.Figure()
     steps = np.arange(1, len(losses) + 1)
-    fig.add_trace(go.Scattergl(x=steps, y=losses, mode="lines", name="batch loss", line=dict(width=1, color="#9ecae1")))
-    fig.add_trace(go.Scattergl(x=steps, y=average, mode="lines", name="moving average", line=dict(width=3, color="#08519c")))
+    fig.add_trace(go.Scattergl(x=steps, y=losses, mode="lines", name=tr(lang, "fig.batch_loss"), line=dict(width=1, color="#9ecae1")))
+    fig.add_trace(go.Scattergl(x=steps, y=average, mode="lines", name=tr(lang, "fig.moving_average"), line=dict(width=3, color="#08519c")))
     for m in epoch_marks:
         fig.add_vline(x=m, line=dict(color="gray", dash="dot"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="batch", yaxis_title="loss",
-                      title="Training loss", legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=tr(lang, "fig.batch"), yaxis_title=tr(lang, "fig.loss"),
+                      title=tr(lang, "fig.training_loss"), legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return fig
 
 
-def confusion_figure(cm: np.ndarray, classes, height=520) -> go.Figure:
+def confusion_figure(cm: np.ndarray, classes, height=520, lang: str = "en") -> go.Figure:
     """Annotated confusion matrix: rows are true classes, columns predicted."""
     cm = np.asarray(cm)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     fig = go.Figure(go.Heatmap(z=norm, x=list(classes), y=list(classes), text=cm, texttemplate="%{text}",
-                               colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="row share", thickness=12),
-                               hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), title="Confusion matrix",
-                      xaxis_title="predicted", yaxis_title="true")
+                               colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title=tr(lang, "fig.row_share"), thickness=12),
+                               hovertemplate=tr(lang, "fig.confusion_hover") + "<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), title=tr(lang, "fig.confusion"),
+                      xaxis_title=tr(lang, "fig.predicted"), yaxis_title=tr(lang, "fig.true"))
     fig.update_yaxes(autorange="reversed")
     return fig
 
 
-def shift_curves_figure(probs: np.ndarray, classes, k: int, height=320) -> go.Figure:
+def shift_curves_figure(probs: np.ndarray, classes, k: int, height=320, lang: str = "en") -> go.Figure:
     """probs (2k+1 [dy], 2k+1 [dx], classes): each class's probability along x (dy = 0) and along y (dx = 0)."""
     probs = np.asarray(probs)
     shifts = np.arange(-k, k + 1)
     top = np.argsort(probs[k, k])[::-1][:3]  # the three likeliest classes of the unshifted image
-    fig = make_subplots(1, 2, subplot_titles=("shift along x (dy = 0)", "shift along y (dx = 0)"), shared_yaxes=True)
+    fig = make_subplots(1, 2, subplot_titles=(tr(lang, "fig.shift_x"), tr(lang, "fig.shift_y")), shared_yaxes=True)
     palette = ["#e4572e", "#17bebb", "#76b041"]
     for rank, c in enumerate(top):
         fig.add_trace(go.Scatter(x=shifts, y=probs[k, :, c], name=str(classes[c]), mode="lines+markers",
@@ -285,12 +290,12 @@ def shift_curves_figure(probs: np.ndarray, classes, k: int, height=320) -> go.Fi
         fig.add_trace(go.Scatter(x=shifts, y=probs[:, k, c], name=str(classes[c]), mode="lines+markers",
                                  line=dict(color=palette[rank]), showlegend=False), 1, 2)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
-    fig.update_xaxes(title_text="pixels", dtick=1 if k <= 6 else 2)
+    fig.update_xaxes(title_text=tr(lang, "fig.pixels"), dtick=1 if k <= 6 else 2)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
     return fig
 
 
-def shift_heatmap_figure(probs: np.ndarray, classes, k: int, height=380) -> go.Figure:
+def shift_heatmap_figure(probs: np.ndarray, classes, k: int, height=380, lang: str = "en") -> go.Figure:
     """Probability of the unshifted prediction over (dx, dy); cells where the prediction changes are marked ×."""
     probs = np.asarray(probs)
     pred = int(probs[k, k].argmax())
@@ -300,7 +305,7 @@ def shift_heatmap_figure(probs: np.ndarray, classes, k: int, height=380) -> go.F
     fig = go.Figure(go.Heatmap(z=probs[..., pred], x=shifts, y=shifts, text=text, texttemplate="%{text}",
                                colorscale="Viridis", zmin=0, zmax=1, colorbar=dict(title="p", thickness=12),
                                hovertemplate="dx %{x}, dy %{y}: p(" + str(classes[pred]) + ") = %{z:.1%}<extra></extra>"))
-    fig.update_layout(title=f"p({classes[pred]}) for every shift — × where the prediction changes",
+    fig.update_layout(title=tr(lang, "fig.shift_heatmap", name=str(classes[pred])),
                       height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="dx", yaxis_title="dy")
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
     fig.update_xaxes(constrain="domain")
@@ -314,15 +319,16 @@ def input_figure(img: np.ndarray, title: str = "", height=260) -> go.Figure:
     return rgb_figure(img, title, height=height)
 
 
-def params_comparison_figure(names: list[str], conv_params: list[int], fc_params: list[int], height=340) -> go.Figure:
+def params_comparison_figure(names: list[str], conv_params: list[int], fc_params: list[int], height=340,
+                             lang: str = "en") -> go.Figure:
     """Parameters of each conv layer next to a fully connected layer with the same input and output sizes (log scale)."""
     fig = go.Figure([
-        go.Bar(x=names, y=conv_params, name="convolution", marker_color="#17bebb",
-               text=[f"{v:,}" for v in conv_params], textposition="outside"),
-        go.Bar(x=names, y=fc_params, name="fully connected, same input and output", marker_color="#e4572e",
+        go.Bar(x=names, y=conv_params, name=tr(lang, "fig.conv_params"), marker_color="#17bebb",
+               text=[fmt_num(lang, int(v)) for v in conv_params], textposition="outside"),
+        go.Bar(x=names, y=fc_params, name=tr(lang, "fig.fc_params"), marker_color="#e4572e",
                text=[f"{v:.2e}" for v in fc_params], textposition="outside"),
     ])
-    fig.update_yaxes(type="log", title="parameters (log scale)")
+    fig.update_yaxes(type="log", title=tr(lang, "fig.params_log"))
     fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h", y=1.1))
     return fig

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnviz import ShapeError
+from cnnviz.i18n import Msg
 
 MAX_ABS_VALUE = 1e6  # larger grid values are refused: they only make the display unreadable
 
@@ -43,23 +44,23 @@ def _as_array(a, name: str, ndim: int) -> np.ndarray:
     if arr.dtype == bool:
         arr = arr.astype(np.int64)
     if arr.ndim != ndim:
-        raise ShapeError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
+        raise ShapeError("err.array_ndim", name=name, ndim=ndim, shape=str(arr.shape))
     if arr.size == 0:
-        raise ShapeError(f"{name} is empty")
+        raise ShapeError("err.array_empty", name=name)
     if not np.issubdtype(arr.dtype, np.number):
-        raise ShapeError(f"{name} must hold numbers, got {arr.dtype}")
+        raise ShapeError("err.array_not_numbers", name=name, dtype=str(arr.dtype))
     if np.issubdtype(arr.dtype, np.integer):
         return arr.astype(np.int64)
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
-        raise ShapeError(f"{name} holds a value that is not a finite number")
+        raise ShapeError("err.array_not_finite", name=name)
     return arr
 
 
 def _check_settings(stride: int, padding: int, dilation: int) -> None:
     for name, v, lo in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
         if not isinstance(v, (int, np.integer)) or v < lo:
-            raise ShapeError(f"{name} must be a whole number ≥ {lo}, got {v!r}")
+            raise ShapeError("err.setting_whole_number", name="@setting." + name, lo=lo, value=repr(v))
 
 
 def _window_index(n_in: int, k: int, stride: int, dilation: int) -> np.ndarray:
@@ -78,10 +79,8 @@ def _windows(padded: np.ndarray, kh: int, kw: int, stride: int, dilation: int) -
 def _check_fits(h: int, w: int, kh: int, kw: int, stride: int, padding: int, dilation: int) -> None:
     eh, ew = dilation * (kh - 1) + 1, dilation * (kw - 1) + 1  # the kernel's extent once dilated
     if eh > h + 2 * padding or ew > w + 2 * padding:
-        raise ShapeError(
-            f"the kernel covers {eh}×{ew} pixels (size {kh}×{kw}, dilation {dilation}) but the padded "
-            f"input is only {h + 2 * padding}×{w + 2 * padding}: use a smaller kernel or dilation, or more padding"
-        )
+        raise ShapeError("err.kernel_too_large", eh=eh, ew=ew, kh=kh, kw=kw, dilation=dilation,
+                         ph=h + 2 * padding, pw=w + 2 * padding)
 
 
 @dataclass
@@ -188,10 +187,10 @@ def conv2d_multi(x, weight, bias=None, stride: int = 1, padding: int = 0, dilati
     _check_settings(stride, padding, dilation)
     (c, h, w), (f, cw, kh, kw) = x.shape, weight.shape
     if cw != c:
-        raise ShapeError(f"the filters have {cw} channels but the input has {c}")
+        raise ShapeError("err.filter_channels", cw=cw, c=c)
     bias = np.zeros(f, dtype=weight.dtype) if bias is None else _as_array(bias, "bias", 1)
     if bias.shape != (f,):
-        raise ShapeError(f"bias must have one value per filter ({f}), got {bias.shape}")
+        raise ShapeError("err.bias_shape", f=f, shape=str(bias.shape))
     _check_fits(h, w, kh, kw, stride, padding, dilation)
     padded = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
     windows = _windows(padded, kh, kw, stride, dilation)  # (C, H', W', kh, kw)
@@ -230,11 +229,11 @@ def pool2d_steps(x, size: int = 2, stride: int | None = None, mode: str = "max")
     stride = size if stride is None else stride
     mode = _POOL_MODES.get(mode, mode)
     if mode not in ("max", "avg"):
-        raise ShapeError(f"mode must be 'max' or 'avg' (average), got {mode!r}")
+        raise ShapeError("err.pool_mode", mode=repr(mode))
     _check_settings(stride, 0, 1)
     _check_settings(size, 0, 1)
     if size > min(x.shape):
-        raise ShapeError(f"the pooling window ({size}×{size}) is larger than the input {x.shape[0]}×{x.shape[1]}")
+        raise ShapeError("err.pool_too_large", size=size, h=x.shape[0], w=x.shape[1])
     windows = _windows(x, size, size, stride, 1)  # (H', W', size, size)
     flat = windows.reshape(*windows.shape[:2], -1)
     if mode == "max":
@@ -261,7 +260,7 @@ def pool2d(x: np.ndarray, size: int = 2, stride: int | None = None, mode: str = 
     mode = _POOL_MODES.get(mode, mode)
     _check_settings(stride, 0, 1)
     if size < 1 or size > min(x.shape[-2:]):
-        raise ShapeError(f"the pooling window ({size}×{size}) does not fit the input {x.shape[-2]}×{x.shape[-1]}")
+        raise ShapeError("err.pool_too_large", size=size, h=x.shape[-2], w=x.shape[-1])
     windows = _windows(x, size, size, stride, 1)
     return windows.max(axis=(-2, -1)) if mode == "max" else windows.mean(axis=(-2, -1))
 
@@ -275,7 +274,7 @@ def parse_grid(text: str, name: str = "grid", max_size: int = 12) -> np.ndarray:
     """Rows of numbers (spaces, commas or semicolons between them) -> 2-D array; GridError says what is wrong."""
     lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
     if not lines:
-        raise GridError(f"{name} is empty: type rows of numbers, one row per line.")
+        raise GridError("err.grid_empty", name=name)
     rows = []
     for r, line in enumerate(lines, start=1):
         cells = [c for c in _SPLIT.split(line.strip("[] ")) if c.strip("[]")]
@@ -285,18 +284,18 @@ def parse_grid(text: str, name: str = "grid", max_size: int = 12) -> np.ndarray:
             try:
                 value = float(cell)
             except ValueError:
-                raise GridError(f"{name}, row {r}, column {c}: {cell!r} is not a number.") from None
+                raise GridError("err.grid_not_number", name=name, row=r, col=c, cell=cell[:20]) from None
             if not math.isfinite(value):
-                raise GridError(f"{name}, row {r}, column {c}: {cell!r} is not a finite number.")
+                raise GridError("err.grid_not_finite", name=name, row=r, col=c, cell=cell[:20])
             if abs(value) > MAX_ABS_VALUE:
-                raise GridError(f"{name}, row {r}, column {c}: {cell} is too large (at most ±{MAX_ABS_VALUE:g}).")
+                raise GridError("err.grid_too_large_value", name=name, row=r, col=c, cell=cell[:20], limit=MAX_ABS_VALUE)
             row.append(value)
         rows.append(row)
     widths = {len(r) for r in rows}
     if len(widths) != 1:
-        raise GridError(f"{name}: the rows have different lengths ({sorted(widths)}); every row needs as many numbers.")
+        raise GridError("err.grid_ragged", name=name, widths=", ".join(map(str, sorted(widths))))
     if len(rows) > max_size or len(rows[0]) > max_size:
-        raise GridError(f"{name} is {len(rows)}×{len(rows[0])}; at most {max_size}×{max_size} here.")
+        raise GridError("err.grid_too_big", name=name, h=len(rows), w=len(rows[0]), max=max_size)
     arr = np.array(rows)
     return arr.astype(np.int64) if np.all(arr == np.round(arr)) else arr
 
@@ -317,9 +316,9 @@ def format_number(v) -> str:
 
 # ---------------------------------------------------------------- kernel presets
 
-KERNEL_PRESETS = (
-    "seed example", "identity", "box blur", "Gaussian blur", "sharpen", "Sobel x", "Sobel y",
-    "Laplacian", "outline", "emboss", "random",
+KERNEL_PRESETS = (  # ids; their labels are the catalogue's "preset.<id>"
+    "seed", "identity", "box_blur", "gaussian_blur", "sharpen", "sobel_x", "sobel_y",
+    "laplacian", "outline", "emboss", "random",
 )
 
 
@@ -329,30 +328,30 @@ def kernel_preset(name: str, size: int = 3, seed: int = 0) -> np.ndarray:
         k = np.zeros((size, size), dtype=np.int64)
         k[size // 2, size // 2] = 1
         return k
-    if name == "box blur":
+    if name == "box_blur":
         return np.full((size, size), 1.0 / size**2)
-    if name == "Gaussian blur":
+    if name == "gaussian_blur":
         row = np.array([math.comb(size - 1, i) for i in range(size)], dtype=np.float64)  # binomial ≈ Gaussian
         k = np.outer(row, row)
         return k / k.sum()
     if name == "random":
         return np.random.default_rng(seed).integers(-2, 3, size=(size, size))
     fixed = {
-        "seed example": [[1, 0, 1], [0, 1, 0], [1, 0, 1]],
+        "seed": [[1, 0, 1], [0, 1, 0], [1, 0, 1]],
         "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
-        "Sobel x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
-        "Sobel y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
-        "Laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+        "sobel_x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+        "sobel_y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+        "laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
         "outline": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
         "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
     }
     if name not in fixed:
-        raise ValueError(f"unknown kernel preset {name!r}; choose one of {KERNEL_PRESETS}")
+        raise ValueError(f"unknown kernel preset {name!r}; choose one of {KERNEL_PRESETS}")  # a programming error
     return np.array(fixed[name], dtype=np.int64)
 
 
 SEED_IMAGE = np.array([[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]])
-SEED_KERNEL = kernel_preset("seed example")
+SEED_KERNEL = kernel_preset("seed")
 SEED_OUTPUT = np.array([[4, 3, 4], [2, 4, 3], [2, 3, 4]])
 SEED_POOL_INPUT = np.array([[12, 20, 30, 0], [8, 12, 2, 0], [34, 70, 37, 4], [112, 100, 25, 12]])
 SEED_POOL_OUTPUT = np.array([[20, 30], [112, 37]])
@@ -361,23 +360,23 @@ SEED_POOL_OUTPUT = np.array([[20, 30], [112, 37]])
 # ---------------------------------------------------------------- multi-channel examples
 
 def filter_bank(preset: str, n_filters: int, channels: int, size: int, seed: int = 0) -> np.ndarray:
-    """(F, C, k, k) example filters: 'random' integers, 'channel pickers' (filter f sums channel f % C),
+    """(F, C, k, k) example filters: 'random' integers, 'pickers' (filter f sums channel f % C),
     or 'edges' (Sobel x / Sobel y / Laplacian applied to every channel)."""
     if preset == "random":
         return np.random.default_rng(seed).integers(-1, 2, size=(n_filters, channels, size, size))
     w = np.zeros((n_filters, channels, size, size), dtype=np.int64)
-    if preset == "channel pickers":
+    if preset == "pickers":
         for f in range(n_filters):
             w[f, f % channels] = 1
         return w
     if preset == "edges":
         if size != 3:
-            raise ShapeError("the 'edges' filters are 3×3: choose kernel size 3")
-        bank = [kernel_preset(n) for n in ("Sobel x", "Sobel y", "Laplacian", "outline")]
+            raise ShapeError("err.edges_size")
+        bank = [kernel_preset(n) for n in ("sobel_x", "sobel_y", "laplacian", "outline")]
         for f in range(n_filters):
             w[f, :] = bank[f % len(bank)]
         return w
-    raise ValueError(f"unknown filter preset {preset!r}")
+    raise ValueError(f"unknown filter preset {preset!r}")  # a programming error
 
 
 def parse_filters(texts: list[str], channels: int, size_limit: int = 5) -> np.ndarray:
@@ -386,14 +385,13 @@ def parse_filters(texts: list[str], channels: int, size_limit: int = 5) -> np.nd
     for f, text in enumerate(texts, start=1):
         blocks = [b for b in re.split(r"\n\s*\n", (text or "").strip()) if b.strip()]
         if len(blocks) != channels:
-            raise GridError(f"Filter {f} needs {channels} kernels (one per input channel, separated by a "
-                            f"blank line); it has {len(blocks)}.")
-        kernels = [parse_grid(b, f"Filter {f}, channel {c}", max_size=size_limit) for c, b in enumerate(blocks, 1)]
+            raise GridError("err.filter_kernel_count", f=f, channels=channels, n=len(blocks))
+        kernels = [parse_grid(b, Msg("grid.filter_channel", f=f, c=c), max_size=size_limit) for c, b in enumerate(blocks, 1)]
         if len({k.shape for k in kernels}) != 1 or kernels[0].shape[0] != kernels[0].shape[1]:
-            raise GridError(f"Filter {f}: every kernel must be square and of the same size.")
+            raise GridError("err.filter_not_square", f=f)
         filters.append(np.stack(kernels))
     if len({f.shape for f in filters}) != 1:
-        raise GridError("Every filter must have kernels of the same size.")
+        raise GridError("err.filters_sizes")
     return np.stack(filters)
 
 

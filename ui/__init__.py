@@ -1,0 +1,27 @@
+"""Streamlit glue shared by app.py and the pages (it imports Streamlit, so it lives beside app.py, not in cnnviz/).
+
+- `ui.screens`: the registry of screens and their typed settings (plain Python);
+- `ui.frame`: page config, language, navigation, settings <-> URL, "Copy link", the legacy-mode guard;
+- `ui.widgets`: cached loaders, network picker, uploads, step controls, formulas;
+- `ui.image_picker`, `ui.training_view`: pieces of the network screens.
+"""
+
+from ui.frame import app_frame, page, require_app, run_app
+from ui.image_picker import pick_image
+from ui.widgets import (
+    class_name,
+    class_names,
+    dataset,
+    images_for,
+    network,
+    output_size_line,
+    pick_network,
+    plain,
+    show_error,
+    step_controls,
+    upload_image,
+)
+
+__all__ = ["app_frame", "run_app", "page", "require_app", "pick_image", "class_name", "class_names", "dataset",
+           "images_for", "network", "output_size_line", "pick_network", "plain", "show_error", "step_controls",
+           "upload_image"]

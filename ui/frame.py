@@ -1,0 +1,225 @@
+"""The app's frame: page config, language, navigation over the registry, settings <-> URL, "Copy link".
+
+`app_frame()` runs first on every script run (app.py). It picks the language, builds st.navigation from
+`ui.screens.SCREENS`, and for the screen about to run: applies the settings found in the URL (a link
+someone shared), gives every setting of every screen a value (so a screen's settings survive a visit to
+another screen), and writes the current screen's settings back into the URL.
+
+A page starts with `t, state = ui.page("convolution")`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+import streamlit as st
+
+from cnnviz.i18n import LANGUAGES, normalize, translator
+from ui.screens import BY_ID, ROOT, SCREENS, SECTIONS, Screen
+
+LANG_KEY = "lang"
+
+
+def _language() -> str:
+    """?lang=…, else the choice already made in this session, else the browser's language, else English."""
+    S = st.session_state
+    from_url = st.query_params.get(LANG_KEY)
+    if from_url is not None and S.get("_lang_url") != from_url:  # a link (or a typed URL) asks for a language
+        S["_lang_url"] = from_url
+        if normalize(from_url):
+            S[LANG_KEY] = normalize(from_url)
+        else:
+            S.setdefault("_notices", []).append(("notice.bad_lang", {}))
+    if normalize(S.get(LANG_KEY)) is None:
+        S[LANG_KEY] = normalize(getattr(st.context, "locale", None)) or "en"
+    return S[LANG_KEY]
+
+
+def _keep_settings() -> None:
+    """Give every setting of every screen a value, and keep it while its widget is not drawn.
+
+    Streamlit forgets a widget's value at the end of a run that did not draw it (another screen); writing
+    the value back at the start of each run makes it ordinary session state, which is kept (the documented
+    "interrupt the widget clean-up" pattern). Widgets are then created without `value=`.
+    """
+    S = st.session_state
+    for screen in SCREENS:
+        for f in screen.fields:
+            key = screen.key(f.name)
+            S[key] = S[key] if key in S else f.default
+
+
+def apply_url(screen: Screen) -> None:
+    """Settings present in the URL, when it is not the URL this session wrote itself, replace the current ones."""
+    S = st.session_state
+    raw = {k: st.query_params.get(k) for k in st.query_params.keys()}
+    mine = {k: v for k, v in raw.items() if k != LANG_KEY}
+    if not mine or S.get("_url_last") == mine:  # nothing asked, or what this session wrote (on any screen)
+        return
+    names = {f.name: f for f in screen.fields}
+    bad, unknown = [], 0
+    for name, value in mine.items():
+        f = names.get(name)
+        if f is None:
+            unknown += 1
+            continue
+        try:
+            S[screen.key(name)] = f.parse(value)
+        except (ValueError, TypeError, OverflowError):
+            bad.append(name)
+    if bad:
+        S.setdefault("_notices", []).append(("notice.bad_values", {"names": ", ".join(sorted(bad))}))
+    if unknown:
+        S.setdefault("_notices", []).append(("notice.unknown_params", {"n": unknown}))
+
+
+def url_params(screen: Screen) -> dict[str, str]:
+    """The current screen's settings that differ from their defaults, as query parameters."""
+    S = st.session_state
+    out = {}
+    for f in screen.fields:
+        value = S.get(screen.key(f.name), f.default)
+        if value != f.default:
+            out[f.name] = f.dump(value)
+    return out
+
+
+def sync_url(screen: Screen) -> None:
+    """Mirror the screen's settings (and the language) in the address bar."""
+    S = st.session_state
+    params = url_params(screen)
+    S["_url_last"] = params
+    wanted = {LANG_KEY: S[LANG_KEY], **params}
+    current = {k: st.query_params.get(k) for k in st.query_params.keys()}
+    if current != wanted:
+        st.query_params.from_dict(wanted)
+        S["_lang_url"] = S[LANG_KEY]
+
+
+def share_link(screen: Screen) -> str:
+    """The full link to this view: the server's address as the browser sees it, the screen and its settings."""
+    url = getattr(st.context, "url", None) or ""
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+    path = "/" if screen.id == "home" else f"/{screen.id}"
+    query = urlencode({LANG_KEY: st.session_state[LANG_KEY], **url_params(screen)})
+    return f"{base}{path}?{query}"
+
+
+@st.cache_resource
+def _startup() -> list:
+    """Once per server: thread count and the other environment settings (with their warnings)."""
+    import os
+
+    import torch
+
+    try:
+        from cnnviz import config
+
+        settings = config.load_settings()
+        threads, warnings = settings.threads, list(settings.warnings)
+    except ImportError:
+        threads, warnings = int(os.environ.get("CNNVIZ_THREADS", min(4, os.cpu_count() or 1))), []
+    torch.set_num_threads(threads)
+    try:
+        from cnnviz.training import install_clean_shutdown
+
+        install_clean_shutdown()
+    except (ImportError, ValueError):  # ValueError: signals can only be set from the main thread
+        pass
+    return warnings
+
+
+def _sidebar(t, screen: Screen | None) -> None:
+    S = st.session_state
+    with st.sidebar:
+        st.segmented_control(t("common.language"), list(LANGUAGES), format_func=LANGUAGES.get, key=LANG_KEY,
+                             required=True)
+        if screen is not None:
+            with st.popover(t("common.copy_link"), icon=":material/link:", width="stretch"):
+                st.caption(t("common.copy_link_help"))
+                st.code(share_link(screen), language=None, wrap_lines=True)
+        st.caption(t("common.tagline"))
+    for msg_id, params in S.pop("_notices", []):
+        st.toast(t(msg_id, **params), icon=":material/info:")
+
+
+def app_frame():
+    """Page config, language, navigation, this screen's settings from/to the URL, sidebar -> the page to run."""
+    S = st.session_state
+    lang = _language()
+    t = translator(lang)
+    st.set_page_config(page_title=t("app.title"), page_icon=":material/visibility:", layout="wide")
+    for warning in _startup():
+        st.sidebar.warning(warning, icon=":material/warning:")
+    _keep_settings()
+    pages = {t(section): [st.Page(str(ROOT / s.file), title=t(s.title), icon=s.icon, url_path=s.id,
+                                  default=(s.id == "home"))
+                          for s in SCREENS if s.section == section]
+             for section in SECTIONS}
+    page = st.navigation(pages)
+    screen = BY_ID.get(page.url_path or "home", BY_ID["home"])
+    apply_url(screen)
+    sync_url(screen)
+    S["_screen"] = screen.id
+    _sidebar(t, screen)
+    return page
+
+
+def run_app() -> None:
+    """app.py's body: the frame, the chosen page, then the URL once more (the page may have changed a setting,
+    e.g. clipped a step to the steps that exist, or run st.stop() after an error)."""
+    page = app_frame()
+    try:
+        page.run()
+    finally:
+        screen = BY_ID.get(st.session_state.get("_screen", "home"))
+        if screen is not None:
+            sync_url(screen)
+
+
+def require_app() -> None:
+    """Make sure this page runs inside app.py's navigation.
+
+    Streamlit keeps a legacy mode for apps with a pages/ folder: until st.navigation has been called
+    in this process, a request for /training runs pages/training.py on its own — no page config, no
+    sidebar, the folder's raw file list as navigation, and widget ids of another page context, so the
+    first click after such a run would be lost. (A fresh server's first deep link does this; AppTest
+    does it on every run.) Here the page hands over to app.py's frame, which runs this page again the
+    normal way (st.navigation ends the legacy mode), then stops the legacy run. No setting or public API
+    of Streamlit 1.67 turns the legacy mode off, hence this guard.
+    """
+    from streamlit.runtime.pages_manager import PagesManager  # Streamlit internals: read defensively
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        run_app()
+        st.stop()
+
+
+class State:
+    """Attribute access to a screen's settings in st.session_state: state.stride is S["conv_stride"]."""
+
+    def __init__(self, screen: Screen):
+        object.__setattr__(self, "_screen", screen)
+
+    def key(self, name: str) -> str:
+        return self._screen.key(name)
+
+    def __getattr__(self, name: str):
+        return st.session_state[self._screen.key(name)]
+
+    def __setattr__(self, name: str, value) -> None:
+        st.session_state[self._screen.key(name)] = value
+
+    def reset(self, *names: str) -> None:
+        """Back to the defaults (all settings, or the ones named)."""
+        for f in self._screen.fields:
+            if not names or f.name in names:
+                st.session_state[self._screen.key(f.name)] = f.default
+
+
+def page(screen_id: str):
+    """The first line of every page: the legacy-mode guard, then (translator, the screen's State)."""
+    require_app()
+    t = translator(st.session_state.get(LANG_KEY, "en"))
+    return t, State(BY_ID[screen_id])

@@ -1,0 +1,174 @@
+"""The one registry of screens, and each screen's settings (typed, with their defaults) — plain Python.
+
+app.py's navigation, the home page's links, the tests and the benchmarks all read `SCREENS`. Each screen's
+settings are `Field`s: the session-state key is the screen's prefix + the field's name ("conv_stride"), the
+URL parameter is the field's name (`/convolution?stride=2`). Query values come from a browser: `Field.parse`
+checks type, range, choices and length, and raises ValueError for anything else (the frame then ignores the
+value with a notice).
+
+Nothing here imports Streamlit, so tests and bench/ can read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_QUERY_VALUE = 4000  # characters: a 12×12 grid of 6-character numbers fits; a 100 kB string does not
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting of a screen: its type, default and allowed values."""
+
+    name: str
+    default: Any
+    kind: str = "int"  # int, float, bool, choice, text, grid
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple = ()
+    max_len: int = MAX_QUERY_VALUE
+    check: Callable[[Any], None] | None = None  # extra validation (raises ValueError / CnnvizError)
+
+    def parse(self, raw: str) -> Any:
+        """A query-string value -> the typed value, or ValueError."""
+        if not isinstance(raw, str) or len(raw) > self.max_len:
+            raise ValueError("too long")
+        if self.kind == "int":
+            value = int(raw)
+        elif self.kind == "float":
+            value = float(raw)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError("not finite")
+        elif self.kind == "bool":
+            if raw not in ("0", "1", "true", "false"):
+                raise ValueError("not a boolean")
+            value = raw in ("1", "true")
+        elif self.kind == "choice":
+            if raw not in self.choices:
+                raise ValueError("unknown choice")
+            value = raw
+        elif self.kind == "grid":  # rows separated by ';', cells by ','
+            value = "\n".join(" ".join(c for c in row.split(",")) for row in raw.split(";"))
+        else:
+            value = raw
+        if self.lo is not None and value < self.lo or self.hi is not None and value > self.hi:
+            raise ValueError("out of range")
+        if self.check is not None:
+            try:
+                self.check(value)
+            except ValueError:
+                raise
+            except Exception as exc:  # a CnnvizError from a parser: the value is not usable
+                raise ValueError(str(exc)) from None
+        return value
+
+    def dump(self, value: Any) -> str:
+        """The typed value -> its query-string form (parse(dump(v)) == v)."""
+        if self.kind == "bool":
+            return "1" if value else "0"
+        if self.kind == "grid":
+            return ";".join(",".join(line.split()) for line in str(value).strip().splitlines() if line.strip())
+        if self.kind == "float":
+            return repr(float(value))
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A screen: its id (= URL path), file, title's message id, icon, section and settings."""
+
+    id: str
+    file: str
+    icon: str
+    section: str  # message id of the sidebar section
+    prefix: str  # session-state keys of this screen start with it
+    fields: tuple[Field, ...] = field(default=())
+
+    @property
+    def title(self) -> str:  # message id of the title
+        return f"screen.{self.id}"
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+
+def _grid_check(max_size: int):
+    def check(text: str) -> None:
+        from cnnviz.ops import parse_grid
+
+        parse_grid(text, "grid", max_size=max_size)
+    return check
+
+
+SEED_INPUT = "1 1 1 0 0\n0 1 1 1 0\n0 0 1 1 1\n0 0 1 1 0\n0 1 1 0 0"
+SEED_KERNEL = "1 0 1\n0 1 0\n1 0 1"
+SEED_POOL = "12 20 30 0\n8 12 2 0\n34 70 37 4\n112 100 25 12"
+KERNEL_PRESETS = ("seed", "identity", "box_blur", "gaussian_blur", "sharpen", "sobel_x", "sobel_y",
+                  "laplacian", "outline", "emboss", "random")
+
+SCREENS: tuple[Screen, ...] = (
+    Screen("home", "pages/home.py", ":material/home:", "section.cnnviz", "home_"),
+    Screen("convolution", "pages/convolution.py", ":material/grid_on:", "section.operations", "conv_", (
+        Field("input", SEED_INPUT, "grid", check=_grid_check(12)),
+        Field("kernel", SEED_KERNEL, "grid", check=_grid_check(7)),
+        Field("preset", "seed", "choice", choices=KERNEL_PRESETS),
+        Field("ksize", 3, lo=1, hi=7),
+        Field("stride", 1, lo=1, hi=6),
+        Field("padding", 0, lo=0, hi=3),
+        Field("dilation", 1, lo=1, hi=3),
+        Field("flip", False, "bool"),
+        Field("step", 1, lo=1, hi=144),
+        Field("animate", False, "bool"),
+        Field("source", "test", "choice", choices=("test", "upload")),
+        Field("idx", 0, lo=0, hi=69_999),
+    )),
+    Screen("multichannel", "pages/multichannel.py", ":material/layers:", "section.operations", "mc_"),
+    Screen("pooling", "pages/pooling.py", ":material/compress:", "section.operations", "pool_", (
+        Field("input", SEED_POOL, "grid", check=_grid_check(12)),
+        Field("mode", "max", "choice", choices=("max", "avg")),
+        Field("size", 2, lo=1, hi=6),
+        Field("stride", 2, lo=1, hi=6),
+        Field("step", 1, lo=1, hi=144),
+    )),
+    Screen("feature_maps", "pages/feature_maps.py", ":material/map:", "section.network", "fm_"),
+    Screen("translation", "pages/translation.py", ":material/open_with:", "section.network", "shift_"),
+    Screen("training", "pages/training.py", ":material/trending_down:", "section.network", "train_"),
+    Screen("architecture", "pages/architecture.py", ":material/account_tree:", "section.network", "arch_"),
+)
+SECTIONS = ("section.cnnviz", "section.operations", "section.network")
+BY_ID = {s.id: s for s in SCREENS}
+BY_FILE = {s.file: s for s in SCREENS}
+
+
+def check_registry() -> None:
+    """Fail loudly at start-up: a missing file, a repeated id or prefix, or overlapping prefixes."""
+    problems = [f"{s.id}: {s.file} does not exist" for s in SCREENS if not (ROOT / s.file).is_file()]
+    ids, prefixes = [s.id for s in SCREENS], [s.prefix for s in SCREENS]
+    if len(set(ids)) != len(ids):
+        problems.append(f"screen ids repeat: {ids}")
+    problems += [f"prefix {a!r} overlaps {b!r}" for i, a in enumerate(prefixes) for b in prefixes[i + 1:]
+                 if a.startswith(b) or b.startswith(a)]
+    problems += [f"{s.id}: section {s.section} unknown" for s in SCREENS if s.section not in SECTIONS]
+    if problems:
+        raise RuntimeError("screen registry: " + "; ".join(problems))
+
+
+def query_for(screen_id: str, lang: str | None = None, **values) -> dict[str, str]:
+    """The query parameters of a link to a screen set up with `values` (checked against its fields)."""
+    screen = BY_ID[screen_id]
+    out = {"lang": lang} if lang else {}
+    for name, value in values.items():
+        f = screen.field(name)
+        text = f.dump(value)
+        f.parse(text)  # a lecture link with a bad value fails where it is written, not in a browser
+        out[name] = text
+    return out
+
+
+check_registry()

@@ -1,0 +1,157 @@
+"""Streamlit pieces shared by the screens: cached loaders, network and image pickers, uploads, step controls.
+
+Datasets and models are `st.cache_resource` (one read-only copy shared by every session); nothing here
+mutates a model. Every text comes from the catalogues (`t`); file names and anything else a browser sent
+are shown as plain text, never as Markdown or HTML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from cnnviz import CnnvizError
+from cnnviz.checkpoints import SHIPPED, list_checkpoints, load_checkpoint
+from cnnviz.data import Dataset, images_to_browse, load_dataset
+from cnnviz.i18n import tr
+from cnnviz.ops import output_size
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
+CLASS_IDS = {  # dataset class name -> message id (labels are translated; logic uses the index)
+    "T-shirt/top": "class.tshirt", "Trouser": "class.trouser", "Pullover": "class.pullover",
+    "Dress": "class.dress", "Coat": "class.coat", "Sandal": "class.sandal", "Shirt": "class.shirt",
+    "Sneaker": "class.sneaker", "Bag": "class.bag", "Ankle boot": "class.ankle_boot",
+    "airplane": "class.airplane", "automobile": "class.automobile", "bird": "class.bird", "cat": "class.cat",
+    "deer": "class.deer", "dog": "class.dog", "frog": "class.frog", "horse": "class.horse", "ship": "class.ship",
+    "truck": "class.truck",
+}
+
+
+def lang() -> str:
+    return st.session_state.get("lang", "en")
+
+
+def class_name(name: str) -> str:
+    """A class name in the reader's language (unknown names, e.g. of a user's model, as they are)."""
+    msg_id = CLASS_IDS.get(name)
+    return tr(lang(), msg_id) if msg_id else str(name)
+
+
+def class_names(names) -> list[str]:
+    return [class_name(n) for n in names]
+
+
+def show_error(exc: Exception) -> None:
+    """A CnnvizError in the reader's language, as plain text (its parameters may come from a browser)."""
+    message = exc.message(lang()) if isinstance(exc, CnnvizError) else str(exc)
+    st.error(plain(message), icon=":material/error:")
+
+
+def plain(text: str) -> str:
+    """Text that Streamlit's Markdown shows as it is: no bold, links, images or HTML from a user's string."""
+    specials = "\\`*_{}[]()#+-.!|<>~$"
+    return "".join("\\" + ch if ch in specials else ch for ch in str(text))
+
+
+# ---------------------------------------------------------------- shared, cached loaders
+
+@st.cache_resource(show_spinner=False)
+def dataset(name: str, split: str, download: bool = True) -> Dataset:
+    """One split, loaded once per server (raises DatasetUnavailable)."""
+    return load_dataset(name, split, download)
+
+
+@st.cache_resource(show_spinner=False)
+def images_for(name: str) -> Dataset:
+    """The test split, or the shipped sample images where the dataset is not installed."""
+    return images_to_browse(name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def network(path: str, mtime: float):
+    """(model, meta) for a checkpoint; `mtime` makes a rewritten file load again."""
+    return load_checkpoint(path)
+
+
+def network_label(t, path: Path) -> str:
+    kind = t("net.shipped") if path.parent == SHIPPED.parent else t("net.run")
+    return f"{kind} {path.stem}"
+
+
+def pick_network(t, key: str):
+    """A sidebar select box of the shipped network and the user's runs -> (model, meta), or None with a message.
+
+    `key` is the screen's setting that holds the chosen file name (a name, so it can go in a link).
+    """
+    S = st.session_state
+    paths = {p.name: p for p in list_checkpoints()}
+    if not paths:
+        st.error(t("net.none"))
+        return None
+    if S.get(key) not in paths:  # a run that was deleted, a first visit, or a link to a run not here
+        S[key] = next(iter(paths))
+    name = st.sidebar.selectbox(t("net.label"), list(paths), format_func=lambda n: network_label(t, paths[n]), key=key)
+    path = paths[name]
+    try:
+        return network(str(path), path.stat().st_mtime)
+    except (CnnvizError, OSError) as exc:
+        st.error(t("net.unloadable", name=path.name), icon=":material/error:")
+        if isinstance(exc, CnnvizError):
+            show_error(exc)
+        return None
+
+
+# ---------------------------------------------------------------- uploads
+
+def upload_image(t, key: str, help_id: str = "upload.help"):
+    """A file uploader for one image -> (PIL image, file name) or None; bad files give a message, never a traceback."""
+    from cnnviz.images import open_image
+
+    up = st.file_uploader(t("upload.label"), type=UPLOAD_TYPES, key=key, help=t(help_id))
+    if up is None:
+        return None
+    try:
+        loaded = open_image(up.getvalue(), up.name)
+    except CnnvizError as exc:
+        show_error(exc)
+        return None
+    for note in loaded.notes:
+        st.info(plain(note.message(lang()) if hasattr(note, "message") else note))
+    return loaded.image, up.name
+
+
+# ---------------------------------------------------------------- step controls
+
+def step_controls(t, state, n: int, name: str = "step") -> int:
+    """Previous / Next buttons and a slider over steps 1..n, kept in the screen's setting `name` -> the step."""
+    key = state.key(name)
+    S = st.session_state
+    S[key] = int(np.clip(S.get(key, 1), 1, n))
+
+    def move(delta: int):
+        S[key] = int(np.clip(S[key] + delta, 1, n))
+
+    b1, b2, b3 = st.columns([1.3, 1.3, 7.4])
+    b1.button(t("step.previous"), on_click=move, args=(-1,), disabled=S[key] <= 1, width="stretch",
+              key=f"{key}_prev")
+    b2.button(t("step.next"), on_click=move, args=(1,), disabled=S[key] >= n, width="stretch", key=f"{key}_next")
+    if n > 1:
+        b3.slider(t("step.label"), 1, n, key=key, label_visibility="collapsed")
+    return S[key]
+
+
+def output_size_text(t, n: int, k: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> str:
+    """The output-size formula with its numbers, e.g. '⌊(5 + 2·0 − 1·(3 − 1) − 1) / 1⌋ + 1 = 3'."""
+    out = output_size(n, k, stride, padding, dilation)
+    if padding == 0 and dilation == 1:
+        return f"⌊({n} − {k}) / {stride}⌋ + 1 = {out}"
+    return f"⌊({n} + 2·{padding} − {dilation}·({k} − 1) − 1) / {stride}⌋ + 1 = {out}"
+
+
+def output_size_line(t, shape_in: tuple[int, int], shape_k: tuple[int, int], stride=1, padding=0, dilation=1) -> str:
+    """'Output size — rows: …; columns: …' for a convolution or a pooling."""
+    (h, w), (kh, kw) = shape_in, shape_k
+    return t("formula.output_size", rows=output_size_text(t, h, kh, stride, padding, dilation),
+             cols=output_size_text(t, w, kw, stride, padding, dilation))

@@ -1,0 +1,51 @@
+"""Helpers for the AppTest suites (tests/test_screen_*.py): start the app on a screen, read charts and text."""
+
+import base64
+import json
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+TIMEOUT = 60
+
+
+def app(page: str | None = None, lang: str = "en", **query) -> AppTest:
+    """The app on `page` (a file stem under pages/), in `lang`, with `query` as the link's settings."""
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.query_params["lang"] = lang
+    at.run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def chart(at: AppTest, key: str) -> dict:
+    for el in at.get("plotly_chart"):
+        spec = json.loads(el.proto.spec)
+        if el.proto.id and key in el.proto.id:
+            return spec
+    raise AssertionError(f"no chart with key {key}")
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.code)
+
+
+def decode(value) -> np.ndarray:
+    """Plotly's JSON writes numpy arrays as typed arrays: {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(value, dict) and "bdata" in value:
+        shape = tuple(int(v) for v in str(value.get("shape", "-1")).split(","))
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape).astype(float)
+    return np.array(value, dtype=float)
+
+
+def z(spec: dict, i: int) -> np.ndarray:
+    return decode(spec["data"][i]["z"])
+
+

@@ -1,0 +1,52 @@
+"""AppTest: the home page, and every screen without the dataset or with a broken checkpoint."""
+
+
+import streamlit as st
+
+from tests.apptest import app, text
+
+
+def test_home():
+    at = app()
+    assert "three ingredients" in text(at).lower() or any("ingredients" in s.value for s in at.subheader)
+    assert len(at.get("page_link")) >= 5
+
+
+def test_a_broken_checkpoint_shows_a_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 not really a checkpoint")
+    at = app("feature_maps")
+    assert any("Prediction" in m.value for m in at.markdown)  # the shipped network first
+    assert "Your run: broken" in at.selectbox(key="network").options
+    at.selectbox(key="network").set_value(tmp_path / "broken.pt").run()
+    assert not at.exception
+    assert any("could not be loaded" in e.value and "broken.pt" in e.value for e in at.error)
+    at.switch_page("pages/convolution.py").run()  # the rest of the app keeps working
+    assert not at.exception and not at.error
+
+
+def test_every_screen_works_without_the_dataset(tmp_path, monkeypatch):
+    """Offline and without Debian's package: the shipped sample images stand in; training says what to install."""
+    from cnnviz import data
+
+    monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
+    monkeypatch.setenv("CNNVIZ_NO_DOWNLOAD", "1")
+    monkeypatch.setattr(data, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    data.load_dataset.cache_clear()
+    st.cache_resource.clear()
+    try:
+        at = app()
+        for page in ("convolution", "multichannel", "pooling", "feature_maps", "translation", "architecture"):
+            at.switch_page(f"pages/{page}.py").run()
+            assert not at.exception, (page, [e.value for e in at.exception])
+            assert not at.error, (page, [e.value for e in at.error])
+        at.switch_page("pages/feature_maps.py").run()
+        assert any("shipped sample" in c.value for c in at.caption)
+        assert at.number_input(key="fm_pos").max == 19  # 2 images per class
+        at.switch_page("pages/training.py").run()
+        assert not at.exception
+        assert any("apt-get install dataset-fashion-mnist" in e.value for e in at.error)
+    finally:
+        data.load_dataset.cache_clear()
+        st.cache_resource.clear()

@@ -6,33 +6,53 @@
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.metrics import classification_report, confusion_matrix
 
+from cnnviz import CnnvizError
 from cnnviz.data import Dataset, to_tensor
+
+# Set when the process shuts down (cnnviz.training.install_clean_shutdown): every evaluation stops at its
+# next batch, so a SIGTERM never waits for 10,000 test images.
+SHUTDOWN = threading.Event()
+
+
+class EvaluationCancelled(CnnvizError):
+    """An evaluation was interrupted (its job stopped, or the server is shutting down)."""
 
 
 @torch.inference_mode()
-def predict_logits(model: torch.nn.Module, images: np.ndarray, batch_size: int = 1000) -> torch.Tensor:
-    """uint8 images (N, H, W[, 3]) -> logits (N, classes), in eval mode, batch by batch."""
+def predict_logits(model: torch.nn.Module, images: np.ndarray, batch_size: int = 1000,
+                   cancel: threading.Event | None = None) -> torch.Tensor:
+    """uint8 images (N, H, W[, 3]) -> logits (N, classes), in eval mode, batch by batch.
+
+    `cancel` (and a process shutdown) is checked before every batch: EvaluationCancelled when set."""
     was_training = model.training
     model.eval()
-    out = [model(to_tensor(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
-    model.train(was_training)
+    out = []
+    try:
+        for i in range(0, len(images), batch_size):
+            if SHUTDOWN.is_set() or (cancel is not None and cancel.is_set()):
+                raise EvaluationCancelled("err.eval_cancelled")
+            out.append(model(to_tensor(images[i:i + batch_size])))
+    finally:
+        model.train(was_training)
     return torch.cat(out)
 
 
-def predict(model: torch.nn.Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+def predict(model: torch.nn.Module, images: np.ndarray, batch_size: int = 1000,
+            cancel: threading.Event | None = None) -> np.ndarray:
     """Predicted class of each image, (N,) int64."""
-    return predict_logits(model, images, batch_size).argmax(1).numpy()
+    return predict_logits(model, images, batch_size, cancel).argmax(1).numpy()
 
 
-def accuracy(model: torch.nn.Module, data: Dataset, limit: int = 0) -> float:
+def accuracy(model: torch.nn.Module, data: Dataset, limit: int = 0, cancel: threading.Event | None = None) -> float:
     n = limit or len(data)
-    return float((predict(model, data.images[:n]) == data.labels[:n]).mean())
+    return float((predict(model, data.images[:n], cancel=cancel) == data.labels[:n]).mean())
 
 
 @dataclass
@@ -56,9 +76,10 @@ def build_report(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...
     )
 
 
-def evaluate(model: torch.nn.Module, data: Dataset, limit: int = 0) -> EvalReport:
+def evaluate(model: torch.nn.Module, data: Dataset, limit: int = 0,
+             cancel: threading.Event | None = None) -> EvalReport:
     n = limit or len(data)
-    return build_report(data.labels[:n], predict(model, data.images[:n]), data.classes)
+    return build_report(data.labels[:n], predict(model, data.images[:n], cancel=cancel), data.classes)
 
 
 if __name__ == "__main__":

@@ -6,25 +6,56 @@ mini-batches; for each batch: zero_grad, forward, loss, backward, SGD step (with
 the command line) or in a daemon thread (`start()`, the app), checks a stop event before every batch,
 and publishes its progress under a lock (`snapshot()`), so a UI can poll it without touching the model.
 
+The app's jobs save themselves (`TrainingJob(config, ..., runs_dir=...)` or `job.autosave(folder)`): when
+the worker ends (finished, stopped, diverged, or its owner gone), it evaluates the test set once for that
+state (its step count) and writes a run under a name that cannot collide; a Stop / Resume / Stop with no
+batch in between writes nothing more. `owner_alive()` (e.g. "is this browser session still there?") is
+asked every OWNER_CHECK_S seconds: a job whose owner left stops, saves and frees its slot.
+
+The training images are never copied per job: each batch is gathered from the shared read-only uint8
+arrays (loaded once per process) and normalised then.
+
+Every job registers itself in a module-level weak set: `stop_all_jobs()` stops them all and joins their
+threads (at exit, and on SIGTERM with `install_clean_shutdown()`), so the server ends cleanly.
+
 The command-line front end is `python -m cnnviz.train --help`.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
+import logging
 import math
+import signal
 import threading
 import time
+import weakref
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnnviz import CnnvizError
 from cnnviz.data import DATASETS, Dataset, load_dataset
-from cnnviz.evaluate import accuracy
+from cnnviz.evaluate import SHUTDOWN, EvalReport, EvaluationCancelled, accuracy, evaluate
+from cnnviz.i18n import tr
 from cnnviz.models import ARCHITECTURES, StagedNet, build_model
+
+log = logging.getLogger(__name__)
+OWNER_CHECK_S = 2.0  # how often a running job asks whether its owner is still there
+
+
+class SettingError(CnnvizError, ValueError):
+    """A training setting that cannot work (a ValueError too, for the callers that catch that)."""
+
+
+class JobStateError(CnnvizError, RuntimeError):
+    """A job asked to do what its state does not allow (start a running or finished job)."""
+
 
 LOSSES = {
     "cross-entropy": "Cross-entropy (nn.CrossEntropyLoss)",
@@ -54,23 +85,31 @@ class TrainConfig:
     eval_limit: int = 0  # test images used for that accuracy (0: all)
 
     def validate(self) -> "TrainConfig":
-        """Raise ValueError with a clear message for a setting that cannot work."""
+        """Raise SettingError (a ValueError) with a clear, translatable message for a setting that cannot work."""
+        def number(v) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        def integer(v) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
         checks = [
-            (self.dataset in DATASETS, f"dataset must be one of {sorted(DATASETS)}"),
-            (self.arch in ARCHITECTURES, f"model must be one of {sorted(ARCHITECTURES)}"),
-            (self.loss in LOSSES, f"loss must be one of {sorted(LOSSES)}"),
-            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
-            (math.isfinite(self.lr) and 0 < self.lr <= 1e3, "learning rate must be a finite number in (0, 1000]"),
-            (math.isfinite(self.momentum) and 0 <= self.momentum < 1, "momentum must be in [0, 1)"),
-            (math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight decay must be ≥ 0"),
-            (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096, "batch size must be 1 to 4096"),
-            (isinstance(self.epochs, int) and 1 <= self.epochs <= 1000, "epochs must be 1 to 1000"),
-            (self.subset >= 0, "training subset size must be ≥ 0 (0 means all)"),
-            (self.max_steps >= 0 and self.max_seconds >= 0, "limits must be ≥ 0"),
+            (self.dataset in DATASETS, "err.cfg_dataset", dict(choices=", ".join(sorted(DATASETS)))),
+            (self.arch in ARCHITECTURES, "err.cfg_arch", dict(choices=", ".join(sorted(ARCHITECTURES)))),
+            (self.loss in LOSSES, "err.cfg_loss", dict(choices=", ".join(sorted(LOSSES)))),
+            (self.schedule in SCHEDULES, "err.cfg_schedule", dict(choices=", ".join(SCHEDULES))),
+            (number(self.lr) and 0 < self.lr <= 1e3, "err.cfg_lr", {}),
+            (number(self.momentum) and 0 <= self.momentum < 1, "err.cfg_momentum", {}),
+            (number(self.weight_decay) and self.weight_decay >= 0, "err.cfg_weight_decay", {}),
+            (integer(self.batch_size) and 1 <= self.batch_size <= 4096, "err.cfg_batch_size", {}),
+            (integer(self.epochs) and 1 <= self.epochs <= 1000, "err.cfg_epochs", {}),
+            (integer(self.subset) and self.subset >= 0, "err.cfg_subset", {}),
+            (integer(self.seed) and 0 <= self.seed < 2**31, "err.cfg_seed", {}),
+            (integer(self.max_steps) and self.max_steps >= 0 and number(self.max_seconds) and self.max_seconds >= 0
+             and integer(self.eval_limit) and self.eval_limit >= 0, "err.cfg_limits", {}),
         ]
-        for ok, message in checks:
+        for ok, code, params in checks:
             if not ok:
-                raise ValueError(message)
+                raise SettingError(code, **params)
         return self
 
 
@@ -88,7 +127,13 @@ class Snapshot:
     images_per_s: float
     epoch_accuracy: list[tuple[int, float]]  # (epoch, test accuracy)
     train_seconds: float
-    message: str = ""
+    message: str = ""  # in English; `code` and `params` word it in any language: tr(lang, code, **params)
+    code: str = ""
+    params: dict | None = None
+    saving: bool = False  # the worker is evaluating the test set and writing the run
+    saved_path: str | None = None  # the run written for the current state (autosave)
+    evaluation: EvalReport | None = None  # the test phase of the current state (autosave)
+    save_error: CnnvizError | None = None  # why the run could not be saved, if it could not
 
     @property
     def progress(self) -> float:
@@ -113,11 +158,19 @@ def _criterion(name: str, num_classes: int) -> Callable[[torch.Tensor, torch.Ten
     return lambda out, y: loss(out, F.one_hot(y, num_classes).to(out.dtype))
 
 
+_JOBS: "weakref.WeakSet[TrainingJob]" = weakref.WeakSet()  # every job of this process, for stop_all_jobs
+_JOBS_LOCK = threading.Lock()
+
+
 class TrainingJob:
-    """The training loop of one model, observable through snapshot() and callbacks."""
+    """The training loop of one model, observable through snapshot() and callbacks.
+
+    runs_dir: save the run there when the worker ends (see autosave). owner_alive: a function asked every
+    OWNER_CHECK_S seconds while running; when it returns False (or fails) the job stops."""
 
     def __init__(self, config: TrainConfig, train: Dataset | None = None, test: Dataset | None = None,
-                 model: StagedNet | None = None, on_batch=None, on_epoch=None):
+                 model: StagedNet | None = None, on_batch=None, on_epoch=None,
+                 runs_dir: str | Path | None = None, owner_alive: Callable[[], bool] | None = None):
         self.config = config.validate()
         torch.manual_seed(config.seed)
         self.train_set = train if train is not None else load_dataset(config.dataset, "train")
@@ -131,14 +184,13 @@ class TrainingJob:
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
                                          weight_decay=config.weight_decay)
 
-        # The training images as one uint8 tensor (N, C, H, W); each batch is normalised when drawn.
+        # The training images stay in the shared read-only uint8 array of the dataset: a job keeps only
+        # the indices of its subset; each batch is gathered and normalised when drawn.
         rng = np.random.default_rng(config.seed)
         n = len(self.train_set)
-        keep = np.sort(rng.permutation(n)[:config.subset]) if 0 < config.subset < n else np.arange(n)
-        images = torch.from_numpy(np.array(self.train_set.images[keep]))
-        self.x_uint8 = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2).contiguous()
-        self.y = torch.from_numpy(np.array(self.train_set.labels[keep]))
-        self.batches_per_epoch = math.ceil(len(self.y) / config.batch_size)
+        self._keep = np.sort(rng.permutation(n)[:config.subset]) if 0 < config.subset < n else None
+        n_used = n if self._keep is None else len(self._keep)
+        self.batches_per_epoch = math.ceil(n_used / config.batch_size)
         self.total_steps = self.batches_per_epoch * config.epochs
         if config.max_steps:
             self.total_steps = min(self.total_steps, config.max_steps)
@@ -148,30 +200,59 @@ class TrainingJob:
                 self.optimizer, max_lr=config.lr, total_steps=self.batches_per_epoch * config.epochs)
 
         self.on_batch, self.on_epoch = on_batch, on_epoch
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else None
+        self.owner_alive = owner_alive
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._good_state = copy.deepcopy(self.model.state_dict())
-        self.status, self.message = "idle", ""
+        self.status, self.message, self.code, self.params = "idle", "", "", {}
         self.step = self.epoch = self.batch = 0
         self.losses: list[float] = []
         self.epoch_accuracy: list[tuple[int, float]] = []
         self.train_seconds = 0.0
         self._images_seen = 0
+        self._next_owner_check = 0.0
+        self.saving = False
+        self.saved_path: Path | None = None
+        self.saved_step = -1  # the step count of the last run written (autosave)
+        self.save_error: CnnvizError | None = None
+        self._evaluation: tuple[int, EvalReport] | None = None  # (step, report): one evaluation per state
+        with _JOBS_LOCK:
+            _JOBS.add(self)
+
+    @property
+    def y(self) -> np.ndarray:
+        """The labels of the training images used (a view or a small gather, never stored)."""
+        labels = self.train_set.labels
+        return labels if self._keep is None else labels[self._keep]
 
     # ------------------------------------------------------------ control
+    def autosave(self, runs_dir: str | Path | None = None) -> "TrainingJob":
+        """Save this job's runs in `runs_dir` (default: $CNNVIZ_RUNS or runs/) when its worker ends."""
+        from cnnviz.checkpoints import runs_dir as default_runs
+
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs()
+        return self
+
     def start(self, slot: threading.Semaphore | None = None) -> "TrainingJob":
-        """Run (or resume) the loop in a daemon thread. `slot`, already acquired, is released at its end."""
+        """Run (or resume) the loop in a daemon thread. `slot`, already acquired, is released at its end
+        (after the run is saved)."""
         if self._thread is not None and self._thread.is_alive():
-            raise RuntimeError("this job is already running")
+            raise JobStateError("err.job_running")
         if self.status not in ("idle", "stopped"):
-            raise RuntimeError(f"a {self.status} job cannot be started again; reset it")
+            raise JobStateError("err.job_not_restartable", status=self.status)
         with self._lock:
-            self.status, self.message = "running", ""
+            self.status, self.message, self.code, self.params = "running", "", "", {}
         self._stop.clear()
+        self._next_owner_check = time.monotonic() + OWNER_CHECK_S
+
         def target():
             try:
                 self.run()
+                if self.runs_dir is not None:
+                    self.save()
             finally:
                 if slot is not None:
                     slot.release()
@@ -183,31 +264,55 @@ class TrainingJob:
     resume = start
 
     def stop(self) -> None:
-        """Ask the loop to stop before its next batch."""
+        """Ask the loop (and its evaluation) to stop before its next batch."""
         self._stop.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the thread to end; True when it has."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            return not thread.is_alive()
         return True
 
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop the job and free its memory (model, optimizer, losses, results): for Reset. True when its
+        thread has ended (else the memory is freed when it does)."""
+        self.stop()
+        ended = self.wait(timeout)
+        with self._lock:
+            self.status = "closed"
+            self.losses, self.epoch_accuracy = [], []
+            self._evaluation = None
+        self.model = self.optimizer = self.scheduler = None
+        self._good_state = None
+        self.train_set = self.test_set = None
+        self.on_batch = self.on_epoch = self.owner_alive = None
+        with _JOBS_LOCK:
+            _JOBS.discard(self)
+        return ended
+
+    release = close
+
     def snapshot(self) -> Snapshot:
         with self._lock:
             ips = self._images_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+            ev = self._evaluation[1] if self._evaluation and self._evaluation[0] == self.step else None
             return Snapshot(self.status, self.step, self.epoch, self.batch, self.batches_per_epoch,
                             self.total_steps, list(self.losses), ips, list(self.epoch_accuracy),
-                            self.train_seconds, self.message)
+                            self.train_seconds, self.message, self.code, dict(self.params), self.saving,
+                            str(self.saved_path) if self.saved_path and self.saved_step == self.step else None,
+                            ev, self.save_error)
 
     # ------------------------------------------------------------ the loop
-    def _finish(self, status: str, message: str = "") -> None:
+    def _finish(self, status: str, code: str = "", **params) -> None:
         with self._lock:
-            self.status, self.message = status, message
+            self.status, self.code, self.params = status, code, params
+            self.message = tr("en", code, **params) if code else ""
 
     def run(self) -> Snapshot:
         """The loop itself, in the calling thread; returns the final snapshot."""
@@ -218,44 +323,80 @@ class TrainingJob:
         try:
             while self.epoch < cfg.epochs:
                 # The same permutation for an epoch whatever the stops, so Resume continues exactly.
-                order = torch.randperm(len(self.y), generator=torch.Generator().manual_seed(cfg.seed * 10007 + self.epoch))
+                order = torch.randperm(self._n_used(),
+                                       generator=torch.Generator().manual_seed(cfg.seed * 10007 + self.epoch))
                 while self.batch < self.batches_per_epoch:
                     reason = self._should_stop()
                     if reason is not None:
-                        self._finish("stopped", reason)
+                        self._finish("stopped", reason[0], **reason[1])
                         return self.snapshot()
                     if not self._train_batch(order):
                         return self.snapshot()
                 with self._lock:
                     self.epoch, self.batch = self.epoch + 1, 0
                 if cfg.eval_each_epoch and self.test_set is not None:
-                    acc = accuracy(self.model, self.test_set, cfg.eval_limit)
+                    acc = accuracy(self.model, self.test_set, cfg.eval_limit, cancel=self._stop)
                     with self._lock:
                         self.epoch_accuracy.append((self.epoch, acc))
                 if self.on_epoch:
                     self.on_epoch(self)
-            self._finish("finished", f"finished {cfg.epochs} epoch(s), {self.step} batches")
+            self._finish("finished", "err.job_finished", epochs=cfg.epochs, steps=self.step)
+        except EvaluationCancelled:
+            code, params = self._stop_reason()
+            self._finish("stopped", code, **params)
+        except CnnvizError as exc:
+            self._finish("failed", "err.job_failed", reason=str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the front end, never lost in a thread
-            self._finish("failed", f"{type(exc).__name__}: {exc}")
+            log.exception("training job failed")
+            self._finish("failed", "err.job_failed", reason=type(exc).__name__)
         return self.snapshot()
 
-    def _should_stop(self) -> str | None:
+    def _n_used(self) -> int:
+        return len(self.train_set) if self._keep is None else len(self._keep)
+
+    def _stop_reason(self) -> tuple[str, dict]:
+        if SHUTDOWN.is_set():
+            return "err.job_shutdown", {}
+        if self._stop.is_set() and self.code == "err.job_owner_gone":
+            return "err.job_owner_gone", {}
+        return "err.job_stopped", {}
+
+    def _should_stop(self) -> tuple[str, dict] | None:
         cfg = self.config
         if self._stop.is_set():
-            return "stopped by the user"
+            return self._stop_reason()
         if cfg.max_steps and self.step >= cfg.max_steps:
-            return f"reached the limit of {cfg.max_steps} batches"
+            return "err.job_max_steps", dict(n=cfg.max_steps)
         if cfg.max_seconds and self.train_seconds >= cfg.max_seconds:
-            return f"reached the time limit of {cfg.max_seconds:.0f} s"
+            return "err.job_max_seconds", dict(s=round(cfg.max_seconds))
+        if self.owner_alive is not None and time.monotonic() >= self._next_owner_check:
+            self._next_owner_check = time.monotonic() + OWNER_CHECK_S
+            try:
+                alive = bool(self.owner_alive())
+            except Exception:  # noqa: BLE001 - an owner that cannot answer is gone
+                alive = False
+            if not alive:
+                self._stop.set()
+                with self._lock:
+                    self.code = "err.job_owner_gone"
+                return "err.job_owner_gone", {}
         return None
+
+    def _batch(self, idx: torch.Tensor) -> torch.Tensor:
+        """Gather batch `idx` from the shared uint8 images and normalise it: (B, C, H, W) in [-1, 1]."""
+        rows = idx.numpy() if self._keep is None else self._keep[idx.numpy()]
+        x = torch.from_numpy(self.train_set.images[rows])  # a fresh (B, H, W[, 3]) copy of B images only
+        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        return x.float().div_(127.5).sub_(1.0)
 
     def _train_batch(self, order: torch.Tensor) -> bool:
         """One SGD step on batch number self.batch of `order`; False when the loss diverged."""
         cfg = self.config
         t0 = time.perf_counter()
         idx = order[self.batch * cfg.batch_size:(self.batch + 1) * cfg.batch_size]
-        x = self.x_uint8[idx].float().div_(127.5).sub_(1.0)  # (B, C, H, W) in [-1, 1]
-        y = self.y[idx]
+        x = self._batch(idx)
+        rows = idx.numpy() if self._keep is None else self._keep[idx.numpy()]
+        y = torch.from_numpy(np.asarray(self.train_set.labels[rows], dtype=np.int64))
         if cfg.augment:
             flip = torch.rand(len(idx)) < 0.5
             x[flip] = x[flip].flip(-1)
@@ -264,10 +405,7 @@ class TrainingJob:
         value = loss.item()
         if not math.isfinite(value):
             self.model.load_state_dict(self._good_state)
-            self._finish("diverged", (
-                f"the loss became {value} at batch {self.step + 1}: the learning rate ({cfg.lr:g}) is too "
-                "large for this model. Training stopped; the last weights with a finite loss are kept. "
-                "Reset and try a smaller learning rate."))
+            self._finish("diverged", "err.job_diverged", value=str(value), step=self.step + 1, lr=f"{cfg.lr:g}")
             return False
         if self.step % 10 == 0:  # weights whose loss is finite: what a divergence falls back to
             self._good_state = copy.deepcopy(self.model.state_dict())
@@ -286,6 +424,65 @@ class TrainingJob:
             self.on_batch(self)
         return True
 
+    # ------------------------------------------------------------ the test phase and the saved run
+    def test_report(self, test: Dataset | None = None) -> EvalReport | None:
+        """The test-set evaluation of the current weights, computed once per state (step count) and kept.
+        None when no test set is available on this machine (nothing is downloaded)."""
+        with self._lock:
+            if self._evaluation is not None and self._evaluation[0] == self.step:
+                return self._evaluation[1]
+            step = self.step
+        data = test or self.test_set
+        if data is None:
+            try:
+                data = load_dataset(self.config.dataset, "test", download=False)
+            except CnnvizError:
+                return None
+        report = evaluate(self.model, data, cancel=self._stop if self.status == "running" else None)
+        with self._lock:
+            if self.step == step:
+                self._evaluation = (step, report)
+        return report
+
+    def save(self, runs_dir: str | Path | None = None) -> Path | None:
+        """Evaluate (once) and write this state as a new run in `runs_dir` (default: the autosave folder, else
+        $CNNVIZ_RUNS / runs/), unless it is already saved or no batch was trained. Returns the run's path
+        (None when nothing was trained); failures are kept in `save_error`, never raised."""
+        from cnnviz.checkpoints import runs_dir as default_runs
+        from cnnviz.checkpoints import save_run
+
+        with self._save_lock:
+            if self.step == 0 or self.model is None:
+                return None
+            if self.saved_step == self.step and self.saved_path is not None:
+                return self.saved_path
+            folder = Path(runs_dir) if runs_dir is not None else (self.runs_dir or default_runs())
+            with self._lock:
+                self.saving = True
+            try:
+                try:
+                    report = None if SHUTDOWN.is_set() else self.test_report()
+                except EvaluationCancelled:
+                    report = None
+                acc = report.accuracy if report is not None else float("nan")
+                meta = self.checkpoint_meta(command=f"training screen: {self.config}", test_accuracy=acc)
+                path = save_run(self.model, self.config.arch, meta, tag=str(self.step), folder=folder)
+                with self._lock:
+                    self.saved_path, self.saved_step, self.save_error = path, self.step, None
+                return path
+            except CnnvizError as exc:
+                with self._lock:
+                    self.save_error = exc
+            except OSError as exc:
+                log.warning("could not save the run in %s: %s", folder, exc)
+                with self._lock:
+                    self.save_error = CnnvizError("err.job_save_failed", folder=str(folder),
+                                                  reason=exc.strerror or type(exc).__name__)
+            finally:
+                with self._lock:
+                    self.saving = False
+            return None
+
     # ------------------------------------------------------------ results
     def checkpoint_meta(self, command: str = "", test_accuracy: float | None = None) -> dict:
         """Metadata for save_checkpoint: what was trained, how, and how well."""
@@ -302,6 +499,65 @@ class TrainingJob:
             "seed": self.config.seed,
             "command": command,
             "train_seconds": round(self.train_seconds, 1),
-            "train_images": len(self.y),
+            "train_images": self._n_used(),
             "train_config": asdict(self.config),
         }
+
+
+# ---------------------------------------------------------------- a clean end of the process
+
+def stop_all_jobs(timeout: float = 10.0) -> int:
+    """Stop every job of this process and wait (at most `timeout` s in all) for their threads, which save
+    their runs on the way out. Returns how many were still running."""
+    with _JOBS_LOCK:
+        jobs = [job for job in list(_JOBS) if job.alive]
+    for job in jobs:
+        job.stop()
+    deadline = time.monotonic() + timeout
+    for job in jobs:
+        job.wait(max(0.0, deadline - time.monotonic()))
+    return len(jobs)
+
+
+def _shutdown(timeout: float) -> None:
+    SHUTDOWN.set()  # evaluations stop at their next batch; runs are saved without one
+    stopped = stop_all_jobs(timeout)
+    if stopped:
+        log.info("stopped %d training job(s) before exiting", stopped)
+
+
+_installed: dict[int, object] = {}
+_atexit_done = False
+
+
+def install_clean_shutdown(signals=(signal.SIGTERM,), timeout: float = 10.0) -> bool:
+    """End the process cleanly: before it exits, and on SIGTERM, stop every training job and join its
+    thread (no C++ code left running in a daemon thread: "terminate called without an active exception").
+
+    The exit hook is installed from any thread. The signal handler can only be installed from the main
+    thread (Python's rule); it runs the shutdown, then the handler that was there before (Streamlit's,
+    which stops the server), or exits with status 0 when there was none. Returns True when the signal
+    handler is in place. Calling it again does nothing more."""
+    global _atexit_done
+    if not _atexit_done:
+        atexit.register(_shutdown, timeout)
+        _atexit_done = True
+    if threading.current_thread() is not threading.main_thread():
+        return all(s in _installed for s in signals)
+    for signum in signals:
+        if signum in _installed:
+            continue
+        previous = signal.getsignal(signum)
+
+        def handler(num, frame, previous=previous):
+            _shutdown(timeout)
+            if callable(previous):
+                previous(num, frame)
+            elif previous == signal.SIG_IGN:
+                return
+            else:
+                raise SystemExit(0)
+
+        signal.signal(signum, handler)
+        _installed[signum] = previous
+    return True

@@ -116,3 +116,132 @@ def test_cli_dry_run():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "reached the limit of 5 batches" in out.stdout
     assert "weighted avg" in out.stdout
+
+
+# ---------------------------------------------------------------- issue 15: saved runs, owners, memory
+
+import threading  # noqa: E402
+
+from cnnviz import training  # noqa: E402
+from cnnviz.checkpoints import load_checkpoint  # noqa: E402
+from cnnviz.data import FASHION_MNIST_CLASSES, Dataset  # noqa: E402
+
+
+def synthetic(split: str, n: int, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    images, labels = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return Dataset("fashion-mnist", split, images, labels, FASHION_MNIST_CLASSES, "synthetic")
+
+
+TRAIN, TEST = synthetic("train", 640), synthetic("test", 300, seed=1)
+
+
+def small(**kw):
+    return config(subset=0, arch="mlp", **kw)
+
+
+def test_two_jobs_finishing_at_once_write_two_runs(tmp_path):
+    jobs = [TrainingJob(small(max_steps=3), TRAIN, TEST, runs_dir=tmp_path).start() for _ in range(2)]
+    assert all(job.wait(60) for job in jobs)
+    files = sorted(tmp_path.glob("*.pt"))
+    assert len(files) == 2, files  # same dataset, model, length and second: two names
+    snaps = [job.snapshot() for job in jobs]
+    assert {s.saved_path for s in snaps} == {str(f) for f in files}
+    for snap in snaps:
+        assert snap.evaluation is not None and len(snap.evaluation.y_true) == len(TEST)
+        _, meta = load_checkpoint(snap.saved_path)
+        assert meta["test_accuracy"] == pytest.approx(snap.evaluation.accuracy) and meta["steps"] == 3
+    assert not [p for p in tmp_path.iterdir() if p.suffix != ".pt"]  # no temporary file left
+
+
+def test_stop_resume_stop_without_new_batches_writes_nothing_more(tmp_path, monkeypatch):
+    calls = []
+    real = training.evaluate
+    monkeypatch.setattr(training, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    job = TrainingJob(small(max_steps=4), TRAIN, TEST, runs_dir=tmp_path).start()
+    assert job.wait(60) and job.snapshot().status == "stopped" and job.step == 4
+    first = job.snapshot().saved_path
+    for _ in range(3):  # Resume at the limit: no batch is trained, the same state
+        job.resume()
+        assert job.wait(60) and job.step == 4
+    assert [str(p) for p in tmp_path.glob("*.pt")] == [first] and len(calls) == 1
+    assert job.snapshot().saved_path == first and job.test_report() is job.snapshot().evaluation
+    job.config.max_steps = 6  # new batches: a new state, a new run
+    job.resume()
+    assert job.wait(60) and job.step == 6
+    assert len(list(tmp_path.glob("*.pt"))) == 2 and len(calls) == 2
+
+
+def test_user_stop_and_quick_resume_save_once_per_state(tmp_path):
+    job = TrainingJob(small(epochs=50), TRAIN, TEST, runs_dir=tmp_path).start()
+    while job.snapshot().step < 3:
+        time.sleep(0.005)
+    job.stop()
+    assert job.wait(60)
+    steps = {job.step}
+    job.resume()
+    job.stop()
+    assert job.wait(60)
+    steps.add(job.step)
+    assert len(list(tmp_path.glob("*.pt"))) == len(steps)
+
+
+def test_closed_tab_stops_saves_and_frees_the_slot(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "OWNER_CHECK_S", 0.05)
+    there = threading.Event()
+    there.set()
+    slot = threading.BoundedSemaphore(1)
+    assert slot.acquire(blocking=False)
+    job = TrainingJob(small(epochs=1000), TRAIN, TEST, runs_dir=tmp_path, owner_alive=there.is_set).start(slot)
+    while job.snapshot().step < 3:
+        time.sleep(0.005)
+    assert job.alive
+    there.clear()  # the browser session is gone
+    assert job.wait(30)
+    snap = job.snapshot()
+    assert snap.status == "stopped" and snap.code == "err.job_owner_gone" and "closed" in snap.message
+    assert snap.saved_path and len(list(tmp_path.glob("*.pt"))) == 1
+    assert slot.acquire(blocking=False)  # released
+
+
+def test_owner_that_raises_counts_as_gone(monkeypatch):
+    monkeypatch.setattr(training, "OWNER_CHECK_S", 0.0)
+
+    def broken():
+        raise RuntimeError("session store closed")
+
+    snap = TrainingJob(small(epochs=1000), TRAIN, owner_alive=broken).run()
+    assert snap.status == "stopped" and snap.code == "err.job_owner_gone"
+
+
+def test_close_frees_the_job_and_stop_all_jobs():
+    job = TrainingJob(small(epochs=1000), TRAIN).start()
+    other = TrainingJob(small(epochs=1000), TRAIN).start()
+    assert job in training._JOBS and other in training._JOBS
+    assert job.close(30) and job.model is None and job.snapshot().losses == [] and job not in training._JOBS
+    assert training.stop_all_jobs(30) == 1 and not other.alive
+
+
+def test_jobs_share_the_training_images(fmnist_train):
+    """A job keeps indices, not a copy of the 47 MB of training images (numpy allocations traced)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    jobs = [TrainingJob(config(subset=0), fmnist_train) for _ in range(3)]
+    per_job = (tracemalloc.get_traced_memory()[0] - before) / len(jobs)
+    tracemalloc.stop()
+    print(f"\nnumpy/python memory per job: {per_job / 2**20:.2f} MiB")
+    assert per_job < 4 * 2**20
+    jobs[1].config.max_steps = 3
+    assert jobs[1].run().step == 3
+
+
+def test_settings_are_translatable():
+    from cnnviz import CnnvizError
+
+    with pytest.raises(CnnvizError) as info:
+        TrainConfig(batch_size=0).validate()
+    assert info.value.code == "err.cfg_batch_size" and "lot" in info.value.message("fr")

@@ -58,9 +58,10 @@ def _as_array(a, name: str, ndim: int) -> np.ndarray:
 
 
 def _check_settings(stride: int, padding: int, dilation: int) -> None:
-    for name, v, lo in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
+    for name, v, lo in (("@setting.stride", stride, 1), ("@setting.padding", padding, 0),
+                        ("@setting.dilation", dilation, 1)):
         if not isinstance(v, (int, np.integer)) or v < lo:
-            raise ShapeError("err.setting_whole_number", name="@setting." + name, lo=lo, value=repr(v))
+            raise ShapeError("err.setting_whole_number", name=name, lo=lo, value=repr(v))
 
 
 def _window_index(n_in: int, k: int, stride: int, dilation: int) -> np.ndarray:

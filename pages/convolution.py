@@ -10,6 +10,13 @@ from cnnviz.ops import KERNEL_PRESETS, conv2d, conv2d_steps, format_grid, kernel
 
 t, state = ui.page("convolution")
 lang = t.lang
+PRESET_LABELS = {
+    "seed": "preset.seed", "identity": "preset.identity", "box_blur": "preset.box_blur",
+    "gaussian_blur": "preset.gaussian_blur", "sharpen": "preset.sharpen", "sobel_x": "preset.sobel_x",
+    "sobel_y": "preset.sobel_y", "laplacian": "preset.laplacian", "outline": "preset.outline",
+    "emboss": "preset.emboss", "random": "preset.random",
+}
+SOURCE_LABELS = {"test": "conv.real_source.test", "upload": "conv.real_source.upload"}
 
 
 def apply_preset():
@@ -25,7 +32,7 @@ left.text_area(t("conv.input"), key=state.key("input"), height=200, max_chars=40
 mid.text_area(t("conv.kernel"), key=state.key("kernel"), height=200, max_chars=2000)
 with right:
     st.selectbox(t("conv.preset"), KERNEL_PRESETS, key=state.key("preset"), on_change=apply_preset,
-                 format_func=lambda p: t(f"preset.{p}"))
+                 format_func=lambda p: t(PRESET_LABELS[p]))
     st.slider(t("conv.preset_size"), 1, 7, key=state.key("ksize"), on_change=apply_preset,
               help=t("conv.preset_size_help"))
     if st.button(t("conv.reset"), key="conv_reset"):
@@ -67,7 +74,7 @@ st.code(trace.products_text(step), language=None)
 st.divider()
 st.subheader(t("conv.real_title"))
 source = st.radio(t("conv.real_source"), ["test", "upload"], horizontal=True, key=state.key("source"),
-                  format_func=lambda s: t(f"conv.real_source.{s}"))
+                  format_func=lambda s: t(SOURCE_LABELS[s]))
 img = None
 if source == "upload":
     loaded = ui.upload_image(t, "conv_upload")

@@ -167,7 +167,7 @@ def test_non_finite_input_refused():
 
 @pytest.mark.parametrize("text, message", [
     ("", "empty"),
-    ("1 2\n3 x", "row 2, column 2: 'x' is not a number"),
+    ("1 2\n3 x", "row 2, column 2: “x” is not a number"),
     ("1 2\n3", "different lengths"),
     ("1 inf", "not a finite number"),
     ("1 nan", "not a finite number"),
@@ -185,10 +185,10 @@ def test_parse_grid_round_trip():
 
 
 def test_presets():
-    for name in ("identity", "box blur", "Gaussian blur"):
+    for name in ("identity", "box_blur", "gaussian_blur"):
         for size in (1, 3, 5):
             k = kernel_preset(name, size)
             assert k.shape == (size, size)
-    assert kernel_preset("Gaussian blur", 5).sum() == pytest.approx(1.0)
+    assert kernel_preset("gaussian_blur", 5).sum() == pytest.approx(1.0)
     # identity leaves the image unchanged (padding 1 keeps the size)
     assert np.array_equal(conv2d_steps(SEED_IMAGE, kernel_preset("identity"), padding=1).output, SEED_IMAGE)

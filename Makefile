@@ -12,6 +12,7 @@ run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
 test: system $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 # Debian packages the tests need: the real Fashion-MNIST and a browser for the end-to-end suite.

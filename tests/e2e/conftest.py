@@ -22,12 +22,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """`streamlit run app.py` on a free port, user runs in a temporary folder; yields the base URL."""
+def start_server(tmp_path_factory, **env_extra) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port, user runs in a temporary folder -> (process, base URL), once healthy."""
     port = free_port()
     env = dict(os.environ, CNNVIZ_RUNS=str(tmp_path_factory.mktemp("runs")), CNNVIZ_NO_DOWNLOAD="1",
-               CNNVIZ_THREADS="2")
+               CNNVIZ_THREADS="2", **env_extra)
     log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1"],
@@ -44,12 +43,31 @@ def server(tmp_path_factory):
             proc.kill()
             pytest.fail(f"streamlit did not start; see {log.name}")
         time.sleep(0.3)
-    yield url
+    return proc, url
+
+
+def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """One server for the suite; yields its base URL."""
+    proc, url = start_server(tmp_path_factory)
+    yield url
+    stop_server(proc)
+
+
+@pytest.fixture
+def fresh_server(tmp_path_factory):
+    """A server that has served nothing yet: its first request is a deep link (Streamlit's legacy pages mode)."""
+    proc, url = start_server(tmp_path_factory)
+    yield url
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +113,7 @@ def no_exception(page):
 
 def screenshot(page, name: str):
     """The whole page: Streamlit scrolls inside its main block, so the viewport grows to fit it first."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / name).parent.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
     height = page.evaluate("""() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"], '
         + '[data-testid="stMainBlockContainer"]')].map(e => e.scrollHeight), 600)""")

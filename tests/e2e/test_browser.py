@@ -20,20 +20,21 @@ SCREENS = {
 }
 
 
+@pytest.mark.parametrize("lang", ["en", "fr"])
 @pytest.mark.parametrize("path", list(SCREENS))
-def test_every_screen_loads(server, page, path):
-    page.goto(f"{server}/{path}")
+def test_every_screen_loads(server, page, path, lang):
+    page.goto(f"{server}/{path}?lang={lang}")
     wait_ready(page)
     no_exception(page)
     if path == "training":  # its chart appears once a training starts (test_training_start_stop)
-        page.get_by_role("button", name="Start", exact=True).wait_for()
+        page.get_by_role("button", name="Start" if lang == "en" else "Démarrer", exact=True).wait_for()
     elif path:  # every other screen but home shows its main chart
         page.get_by_test_id("stPlotlyChart").first.wait_for(state="visible")
-    screenshot(page, SCREENS[path])
+    screenshot(page, SCREENS[path] if lang == "en" else f"fr/{SCREENS[path]}")
 
 
 def test_convolution_step(server, page):
-    page.goto(f"{server}/convolution")
+    page.goto(f"{server}/convolution?lang=en")
     wait_ready(page)
     main = page.get_by_test_id("stMain")
     assert "Step 1 of 9" in main.inner_text()
@@ -58,7 +59,7 @@ def set_number(page, label: str, value) -> None:
 
 
 def test_feature_maps_change_image(server, page):
-    page.goto(f"{server}/feature_maps")
+    page.goto(f"{server}/feature_maps?lang=en")
     wait_ready(page)
     page.get_by_text("Prediction: Ankle boot").wait_for()
     set_number(page, "Index (of 10000)", 1)  # test image 1 is a pullover
@@ -69,7 +70,7 @@ def test_feature_maps_change_image(server, page):
 
 
 def test_translation_shift(server, page):
-    page.goto(f"{server}/translation")
+    page.goto(f"{server}/translation?lang=en")
     wait_ready(page)
     page.get_by_text("Shifted (2, 0)").wait_for()
     slider = page.get_by_role("slider").first  # dx
@@ -84,7 +85,7 @@ def test_translation_shift(server, page):
 def test_bad_upload_shows_a_message(server, page, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("this is not an image\n" * 20)
-    page.goto(f"{server}/feature_maps")
+    page.goto(f"{server}/feature_maps?lang=en")
     wait_ready(page)
     page.get_by_text("Upload", exact=True).click()
     wait_ready(page)
@@ -94,7 +95,7 @@ def test_bad_upload_shows_a_message(server, page, tmp_path):
 
 
 def start_training(page, server):
-    page.goto(f"{server}/training")
+    page.goto(f"{server}/training?lang=en")
     wait_ready(page)
     set_number(page, "Training images (0 = all)", 4000)
     wait_ready(page)
@@ -138,7 +139,7 @@ def test_two_sessions_at_once(server, browser):
         p.set_default_timeout(60_000)
     try:
         start_training(a, server)
-        b.goto(f"{server}/feature_maps")
+        b.goto(f"{server}/feature_maps?lang=en")
         wait_ready(b)
         set_number(b, "Index (of 10000)", 2)  # a trouser
         b.get_by_text("Prediction: Trouser").wait_for()

@@ -25,25 +25,26 @@ def apply_preset():
 
 
 st.title(t("conv.title"))
-st.markdown(t("conv.intro"))
+ui.intro(t("conv.intro"))
 
-left, mid, right = st.columns([3, 3, 2])
-left.text_area(t("conv.input"), key=state.key("input"), height=200, max_chars=4000)
-mid.text_area(t("conv.kernel"), key=state.key("kernel"), height=200, max_chars=2000)
-with right:
-    st.selectbox(t("conv.preset"), KERNEL_PRESETS, key=state.key("preset"), on_change=apply_preset,
-                 format_func=lambda p: t(PRESET_LABELS[p]))
-    st.slider(t("conv.preset_size"), 1, 7, key=state.key("ksize"), on_change=apply_preset,
-              help=t("conv.preset_size_help"))
-    if st.button(t("conv.reset"), key="conv_reset"):
-        state.reset()
-        st.rerun()
+with ui.secondary(t):  # folded away in the presenter view, so the figure fits the projector
+    left, mid, right = st.columns([3, 3, 2])
+    left.text_area(t("conv.input"), key=state.key("input"), height=200, max_chars=4000)
+    mid.text_area(t("conv.kernel"), key=state.key("kernel"), height=200, max_chars=2000)
+    with right:
+        st.selectbox(t("conv.preset"), KERNEL_PRESETS, key=state.key("preset"), on_change=apply_preset,
+                     format_func=lambda p: t(PRESET_LABELS[p]))
+        st.slider(t("conv.preset_size"), 1, 7, key=state.key("ksize"), on_change=apply_preset,
+                  help=t("conv.preset_size_help"))
+        if st.button(t("conv.reset"), key="conv_reset"):
+            state.reset()
+            st.rerun()
 
-c1, c2, c3, c4 = st.columns(4)
-stride = c1.number_input(t("conv.stride"), 1, 6, key=state.key("stride"))
-padding = c2.number_input(t("conv.padding"), 0, 3, key=state.key("padding"))
-dilation = c3.number_input(t("conv.dilation"), 1, 3, key=state.key("dilation"))
-flip = c4.toggle(t("conv.flip"), key=state.key("flip"), help=t("conv.flip_help"))
+    c1, c2, c3, c4 = st.columns(4)
+    stride = c1.number_input(t("conv.stride"), 1, 6, key=state.key("stride"))
+    padding = c2.number_input(t("conv.padding"), 0, 3, key=state.key("padding"))
+    dilation = c3.number_input(t("conv.dilation"), 1, 3, key=state.key("dilation"))
+    flip = c4.toggle(t("conv.flip"), key=state.key("flip"), help=t("conv.flip_help"))
 
 try:
     image = parse_grid(state.input, "@grid.input")
@@ -55,7 +56,8 @@ except CnnvizError as exc:
     ui.show_error(exc)
     st.stop()
 
-st.caption(t("conv.cross_correlation") + (" " + t("conv.flipped") if flip else ""))
+if not ui.presenting():
+    st.caption(t("conv.cross_correlation") + (" " + t("conv.flipped") if flip else ""))
 st.markdown(ui.output_size_line(t, image.shape, kernel.shape, int(stride), int(padding), int(dilation)))
 
 n = len(trace.steps)

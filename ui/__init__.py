@@ -13,15 +13,18 @@ from ui.widgets import (
     class_names,
     dataset,
     images_for,
+    intro,
     network,
     output_size_line,
     pick_network,
     plain,
+    presenting,
+    secondary,
     show_error,
     step_controls,
     upload_image,
 )
 
 __all__ = ["app_frame", "run_app", "page", "require_app", "pick_image", "class_name", "class_names", "dataset",
-           "images_for", "network", "output_size_line", "pick_network", "plain", "show_error", "step_controls",
+           "images_for", "intro", "network", "output_size_line", "pick_network", "plain", "presenting", "secondary", "show_error", "step_controls",
            "upload_image"]

@@ -18,6 +18,19 @@ from cnnviz.i18n import LANGUAGES, normalize, translator
 from ui.screens import BY_ID, ROOT, SCREENS, SECTIONS, Screen
 
 LANG_KEY = "lang"
+PRESENT_KEY = "present"  # the presenter view: big text and figures, few controls, sidebar folded
+GLOBAL_KEYS = (LANG_KEY, PRESENT_KEY)  # URL parameters of every screen
+PRESENTER_CSS = """
+<style>
+[data-testid="stMain"] { font-size: 22px; }
+[data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label,
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] { font-size: 22px !important; }
+[data-testid="stMain"] h1 { font-size: 2.4rem !important; padding-top: 0 !important; }
+[data-testid="stMain"] code { font-size: 20px !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 1.2rem !important; max-width: 100% !important; }
+[data-testid="stMain"] button { font-size: 22px !important; min-height: 3rem; }
+</style>
+"""
 
 
 def _language() -> str:
@@ -33,6 +46,17 @@ def _language() -> str:
     if normalize(S.get(LANG_KEY)) is None:
         S[LANG_KEY] = normalize(getattr(st.context, "locale", None)) or "en"
     return S[LANG_KEY]
+
+
+def _presenter() -> bool:
+    """?present=1 (or 0) from a link, else the sidebar switch."""
+    S = st.session_state
+    from_url = st.query_params.get(PRESENT_KEY)
+    if from_url is not None and S.get("_present_url") != from_url:
+        S["_present_url"] = from_url
+        S[PRESENT_KEY] = from_url in ("1", "true")
+    S[PRESENT_KEY] = bool(S.get(PRESENT_KEY, False))
+    return S[PRESENT_KEY]
 
 
 def _keep_settings() -> None:
@@ -53,7 +77,7 @@ def apply_url(screen: Screen) -> None:
     """Settings present in the URL, when it is not the URL this session wrote itself, replace the current ones."""
     S = st.session_state
     raw = {k: st.query_params.get(k) for k in st.query_params.keys()}
-    mine = {k: v for k, v in raw.items() if k != LANG_KEY}
+    mine = {k: v for k, v in raw.items() if k not in GLOBAL_KEYS}
     if not mine or S.get("_url_last") == mine:  # nothing asked, or what this session wrote (on any screen)
         return
     names = {f.name: f for f in screen.fields}
@@ -89,11 +113,12 @@ def sync_url(screen: Screen) -> None:
     S = st.session_state
     params = url_params(screen)
     S["_url_last"] = params
-    wanted = {LANG_KEY: S[LANG_KEY], **params}
+    wanted = {LANG_KEY: S[LANG_KEY], **({PRESENT_KEY: "1"} if S.get(PRESENT_KEY) else {}), **params}
     current = {k: st.query_params.get(k) for k in st.query_params.keys()}
     if current != wanted:
         st.query_params.from_dict(wanted)
         S["_lang_url"] = S[LANG_KEY]
+        S["_present_url"] = wanted.get(PRESENT_KEY, "0")
 
 
 def share_link(screen: Screen) -> str:
@@ -102,7 +127,8 @@ def share_link(screen: Screen) -> str:
     parts = urlsplit(url)
     base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
     path = "/" if screen.id == "home" else f"/{screen.id}"
-    query = urlencode({LANG_KEY: st.session_state[LANG_KEY], **url_params(screen)})
+    S = st.session_state
+    query = urlencode({LANG_KEY: S[LANG_KEY], **({PRESENT_KEY: "1"} if S.get(PRESENT_KEY) else {}), **url_params(screen)})
     return f"{base}{path}?{query}"
 
 
@@ -135,6 +161,7 @@ def _sidebar(t, screen: Screen | None) -> None:
     with st.sidebar:
         st.segmented_control(t("common.language"), list(LANGUAGES), format_func=LANGUAGES.get, key=LANG_KEY,
                              required=True)
+        st.toggle(t("common.presenter"), key=PRESENT_KEY, help=t("common.presenter_help"))
         if screen is not None:
             with st.popover(t("common.copy_link"), icon=":material/link:", width="stretch"):
                 st.caption(t("common.copy_link_help"))
@@ -148,8 +175,12 @@ def app_frame():
     """Page config, language, navigation, this screen's settings from/to the URL, sidebar -> the page to run."""
     S = st.session_state
     lang = _language()
+    present = _presenter()
     t = translator(lang)
-    st.set_page_config(page_title=t("app.title"), page_icon=":material/visibility:", layout="wide")
+    st.set_page_config(page_title=t("app.title"), page_icon=":material/visibility:", layout="wide",
+                       initial_sidebar_state="collapsed" if present else "auto")
+    if present:
+        st.markdown(PRESENTER_CSS, unsafe_allow_html=True)  # our own constant style sheet, nothing from a user
     for warning in _startup():
         st.sidebar.warning(warning, icon=":material/warning:")
     _keep_settings()

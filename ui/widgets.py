@@ -33,6 +33,26 @@ def lang() -> str:
     return st.session_state.get("lang", "en")
 
 
+def presenting() -> bool:
+    """The presenter view is on (?present=1 or the sidebar switch)."""
+    return bool(st.session_state.get("present", False))
+
+
+def intro(text: str) -> None:
+    """An explanatory paragraph: shown normally, folded away in the presenter view."""
+    if not presenting():
+        st.markdown(text)
+
+
+def secondary(t):
+    """A container for secondary controls: inline normally, an expander in the presenter view.
+
+        with ui.secondary(t):
+            st.toggle(...)
+    """
+    return st.expander(t("common.more_settings")) if presenting() else st.container()
+
+
 def class_name(name: str) -> str:
     """A class name in the reader's language (unknown names, e.g. of a user's model, as they are)."""
     msg_id = CLASS_IDS.get(name)
@@ -134,9 +154,11 @@ def step_controls(t, state, n: int, name: str = "step") -> int:
         S[key] = int(np.clip(S[key] + delta, 1, n))
 
     b1, b2, b3 = st.columns([1.3, 1.3, 7.4])
+    big = "primary" if presenting() else "secondary"  # the presenter view's big buttons; arrows work everywhere
     b1.button(t("step.previous"), on_click=move, args=(-1,), disabled=S[key] <= 1, width="stretch",
-              key=f"{key}_prev")
-    b2.button(t("step.next"), on_click=move, args=(1,), disabled=S[key] >= n, width="stretch", key=f"{key}_next")
+              key=f"{key}_prev", shortcut="Left", type=big, help=t("step.keys_help"))
+    b2.button(t("step.next"), on_click=move, args=(1,), disabled=S[key] >= n, width="stretch", key=f"{key}_next",
+              shortcut="Right", type=big, help=t("step.keys_help"))
     if n > 1:
         b3.slider(t("step.label"), 1, n, key=key, label_visibility="collapsed")
     return S[key]

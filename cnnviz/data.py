@@ -16,11 +16,15 @@ Images go into a network normalised to [-1, 1] as in the course (ToTensor then N
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import os
+import pickle
 import socket
 import sys
+import threading
 import time
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -112,15 +116,22 @@ _FMNIST_FILES = {
 def _read_idx(path: Path) -> np.ndarray:
     """Read an idx file (optionally gzipped): big-endian magic, dims, then uint8 data."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read(MAX_IDX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:  # a corrupt gzip stream, a file we may not read
+        raise DatasetUnavailable("err.data_unreadable", path=str(path), kind=type(exc).__name__) from None
+    if len(raw) > MAX_IDX_BYTES:
+        raise DatasetUnavailable("err.data_not_idx", path=str(path))
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DatasetUnavailable(f"{path} is not an idx file of uint8 data.")
+        raise DatasetUnavailable("err.data_not_idx", path=str(path))
     ndim = raw[3]
-    dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4).astype(int)
+    if ndim == 0 or len(raw) < 4 + 4 * ndim:
+        raise DatasetUnavailable("err.data_idx_truncated", path=str(path), shape="?")
+    dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4).astype(np.int64)
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
-        raise DatasetUnavailable(f"{path} is truncated: expected {tuple(dims)} values.")
+        raise DatasetUnavailable("err.data_idx_truncated", path=str(path), shape="×".join(map(str, dims)))
     return data.reshape(tuple(dims))
 
 
@@ -140,7 +151,9 @@ def _fashion_mnist_from(folder: Path, split: str) -> Dataset | None:
         return None
     images, labels = _read_idx(img_path), _read_idx(lbl_path).astype(np.int64)
     if images.shape[0] != labels.shape[0]:
-        raise DatasetUnavailable(f"{img_path} and {lbl_path} hold different numbers of items.")
+        raise DatasetUnavailable("err.data_count_mismatch", images=str(img_path), labels=str(lbl_path))
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.ndim != 1 or labels.size and labels.max() > 9:
+        raise DatasetUnavailable("err.data_bad_shape", path=str(img_path.parent), dataset="Fashion-MNIST")
     return Dataset("fashion-mnist", split, _readonly(images), _readonly(labels),
                    FASHION_MNIST_CLASSES, str(img_path.parent))
 
@@ -149,23 +162,24 @@ RETRY_DOWNLOAD_AFTER_S = 300
 _failed_downloads: dict[str, tuple[float, str]] = {}  # dataset -> (when, why): no retry at every click
 
 
-def _download(name: str, fetch, allowed: bool = True) -> str | None:
-    """Run fetch() with bounded network calls; None when it worked, else why it did not."""
+def _download(name: str, fetch, allowed: bool = True) -> tuple[str, str] | None:
+    """Run fetch() with bounded network calls; None when it worked, else why it did not: (a "@err.…"
+    reason, a detail such as the exception's type)."""
     if not allowed:
-        return "download not asked for"
+        return "@err.data_why_not_asked", ""
     if os.environ.get("CNNVIZ_NO_DOWNLOAD"):
-        return "download disabled ($CNNVIZ_NO_DOWNLOAD is set)"
-    when, why = _failed_downloads.get(name, (0.0, ""))
+        return "@err.data_why_disabled", ""
+    when, detail = _failed_downloads.get(name, (0.0, ""))
     if time.monotonic() - when < RETRY_DOWNLOAD_AFTER_S:
-        return why + " (not retried for a few minutes)"
+        return "@err.data_why_not_retried", detail
     try:
         with _socket_timeout(DOWNLOAD_TIMEOUT_S):
             fetch()
         return None
     except Exception as exc:  # noqa: BLE001 - any network failure becomes one clear message
-        why = f"download failed: {type(exc).__name__}: {exc}"
-        _failed_downloads[name] = (time.monotonic(), why)
-        return why
+        detail = type(exc).__name__
+        _failed_downloads[name] = (time.monotonic(), detail)
+        return "@err.data_why_failed", detail
 
 
 class _socket_timeout:
@@ -196,9 +210,10 @@ def _find(title: str, name: str, split: str, folders: list[Path], read, fetch, d
         ds = read(target, split)
         if ds is not None:
             return ds
-        error = "the download finished but the files were not found"
-    raise DatasetUnavailable(f"{title} ({split}) was not found. Looked in: {', '.join(map(str, folders))}; "
-                             f"{error}.\n{how_to}")
+        error = ("@err.data_why_no_files", "")
+    why, detail = error
+    raise DatasetUnavailable("err.data_not_found", title=title, split=split, folders=", ".join(map(str, folders)),
+                             why=why, detail=f" ({detail})" if detail else "", how_to=how_to)
 
 
 def _load_fashion_mnist(split: str, download: bool = True) -> Dataset:
@@ -207,40 +222,83 @@ def _load_fashion_mnist(split: str, download: bool = True) -> Dataset:
     return _find(
         "Fashion-MNIST", "fashion-mnist", split, [*search_dirs(), DEBIAN_FASHION_MNIST], _fashion_mnist_from,
         lambda target: FashionMNIST(str(target), train=(split == "train"), download=True), download,
-        "Get it with one of:\n"
-        "  sudo apt-get install dataset-fashion-mnist        # Debian: /usr/share/datasets/fashion-mnist\n"
-        "  python -c \"from torchvision.datasets import FashionMNIST as F; "
-        "F('data', download=True); F('data', train=False, download=True)\"   # needs internet\n"
-        "or put the four *-idx*-ubyte.gz files in a folder and set CNNVIZ_DATA to it.",
+        "@err.data_howto_fashion_mnist",
     )
 
 
 # ---------------------------------------------------------------- CIFAR-10 (torchvision)
 
-def _cifar10_from(folder: Path, split: str) -> Dataset | None:
-    from torchvision.datasets import CIFAR10
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+MAX_IDX_BYTES = 200 * 2**20  # Fashion-MNIST's largest file is 47 MB
+MAX_CIFAR_BATCH_BYTES = 64 * 2**20  # a CIFAR-10 batch is 31 MB
 
-    class LocalCIFAR10(CIFAR10):
-        # torchvision checks each batch file's md5 against the official archive. The download path
-        # below still does; a folder that is already there (or a test fixture) only needs the files.
-        def _check_integrity(self) -> bool:
-            base = Path(self.root) / self.base_folder
-            return all((base / name).is_file() for name, _ in self.train_list + self.test_list)
 
-        def _load_meta(self) -> None:  # the class names are fixed; no need to trust batches.meta
-            self.classes = list(CIFAR10_CLASSES)
-            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+class _DataOnlyUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR-10's batches and nothing else: dicts, lists, strings, bytes, numbers and numpy
+    arrays. Any other global (os.system, builtins.eval, a class with a __reduce__...) is refused before it
+    is looked up, so a folder of crafted "batches" cannot run code."""
 
-    if not (folder / CIFAR10.base_folder).is_dir():
-        return None
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("_codecs", "encode"),  # bytes written by Python 3 with pickle protocol 2
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed")
+        if module == "_codecs":
+            return codecs.encode
+        if name in ("ndarray", "dtype"):
+            return getattr(np, name)
+        core = getattr(np, "_core", None) or np.core  # numpy 2 (numpy.core is a deprecated alias) or 1
+        return getattr(core.multiarray if name == "_reconstruct" else core.numeric, name)
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("persistent ids are not allowed")
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file -> (images (N, 32, 32, 3) uint8, labels (N,) int64), without running any code."""
     try:
-        ds = LocalCIFAR10(str(folder), train=(split == "train"), download=False)
-    except Exception as exc:  # noqa: BLE001
-        raise DatasetUnavailable(f"CIFAR-10 in {folder} could not be read: {exc}") from exc
-    images = np.ascontiguousarray(ds.data)  # (N, 32, 32, 3) uint8
-    labels = np.asarray(ds.targets, dtype=np.int64)
-    return Dataset("cifar10", split, _readonly(images), _readonly(labels), CIFAR10_CLASSES,
-                   str(folder / CIFAR10.base_folder))
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_CIFAR_BATCH_BYTES:
+                raise DatasetUnavailable("err.data_cifar_bad", path=str(path))
+            entry = _DataOnlyUnpickler(f, encoding="latin1").load()
+    except DatasetUnavailable:
+        raise
+    except pickle.UnpicklingError:
+        raise DatasetUnavailable("err.data_cifar_unsafe", path=str(path)) from None
+    except Exception:  # noqa: BLE001 - truncated, corrupt: anything that is not a batch
+        raise DatasetUnavailable("err.data_cifar_bad", path=str(path)) from None
+    if not isinstance(entry, dict):
+        raise DatasetUnavailable("err.data_cifar_bad", path=str(path))
+    entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
+    data, labels = entry.get("data"), entry.get("labels", entry.get("fine_labels"))
+    if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32
+            or not isinstance(labels, (list, tuple, np.ndarray)) or len(labels) != data.shape[0]):
+        raise DatasetUnavailable("err.data_cifar_bad", path=str(path))
+    try:
+        labels = np.asarray(labels, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise DatasetUnavailable("err.data_cifar_bad", path=str(path)) from None
+    if labels.ndim != 1 or (labels.size and (labels.min() < 0 or labels.max() > 9)):
+        raise DatasetUnavailable("err.data_cifar_bad", path=str(path))
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def _cifar10_from(folder: Path, split: str) -> Dataset | None:
+    """CIFAR-10 from torchvision's folder layout. The batch files are Python pickles: they are read with an
+    unpickler that only builds arrays and plain data (never torchvision's pickle.load, which runs code)."""
+    base = folder / CIFAR10_FOLDER
+    if not base.is_dir():
+        return None
+    parts = [_read_cifar_batch(base / name) for name in CIFAR10_FILES[split]]
+    images = np.ascontiguousarray(np.concatenate([p[0] for p in parts]))  # (N, 32, 32, 3) uint8
+    labels = np.concatenate([p[1] for p in parts])
+    return Dataset("cifar10", split, _readonly(images), _readonly(labels), CIFAR10_CLASSES, str(base))
 
 
 def _load_cifar10(split: str, download: bool = True) -> Dataset:
@@ -249,26 +307,56 @@ def _load_cifar10(split: str, download: bool = True) -> Dataset:
     return _find(
         "CIFAR-10", "cifar10", split, search_dirs(), _cifar10_from,
         lambda target: CIFAR10(str(target), train=(split == "train"), download=True), download,  # md5-checked
-        "Get it (about 170 MB, needs internet) with:\n"
-        "  python -c \"from torchvision.datasets import CIFAR10; CIFAR10('data', download=True)\"\n"
-        "or put the folder cifar-10-batches-py in a folder and set CNNVIZ_DATA to it.",
+        "@err.data_howto_cifar10",
     )
 
 
 # ---------------------------------------------------------------- public entry points
 
-@lru_cache(maxsize=None)
-def load_dataset(name: str, split: str, download: bool = True) -> Dataset:
+_loaded: dict[tuple[str, str], Dataset] = {}  # one copy of each split per process
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_lock = threading.Lock()
+
+
+def load_dataset(name: str, split: str, download: bool = False) -> Dataset:
     """Load one split of a dataset, once per process. Raises DatasetUnavailable when it is missing.
 
-    `download=False` only looks on this machine (for optional uses that must not wait on a network).
-    """
+    Nothing is downloaded unless `download=True` is asked for explicitly (the command line, a button
+    that says so): a page view never starts a 170 MB download by itself. `local_dataset` returns None
+    instead of raising."""
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+        raise DatasetUnavailable("err.data_unknown", name=str(name)[:40], choices=", ".join(sorted(DATASETS)))
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
-    loader = _load_fashion_mnist if name == "fashion-mnist" else _load_cifar10
-    return loader(split, download)
+        raise DatasetUnavailable("err.data_unknown_split", split=str(split)[:40])
+    with _locks_lock:
+        lock = _locks.setdefault((name, split), threading.Lock())
+    with lock:  # two sessions asking at once read the files once; other splits are not held up
+        ds = _loaded.get((name, split))
+        if ds is None:
+            loader = _load_fashion_mnist if name == "fashion-mnist" else _load_cifar10
+            ds = _loaded[(name, split)] = loader(split, download)
+    return ds
+
+
+load_dataset.cache_clear = _loaded.clear  # the tests' way to forget what was loaded
+
+
+def local_dataset(name: str, split: str) -> Dataset | None:
+    """The split when it is on this machine, else None; never downloads, never raises for missing data."""
+    try:
+        return load_dataset(name, split, download=False)
+    except DatasetUnavailable:
+        return None
+
+
+def available_datasets() -> dict[str, dict[str, bool]]:
+    """What is on this machine, without downloading anything: {name: {split: available}}."""
+    return {name: {split: local_dataset(name, split) is not None for split in SPLITS} for name in DATASETS}
+
+
+def download_dataset(name: str, split: str) -> Dataset:
+    """Fetch a missing split with torchvision (an explicit user action), then load it."""
+    return load_dataset(name, split, download=True)
 
 
 def sample_path(name: str) -> Path:
@@ -280,7 +368,7 @@ def load_samples(name: str) -> Dataset:
     """The tiny sample of test images shipped in checkpoints/ (works with no dataset installed)."""
     path = sample_path(name)
     if not path.is_file():
-        raise DatasetUnavailable(f"no shipped sample images for {name} ({path} is missing).")
+        raise DatasetUnavailable("err.data_no_samples", name=name, path=path.name)
     with np.load(path, allow_pickle=False) as z:
         images, labels = z["images"].copy(), z["labels"].astype(np.int64)
     classes, _ = DATASETS[name]
@@ -288,16 +376,13 @@ def load_samples(name: str) -> Dataset:
 
 
 def images_to_browse(name: str) -> Dataset:
-    """The test split when it is available, otherwise the shipped sample."""
-    try:
-        return load_dataset(name, "test")
-    except DatasetUnavailable:
-        return load_samples(name)
+    """The test split when it is on this machine (nothing is downloaded), otherwise the shipped sample."""
+    return local_dataset(name, "test") or load_samples(name)
 
 
 def save_samples(name: str, per_class: int = 2, seed: int = 0) -> Path:
     """Write `per_class` test images of each class to checkpoints/ (used when shipping a network)."""
-    ds = load_dataset(name, "test")
+    ds = load_dataset(name, "test", download=True)
     rng = np.random.default_rng(seed)
     idx = np.concatenate([rng.choice(np.flatnonzero(ds.labels == c), per_class, replace=False)
                           for c in range(len(ds.classes))])
@@ -308,7 +393,7 @@ def save_samples(name: str, per_class: int = 2, seed: int = 0) -> Path:
 
 if __name__ == "__main__":
     name, split = (sys.argv[1:3] + ["fashion-mnist", "test"][len(sys.argv[1:3]):])
-    ds = load_dataset(name, split)
+    ds = load_dataset(name, split, download=True)
     print(f"{ds.name}/{ds.split}: {ds.images.shape} {ds.images.dtype} from {ds.source}")
 
 

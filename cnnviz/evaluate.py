@@ -87,6 +87,6 @@ if __name__ == "__main__":
     from cnnviz.data import load_dataset
 
     model, meta = load_checkpoint(sys.argv[1] if len(sys.argv) > 1 else SHIPPED)
-    rep = evaluate(model, load_dataset(meta["dataset"], "test"))
+    rep = evaluate(model, load_dataset(meta["dataset"], "test", download=True))
     print(rep.report_text)
     print(rep.confusion)

@@ -17,7 +17,8 @@ import time
 import torch
 from tqdm import tqdm
 
-from cnnviz.checkpoints import new_run_path, save_checkpoint
+from cnnviz import CnnvizError
+from cnnviz.checkpoints import save_checkpoint, save_run
 from cnnviz.data import DATASETS, load_dataset, save_samples
 from cnnviz.evaluate import evaluate
 from cnnviz.models import ARCHITECTURES
@@ -37,22 +38,32 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--subset", type=int, default=0, help="training images used (0: all)")
     p.add_argument("--schedule", default="constant", choices=SCHEDULES)
     p.add_argument("--augment", action="store_true", help="random horizontal flips")
+    p.add_argument("--translate", type=int, default=0, metavar="K",
+                   help="random shifts of the training images by up to K pixels, zero fill (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--dry-run", action="store_true", help="train 5 batches, evaluate 500 images, save nothing")
-    p.add_argument("--out", default=None, help="checkpoint path (default: runs/<dataset>_<arch>_<time>.pt)")
+    p.add_argument("--out", default=None, help="checkpoint path (default: runs/<dataset>_<arch>_<time>-<random>.pt)")
     p.add_argument("--samples", action="store_true", help="also write the shipped sample test images")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        return _main(args, argv)
+    except CnnvizError as exc:  # a missing dataset, a bad setting, a file that cannot be written
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(args: argparse.Namespace, argv) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = TrainConfig(
         dataset=args.dataset, arch=args.arch, loss=args.loss, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, batch_size=args.batch_size, epochs=args.epochs, subset=args.subset,
-        schedule=args.schedule, augment=args.augment, seed=args.seed,
+        schedule=args.schedule, augment=args.augment, translate=args.translate, seed=args.seed,
         max_steps=5 if args.dry_run else 0, eval_each_epoch=not args.dry_run,
     )
     bar = tqdm(total=0, unit="batch", dynamic_ncols=True)
@@ -71,24 +82,27 @@ def main(argv=None) -> int:
             bar.write(f"epoch {epoch}: test accuracy {acc:.4f}")
 
     t0 = time.perf_counter()
-    job = TrainingJob(config, on_batch=on_batch, on_epoch=on_epoch)
+    train = load_dataset(config.dataset, "train", download=True)  # the command line may download
+    test = load_dataset(config.dataset, "test", download=True)
+    job = TrainingJob(config, train, test, on_batch=on_batch, on_epoch=on_epoch)
     snap = job.run()
     bar.close()
     print(f"{snap.status}: {snap.message}")
     if snap.status in ("failed",):
         return 1
-    test = load_dataset(config.dataset, "test")
     report = evaluate(job.model, test, limit=500 if args.dry_run else 0)
     print(report.report_text)
     print(f"test accuracy {report.accuracy:.4f}; {snap.step} batches, {snap.train_seconds:.0f} s of training, "
           f"{time.perf_counter() - t0:.0f} s in all, {snap.images_per_s:.0f} images/s")
     if args.dry_run:
         return 0
-    out = args.out or new_run_path(config.dataset, config.arch)
     command = "python -m cnnviz.train " + shlex.join(argv if argv is not None else sys.argv[1:])
     meta = job.checkpoint_meta(command, report.accuracy)
     meta["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    print(f"saved {save_checkpoint(out, job.model, config.arch, meta)}")
+    if args.out:
+        print(f"saved {save_checkpoint(args.out, job.model, config.arch, meta)}")
+    else:  # runs/<dataset>_<arch>_<time>-<random>.pt, never over another run
+        print(f"saved {save_run(job.model, config.arch, meta)}")
     if args.samples:
         print(f"saved {save_samples(config.dataset)}")
     return 0

@@ -101,12 +101,12 @@ def test_download_failure_is_quick_and_clear(tmp_path, monkeypatch):
     t0 = time.perf_counter()
     try:
         with pytest.raises(DatasetUnavailable, match="download failed"):
-            load_dataset("fashion-mnist", "train")
+            load_dataset("fashion-mnist", "train", download=True)
         assert time.perf_counter() - t0 < 60
         # a second request within a few minutes does not try the network again
         monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("retried the download"))
         with pytest.raises(DatasetUnavailable, match="not retried"):
-            load_dataset("fashion-mnist", "test")
+            load_dataset("fashion-mnist", "test", download=True)
     finally:
         load_dataset.cache_clear()
 
@@ -127,3 +127,96 @@ def test_shipped_samples():
     s = load_samples("fashion-mnist")
     assert s.images.shape[1:] == (28, 28) and s.images.dtype == np.uint8
     assert np.bincount(s.labels, minlength=10).min() >= 2  # every class at least twice
+
+
+# ---------------------------------------------------------------- issue 15, item 6: data folders are input
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("where", ["data_batch_1", "test_batch"])
+def test_cifar_pickle_payload_is_refused_and_not_run(tmp_path, monkeypatch, where):
+    import pickle
+
+    write_cifar_fixture(tmp_path)
+    marker = tmp_path / "PWNED"
+    with open(tmp_path / "cifar-10-batches-py" / where, "wb") as f:
+        pickle.dump({"data": Payload(marker), "labels": [0]}, f)
+    monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
+    monkeypatch.setenv("CNNVIZ_NO_DOWNLOAD", "1")
+    load_dataset.cache_clear()
+    try:
+        with pytest.raises(DatasetUnavailable) as info:
+            load_dataset("cifar10", "train" if where != "test_batch" else "test")
+    finally:
+        load_dataset.cache_clear()
+    assert not marker.exists()
+    assert info.value.code == "err.data_cifar_unsafe" and "could run code" in str(info.value)
+    assert "exécuter du code" in info.value.message("fr")
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x04K\x01.", b"junk" * 10, b"\x80\x02}q\x00(X\x04\x00\x00\x00dataq"])
+def test_cifar_junk_batch(tmp_path, monkeypatch, content):
+    write_cifar_fixture(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(content)
+    monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
+    load_dataset.cache_clear()
+    try:
+        with pytest.raises(DatasetUnavailable) as info:
+            load_dataset("cifar10", "test")
+    finally:
+        load_dataset.cache_clear()
+    assert info.value.code in ("err.data_cifar_bad", "err.data_cifar_unsafe")
+
+
+def test_cifar_pickles_of_every_protocol_load(tmp_path, monkeypatch):
+    import pickle
+
+    write_cifar_fixture(tmp_path)
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 256, size=(4, 3072), dtype=np.uint8)
+    for proto in (2, 3, 4, 5):
+        with open(tmp_path / "cifar-10-batches-py" / "test_batch", "wb") as f:
+            pickle.dump({b"batch_label": b"testing", b"data": rows, b"labels": [1, 2, 3, 4]}, f, protocol=proto)
+        monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
+        load_dataset.cache_clear()
+        try:
+            test = load_dataset("cifar10", "test")
+        finally:
+            load_dataset.cache_clear()
+        assert test.labels.tolist() == [1, 2, 3, 4]
+        np.testing.assert_array_equal(test.images[2], rows[2].reshape(3, 32, 32).transpose(1, 2, 0))
+
+
+def test_no_download_unless_asked(tmp_path, monkeypatch):
+    """A page view (load_dataset's default, images_to_browse, local_dataset) never starts a download."""
+    monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
+    monkeypatch.delenv("CNNVIZ_NO_DOWNLOAD", raising=False)
+    monkeypatch.setattr(data, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    monkeypatch.setattr(data, "_failed_downloads", {})
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("a download was started"))
+    load_dataset.cache_clear()
+    try:
+        with pytest.raises(DatasetUnavailable) as info:
+            load_dataset("cifar10", "test")
+        assert "nothing is downloaded unless you ask" in str(info.value)
+        assert data.local_dataset("fashion-mnist", "train") is None
+        assert data.images_to_browse("fashion-mnist").source.startswith("shipped sample")
+        assert data.available_datasets() == {n: {"train": False, "test": False} for n in data.DATASETS}
+    finally:
+        load_dataset.cache_clear()
+
+
+def test_unknown_names_are_clear():
+    with pytest.raises(DatasetUnavailable, match="Unknown dataset"):
+        load_dataset("mnist", "test")
+    with pytest.raises(DatasetUnavailable, match="Unknown split"):
+        load_dataset("fashion-mnist", "valid")

@@ -451,7 +451,7 @@ def _features_until(model: nn.Module, x: torch.Tensor, stage: str) -> torch.Tens
 
 
 @torch.inference_mode()
-def stage_maxima(model: nn.Module, images: np.ndarray, stage: str, batch_size: int = 1000) -> StageMaxima:
+def stage_maxima(model: nn.Module, images: np.ndarray, stage: str, batch_size: int = 500) -> StageMaxima:
     """Max over the map of every channel of `stage`, for every image of `images` ((N, H, W[, 3]) uint8)."""
     model = _eval_model(model)
     images = np.asarray(images)
@@ -475,7 +475,7 @@ def stage_maxima(model: nn.Module, images: np.ndarray, stage: str, batch_size: i
 
 
 def top_activations(model: nn.Module, images: np.ndarray, stage: str, channel: int, k: int = 9,
-                    batch_size: int = 1000, maxima: StageMaxima | None = None) -> list[TopActivation]:
+                    batch_size: int = 500, maxima: StageMaxima | None = None) -> list[TopActivation]:
     """The k images of `images` on which `channel` of `stage` responds most (its max over the map).
 
     Ties are broken by the smaller index. Pass `maxima` (from `stage_maxima`, e.g. cached per network and

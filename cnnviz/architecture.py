@@ -6,22 +6,25 @@ the fully connected comparison ("why a CNN") and receptive fields.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from cnnviz import ShapeError
-from cnnviz.models import SEED_CONVS, ConvNetConfig, StageTrace, _conv_stages, _pair, trace_stage
+from cnnviz.models import SEED_CONVS, ConvNetConfig, ConvSpec, StageTrace, _conv_stages, _pair, trace_stage
 
 
 @dataclass
 class ArchTrace:
     rows: list[StageTrace]  # every stage up to the end, or up to the one that collapses
-    error: str | None  # the collapse, naming the layer, with a suggestion
+    error: str | None  # the collapse, naming the layer, with a suggestion (English; see `exception`)
     fc1_in: int | None  # the slide's TODO
     last_shape: tuple[int, int, int] | None = None  # (C, H, W) flattened into fc1
+    exception: ShapeError | None = None  # the collapse as an error: exception.message(lang) in any language
 
     @property
     def total_params(self) -> int:
@@ -45,7 +48,7 @@ def _trace_config(config: ConvNetConfig) -> ArchTrace:
         try:
             row = trace_stage(name, module, shape)
         except ShapeError as exc:
-            return ArchTrace(rows, str(exc), None)
+            return ArchTrace(rows, str(exc), None, exception=exc)
         rows.append(row)
         shape = row.out_shape
     shape_before_flatten = shape
@@ -96,6 +99,112 @@ def pytorch_code(config: ConvNetConfig, last_shape: tuple[int, int, int] | None 
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------- an edited layer table is input
+
+# Allowed ranges of the editor's settings (inclusive). Anything from a browser is checked against them
+# before a module is made: a rewritten websocket message can hold any value.
+LIMITS = {
+    "out_channels": (1, 1024),  # filters of a conv layer
+    "kernel": (1, 15),
+    "stride": (1, 8),
+    "padding": (0, 8),
+    "pool": (1, 8),  # pooling window (True means 2, False means none)
+    "fc_width": (1, 8192),
+    "channels": (1, 64),  # input channels
+    "size": (1, 4096),  # input height and width
+}
+MAX_LAYERS = 16
+LAYER_KINDS = ("conv",)  # the editor's table: one conv block per row
+_FIELD_NAMES = {"out_channels": "@err.arch_field_filters", "kernel": "@err.arch_field_kernel",
+                "stride": "@err.arch_field_stride", "padding": "@err.arch_field_padding",
+                "pool": "@err.arch_field_pool", "fc_width": "@err.arch_field_fc_width",
+                "channels": "@err.arch_field_channels", "size": "@err.arch_field_size"}
+
+
+class LayerError(ShapeError):
+    """An edited layer table that cannot describe a network (a ValueError too)."""
+
+
+def _whole(value, field: str, row: int) -> int:
+    """An integer from an editor cell (row ≥ 1) or a setting (row 0): int, numpy integer, or a float with no
+    fraction; nothing else."""
+    where = dict(row=row) if row else {}
+    prefix = "err.arch_" if row else "err.arch_setting_"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        v = int(value)
+    elif isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        v = int(value)
+    else:
+        raise LayerError(prefix + "not_integer", field=_FIELD_NAMES[field], value=repr(value)[:20], **where)
+    lo, hi = LIMITS[field]
+    if not lo <= v <= hi:
+        raise LayerError(prefix + "out_of_range", field=_FIELD_NAMES[field], value=v, lo=lo, hi=hi, **where)
+    return v
+
+
+def _pool(value, row: int) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        return 2 if value else 0
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return 0
+    return _whole(value, "pool", row)
+
+
+def validate_layers(rows, input_shape=None, fc_width=None, num_classes: int = 10) -> ConvNetConfig:
+    """Check an edited layer table and return the network it describes, or raise LayerError (a
+    CnnvizError and a ValueError) naming the row and the setting.
+
+    `rows`: one conv block per row, each a mapping {"out_channels" (or "filters"), "kernel", "padding",
+    "pool", optional "stride", optional "kind" ("conv")} or a tuple (out_channels, kernel, padding, pool).
+    Ranges: filters 1..1024, kernel 1..15, stride 1..8 (only 1 builds: the course's blocks), padding 0..8,
+    pool True/False or a window 1..8 (only 2 builds: 2×2 max-pooling), at most MAX_LAYERS rows.
+    `input_shape` (C, H, W): C 1..64, H and W 1..4096 (default 3×32×32); `fc_width` 1..8192 (default 120).
+    Shapes that collapse are not an error here: trace_config reports them."""
+    if rows is None or isinstance(rows, (str, bytes)) or not hasattr(rows, "__iter__"):
+        raise LayerError("err.arch_empty")
+    rows = list(rows)
+    if not rows:
+        raise LayerError("err.arch_empty")
+    if len(rows) > MAX_LAYERS:
+        raise LayerError("err.arch_too_many", n=len(rows), max=MAX_LAYERS)
+    specs = []
+    for i, row in enumerate(rows, start=1):
+        if isinstance(row, dict):
+            cells = dict(row)
+        elif isinstance(row, (tuple, list)) and len(row) == 4:
+            cells = dict(zip(("out_channels", "kernel", "padding", "pool"), row))
+        else:
+            raise LayerError("err.arch_bad_row", row=i)
+        kind = cells.pop("kind", "conv")
+        if kind not in LAYER_KINDS:
+            raise LayerError("err.arch_kind", row=i, kind=str(kind)[:20], kinds=", ".join(LAYER_KINDS))
+        if "filters" in cells and "out_channels" not in cells:
+            cells["out_channels"] = cells.pop("filters")
+        unknown = set(cells) - {"out_channels", "kernel", "padding", "pool", "stride", "batchnorm"}
+        if unknown or "out_channels" not in cells or "kernel" not in cells:
+            raise LayerError("err.arch_bad_row", row=i)
+        out = _whole(cells["out_channels"], "out_channels", i)
+        kernel = _whole(cells["kernel"], "kernel", i)
+        padding = _whole(cells.get("padding", 0), "padding", i)
+        stride = _whole(cells.get("stride", 1), "stride", i)
+        pool = _pool(cells.get("pool", False), i)
+        if stride != 1:
+            raise LayerError("err.arch_unsupported", row=i, field="@err.arch_field_stride", value=stride, ok=1)
+        if pool not in (0, 1, 2):
+            raise LayerError("err.arch_unsupported", row=i, field="@err.arch_field_pool", value=pool, ok=2)
+        specs.append(ConvSpec(out, kernel, padding, pool == 2, bool(cells.get("batchnorm", False))))
+    c, h, w = _input_shape(input_shape if input_shape is not None else (3, 32, 32))
+    width = _whole(fc_width if fc_width is not None else 120, "fc_width", 0)
+    return ConvNetConfig((c, h, w), tuple(specs), width, int(num_classes))
+
+
+def _input_shape(shape) -> tuple[int, int, int]:
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 3:
+        raise LayerError("err.arch_input_shape")
+    c, h, w = shape
+    return _whole(c, "channels", 0), _whole(h, "size", 0), _whole(w, "size", 0)
+
+
 def seed_config(input_shape=(3, 32, 32)) -> ConvNetConfig:
     return ConvNetConfig(tuple(input_shape), SEED_CONVS, 120, 10)
 
@@ -114,7 +223,7 @@ def receptive_field(config: ConvNetConfig, stage: str, row: int, col: int) -> Re
         stages = _conv_stages(config)
     names = list(stages)
     if stage not in names:
-        raise ValueError(f"{stage} is not a convolutional stage of this network")
+        raise ShapeError("err.arch_not_conv_stage", stage=str(stage)[:40])
     chain = [stages[n] for n in names[:names.index(stage) + 1]]
     r0, r1, c0, c1 = row, row, col, col
     jump = 1

@@ -18,7 +18,11 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from cnnviz import ShapeError
+from cnnviz import CnnvizError, ShapeError
+
+
+class ModelError(CnnvizError, ValueError):
+    """A network that cannot be built (an unknown architecture name)."""
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,8 @@ def trace_stage(name: str, module: nn.Module, in_shape: tuple[int, ...]) -> Stag
             formula += (f"; params {oc}×{c}×{k[0]}×{k[1]}"
                         + (f" + {oc}" if module.bias is not None else "") + f" = {params:,}")
         if oh < 1 or ow < 1:
-            raise ShapeError(
-                f"{name} ({kind} {k[0]}×{k[1]}, stride {s[0]}, padding {p[0]}) gets a {c}×{h}×{w} input "
-                f"and would output {oh}×{ow}: the spatial size collapses. Use padding, a smaller "
-                "kernel or one pooling fewer, or a larger input."
-            )
+            raise ShapeError("err.shape_collapse", name=name, kind=kind, kernel=f"{k[0]}×{k[1]}", stride=s[0],
+                             padding=p[0], shape=f"{c}×{h}×{w}", out=f"{oh}×{ow}")
         settings = dict(kernel=k[0], stride=s[0], padding=p[0], dilation=d[0])
         return StageTrace(name, kind, in_shape, (oc, oh, ow), params, formula, settings)
     if isinstance(module, nn.Flatten):
@@ -119,7 +120,8 @@ def trace_stage(name: str, module: nn.Module, in_shape: tuple[int, ...]) -> Stag
         return StageTrace(name, kind, in_shape, (n,), 0, " × ".join(map(str, in_shape)) + f" = {n:,}")
     if isinstance(module, nn.Linear):
         if in_shape != (module.in_features,):
-            raise ShapeError(f"{name} expects {module.in_features} inputs but gets {in_shape}.")
+            raise ShapeError("err.shape_linear", name=name, n=module.in_features,
+                             shape="×".join(map(str, in_shape)))
         formula = f"params {module.out_features}×{module.in_features} + {module.out_features} = {params:,}"
         return StageTrace(name, kind, in_shape, (module.out_features,), params, formula)
     if isinstance(module, nn.BatchNorm2d):
@@ -248,7 +250,7 @@ def build_model(arch: str, input_shape=(1, 28, 28), num_classes: int = 10, confi
         return MLP(input_shape, num_classes)
     if arch == "convnet" and config is not None:
         return ConvNet(ConvNetConfig.from_dict(config))
-    raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
+    raise ModelError("err.model_unknown_arch", arch=str(arch)[:40], choices=", ".join(sorted(ARCHITECTURES)))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -95,29 +95,61 @@ def network(path: str, mtime: float):
     return load_checkpoint(path)
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def user_network(spec: str, weights: str | None, dataset: str, mtime: float):
+    """(model, meta) of the model named by CNNVIZ_MODEL / CNNVIZ_WEIGHTS (raises CnnvizError)."""
+    from cnnviz.usermodel import load_user_model
+
+    return load_user_model(spec, weights, dataset)
+
+
+def _user_entry() -> tuple[str, str, callable] | None:
+    """(picker name, label parts, loader) of the server's own user model, when one is configured."""
+    import os
+
+    from cnnviz.usermodel import USER_PREFIX, configured
+
+    spec = configured()
+    if spec is None:
+        return None
+    weights = os.environ.get("CNNVIZ_WEIGHTS") or None
+    dataset = os.environ.get("CNNVIZ_MODEL_DATASET", "fashion-mnist")
+    files = [Path(spec.rpartition(":")[0]), *([Path(weights)] if weights else [])]
+    mtime = max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
+    cls = spec.rpartition(":")[2]
+    return (f"{USER_PREFIX}{cls}", f"{cls} ({Path(spec.rpartition(':')[0]).name})",
+            lambda: user_network(spec, weights, dataset, mtime))
+
+
 def network_label(t, path: Path) -> str:
     kind = t("net.shipped") if path.parent == SHIPPED.parent else t("net.run")
     return f"{kind} {path.stem}"
 
 
 def pick_network(t, key: str):
-    """A sidebar select box of the shipped network and the user's runs -> (model, meta), or None with a message.
+    """A sidebar select box of the shipped networks, the user's runs and the server's user model
+    (CNNVIZ_MODEL) -> (model, meta), or None with a message.
 
-    `key` is the screen's setting that holds the chosen file name (a name, so it can go in a link).
+    `key` is the screen's setting that holds the chosen name (a file name, or "user:Class"), so it can go in a link.
     """
     S = st.session_state
     paths = {p.name: p for p in list_checkpoints()}
-    if not paths:
+    labels = {name: network_label(t, p) for name, p in paths.items()}
+    loaders = {name: (lambda p=p: network(str(p), p.stat().st_mtime)) for name, p in paths.items()}
+    user = _user_entry()
+    if user is not None:
+        labels[user[0]] = f"{t('net.user')} {user[1]}"
+        loaders[user[0]] = user[2]
+    if not loaders:
         st.error(t("net.none"))
         return None
-    if S.get(key) not in paths:  # a run that was deleted, a first visit, or a link to a run not here
-        S[key] = next(iter(paths))
-    name = st.sidebar.selectbox(t("net.label"), list(paths), format_func=lambda n: network_label(t, paths[n]), key=key)
-    path = paths[name]
+    if S.get(key) not in loaders:  # a run that was deleted, a first visit, or a link to a run not here
+        S[key] = next(iter(loaders))
+    name = st.sidebar.selectbox(t("net.label"), list(loaders), format_func=labels.get, key=key)
     try:
-        return network(str(path), path.stat().st_mtime)
+        return loaders[name]()
     except (CnnvizError, OSError) as exc:
-        st.error(t("net.unloadable", name=path.name), icon=":material/error:")
+        st.error(t("net.unloadable", name=plain(labels[name])), icon=":material/error:")
         if isinstance(exc, CnnvizError):
             show_error(exc)
         return None

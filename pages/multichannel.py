@@ -6,127 +6,125 @@ from PIL import Image
 
 import ui
 from cnnviz import CnnvizError
-from cnnviz.data import synthetic_rgb
 from cnnviz.figures import maps_row, rgb_figure
-from cnnviz.images import open_image, to_input
-from cnnviz.ops import conv2d_multi, filter_bank, format_filter, format_number, parse_filters
+from cnnviz.images import to_input
+from cnnviz.multichannel import input_channels, number_text, parse_bias, products_text
+from cnnviz.ops import conv2d_multi, parse_filters
+from ui.screens import MC_MAX_FILTERS, mc_preset_texts
 
-ui.require_app()
+t, state = ui.page("multichannel")
+lang = t.lang
+CHANNELS = ("mc.red", "mc.green", "mc.blue")  # message ids of the input's channels
+SOURCES = {"cifar": "mc.source.cifar", "card": "mc.source.card", "random": "mc.source.random",
+           "upload": "mc.source.upload"}
+PRESETS = {"random": "filters.random", "pickers": "filters.pickers", "edges": "filters.edges"}
 
-S = st.session_state
-CHANNELS = ("red", "green", "blue")
 
-st.title("Multi-channel convolution")
-st.markdown("Each filter has **one kernel per input channel**. Every kernel convolves its own channel; the "
-            "C partial maps are **summed** (plus an optional bias) into one output map per filter.")
+def follow_preset():  # a new preset, kernel size or seed replaces the typed filters
+    state.edited = False
 
-c1, c2, c3 = st.columns(3)
-sources = ["Colour test card", "Random integers", "Upload an image"]
+
+def mark_edited():
+    state.edited = True
+
+
+def channel(c: int) -> str:
+    return t(CHANNELS[c])
+
+
+st.title(t("mc.title"))
+st.markdown(t("mc.intro"))
+
 try:
     cifar = ui.dataset("cifar10", "test", download=False)
-    sources.insert(0, "CIFAR-10 test image")
 except CnnvizError:
     cifar = None  # not installed: the other sources work without it
-source = c1.radio("Input", sources, index=sources.index("Colour test card"), key="mc_source")
-size = c2.slider("Input size", 4, 12, 8, key="mc_size")
-n_filters = c3.slider("Filters (F)", 1, 4, 2, key="mc_filters")
-k = c3.slider("Kernel size (k)", 1, 5, 3, key="mc_k")
+sources = [s for s in SOURCES if s != "cifar" or cifar is not None]
+if state.source not in sources:  # a link to CIFAR-10 on a server without it
+    state.source = "card"
+c1, c2, c3 = st.columns(3)
+source = c1.radio(t("mc.source"), sources, key=state.key("source"), format_func=lambda s: t(SOURCES[s]))
+size = c2.slider(t("mc.size"), 4, 12, key=state.key("size"))
+n_filters = c3.slider(t("mc.filters"), 1, MC_MAX_FILTERS, key=state.key("filters"))
+k = c3.slider(t("mc.k"), 1, 5, key=state.key("k"), on_change=follow_preset, help=t("mc.k_help"))
 
-if source == "CIFAR-10 test image":
-    i = c2.number_input(f"CIFAR-10 test image (0–{len(cifar) - 1})", 0, len(cifar) - 1, 0, key="mc_cifar")
+rgb = None
+if source == "cifar":
+    state.cifar = min(state.cifar, len(cifar) - 1)
+    i = c2.number_input(t("mc.cifar_index", last=len(cifar) - 1), 0, len(cifar) - 1, key=state.key("cifar"))
     rgb = to_input(Image.fromarray(cifar.images[i]), (3, size, size))
-    c2.caption(f"class: {cifar.classes[cifar.labels[i]]}, resized from 32×32")
-elif source == "Colour test card":
-    rgb = synthetic_rgb(size)
-elif source == "Random integers":
-    rgb = None
-    x = np.random.default_rng(S.get("mc_seed", 0)).integers(0, 4, size=(3, size, size))
-else:
-    rgb = synthetic_rgb(size)
-    up = st.file_uploader("PNG, JPEG, GIF, BMP or WebP", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"], key="mc_up")
-    if up is not None:
-        try:
-            loaded = open_image(up.getvalue(), up.name)
-            for note in loaded.notes:
-                st.info(note)
-            rgb = to_input(loaded.image, (3, size, size))
-        except CnnvizError as exc:
-            ui.show_error(exc)
-if rgb is not None:
-    x = np.round(rgb.transpose(2, 0, 1) / 255.0, 1)  # (3, H, W) in [0, 1], one decimal to stay readable
+    c2.caption(t("mc.cifar_class", name=ui.class_name(cifar.classes[cifar.labels[i]])))
+elif source == "upload":
+    loaded = ui.upload_image(t, "mc_upload")
+    if loaded is not None:
+        rgb = to_input(loaded[0], (3, size, size))
+x, rgb = input_channels(source, size, state.seed, rgb)
 
 cols = st.columns([1, 3])
 if rgb is not None:
-    cols[0].plotly_chart(rgb_figure(rgb, "Input image"), key="mc_rgb")
-cols[1].plotly_chart(maps_row(x, [f"channel {i + 1} ({c})" for i, c in enumerate(CHANNELS)], "Greys",
+    cols[0].plotly_chart(rgb_figure(rgb, t("mc.input_image")), key="mc_rgb")
+cols[1].plotly_chart(maps_row(x, [t("mc.channel", n=c + 1, name=channel(c)) for c in range(3)], "Greys",
                               symmetric=False, text=size <= 8), key="mc_channels")
 
-st.subheader("Filters")
+st.subheader(t("mc.filters_title"))
 p1, p2, p3 = st.columns(3)
-preset = p1.selectbox("Preset", ["random", "channel pickers", "edges"], key="mc_preset",
-                      help="channel pickers: filter f adds up channel f; edges: Sobel / Laplacian on every channel")
-seed = p2.number_input("Random seed", 0, 9999, 0, key="mc_seed")
-use_bias = p3.toggle("Add a bias", key="mc_use_bias", help="The course's slide is without bias.")
-try:
-    defaults = filter_bank(preset, n_filters, 3, k, seed)
-except CnnvizError as exc:
-    ui.show_error(exc)
-    st.stop()
-signature = (preset, n_filters, k, seed)
-if S.get("mc_signature") != signature:  # a new preset replaces the edited filters
-    S.mc_signature = signature
-    for f in range(n_filters):
-        S[f"mc_filter_{f}"] = format_filter(defaults[f])
-with st.expander("Edit the filters (one kernel per channel, separated by a blank line)"):
+p1.selectbox(t("mc.preset"), list(PRESETS), key=state.key("preset"), format_func=lambda p: t(PRESETS[p]),
+             on_change=follow_preset, help=t("mc.preset_help"))
+p2.number_input(t("mc.seed"), 0, 9999, key=state.key("seed"), on_change=follow_preset, help=t("mc.seed_help"))
+use_bias = p3.toggle(t("mc.use_bias"), key=state.key("use_bias"), help=t("mc.use_bias_help"))
+if not state.edited:  # the filters follow the preset
+    try:
+        for f, text in enumerate(mc_preset_texts(state.preset, k, state.seed)):
+            setattr(state, f"f{f}", text)
+    except CnnvizError as exc:
+        ui.show_error(exc)
+        st.stop()
+with st.expander(t("mc.edit"), expanded=state.edited):
     edit_cols = st.columns(n_filters)
     for f in range(n_filters):
-        edit_cols[f].text_area(f"Filter {f + 1}", key=f"mc_filter_{f}", height=260)
-bias = None
+        edit_cols[f].text_area(t("mc.filter_n", n=f + 1), key=state.key(f"f{f}"), height=260, max_chars=2000,
+                               on_change=mark_edited)
+    if state.edited:
+        st.button(t("mc.follow_preset"), on_click=follow_preset, key="mc_follow")
 if use_bias:
-    text = st.text_input("Bias, one value per filter", ", ".join(["1"] * n_filters), key="mc_bias")
-    try:
-        bias = np.array([float(v) for v in text.replace(",", " ").split()])
-        if bias.shape != (n_filters,) or not np.isfinite(bias).all():
-            raise ValueError
-    except ValueError:
-        st.error(f"The bias needs {n_filters} finite numbers, separated by commas.")
-        st.stop()
+    st.text_input(t("mc.bias", n=n_filters), key=state.key("bias"), max_chars=200, help=t("mc.bias_help"))
 
 try:
-    weight = parse_filters([S[f"mc_filter_{f}"] for f in range(n_filters)], channels=3)
-    trace = conv2d_multi(x, weight, bias, stride=1, padding=0)
+    weight = parse_filters([getattr(state, f"f{f}") for f in range(n_filters)], channels=3)
+    trace = conv2d_multi(x, weight, parse_bias(state.bias, n_filters) if use_bias else None)
 except CnnvizError as exc:
     ui.show_error(exc)
     st.stop()
 
 F_, C_, kh, kw = weight.shape
-st.markdown(f"**Parameters:** F×C×k×k + F = {F_}×{C_}×{kh}×{kw} + {F_} = **{trace.parameter_count}** "
-            f"({F_ * C_ * kh * kw} weights and {F_} biases" + ("" if use_bias else ", here left at 0") + ").")
+st.markdown(t("mc.params_bias" if use_bias else "mc.params", f=F_, c=C_, kh=kh, kw=kw,
+              total=trace.parameter_count, weights=F_ * C_ * kh * kw))
 show_text = trace.output.shape[-1] <= 8
 for f in range(F_):
-    st.markdown(f"**Filter {f + 1}** — the three kernels, the three partial maps, their sum"
-                + (f" + bias {format_number(trace.bias[f])}" if use_bias else "") + " = output map")
-    st.plotly_chart(maps_row(weight[f], [f"kernel for {c}" for c in CHANNELS], text=True, height=200),
-                    key=f"mc_kernels_{f}")
+    st.markdown(t("mc.filter_line_bias", n=f + 1, bias=float(trace.bias[f])) if use_bias
+                else t("mc.filter_line", n=f + 1))
+    st.plotly_chart(maps_row(weight[f], [t("mc.kernel_for", name=channel(c)) for c in range(C_)], text=True,
+                             height=200), key=f"mc_kernels_{f}")
     maps = np.concatenate([trace.partials[f], trace.output[f][None]])
-    st.plotly_chart(maps_row(maps, [f"partial ({c})" for c in CHANNELS] + ["output"], text=show_text),
-                    key=f"mc_maps_{f}")
+    st.plotly_chart(maps_row(maps, [t("mc.partial", name=channel(c)) for c in range(C_)] + [t("mc.output")],
+                             text=show_text), key=f"mc_maps_{f}")
 
-st.subheader("One output cell, channel by channel")
+st.subheader(t("mc.cell_title"))
 h_out, w_out = trace.output.shape[1:]
+state.cell_f, state.cell_i, state.cell_j = min(state.cell_f, F_), min(state.cell_i, h_out - 1), min(state.cell_j, w_out - 1)
 d1, d2, d3 = st.columns(3)
-f = d1.number_input("Filter", 1, F_, 1, key="mc_cell_f") - 1
-i = d2.number_input("Output row", 0, h_out - 1, 0, key="mc_cell_i")
-j = d3.number_input("Output column", 0, w_out - 1, 0, key="mc_cell_j")
+f = d1.number_input(t("mc.cell_filter"), 1, F_, key=state.key("cell_f")) - 1
+i = d2.number_input(t("mc.cell_row"), 0, h_out - 1, key=state.key("cell_i"))
+j = d3.number_input(t("mc.cell_col"), 0, w_out - 1, key=state.key("cell_j"))
 terms, total = trace.cell(f, i, j)
-st.plotly_chart(maps_row(np.stack([t.window for t in terms]), [f"window in {c}" for c in CHANNELS], "Greys",
-                         symmetric=False, text=True, height=200), key="mc_windows")
-shown = st.slider("Reveal", 1, C_ + 1, C_ + 1, key="mc_reveal", help="one channel at a time, then the total")
-for t in terms[:shown]:
-    prods = " + ".join(f"{format_number(a)}×{format_number(b)}" for a, b in zip(t.window.ravel(), t.kernel.ravel()))
-    st.markdown(f"**{CHANNELS[t.channel]}**: window rows {i}–{i + kh - 1}, columns {j}–{j + kw - 1}: "
-                f"`{prods} = {format_number(t.value)}`")
+st.plotly_chart(maps_row(np.stack([term.window for term in terms]),
+                         [t("mc.window_in", name=channel(c)) for c in range(C_)], "Greys", symmetric=False,
+                         text=True, height=200), key="mc_windows")
+shown = st.slider(t("mc.reveal"), 1, C_ + 1, key=state.key("reveal"), help=t("mc.reveal_help"))
+for term in terms[:shown]:
+    st.markdown(t("mc.term", name=channel(term.channel), r0=i, r1=i + kh - 1, c0=j, c1=j + kw - 1,
+                  products=products_text(lang, term.window, term.kernel, term.value)))
 if shown > C_:
-    parts = " + ".join(format_number(t.value) for t in terms)
-    b = f" + {format_number(trace.bias[f])} (bias)" if use_bias else ""
-    st.success(f"Output (filter {f + 1}, row {i}, column {j}) = {parts}{b} = **{format_number(total)}**")
+    parts = " + ".join(number_text(lang, term.value) for term in terms)
+    where = dict(n=f + 1, row=i, col=j, parts=parts, value=float(total))
+    st.success(t("mc.total_bias", bias=float(trace.bias[f]), **where) if use_bias else t("mc.total", **where))

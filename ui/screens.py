@@ -106,6 +106,28 @@ def _grid_check(max_size: int):
     return check
 
 
+def _filter_check(text: str) -> None:
+    from cnnviz.ops import parse_filters
+
+    parse_filters([text], channels=3)
+
+
+def _bias_check(text: str) -> None:
+    from cnnviz.multichannel import parse_bias
+
+    parse_bias(text, 1, MC_MAX_FILTERS)
+
+
+def mc_preset_texts(preset: str, k: int, seed: int) -> tuple[str, ...]:
+    """The texts of the multi-channel screen's MC_MAX_FILTERS filters for a preset (raises ShapeError)."""
+    from cnnviz.ops import filter_bank, format_filter
+
+    return tuple(format_filter(w) for w in filter_bank(preset, MC_MAX_FILTERS, 3, k, seed))
+
+
+MC_MAX_FILTERS = 4
+MC_SOURCES = ("cifar", "card", "random", "upload")
+MC_FILTERS = mc_preset_texts("random", 3, 0)
 SEED_INPUT = "1 1 1 0 0\n0 1 1 1 0\n0 0 1 1 1\n0 0 1 1 0\n0 1 1 0 0"
 SEED_KERNEL = "1 0 1\n0 1 0\n1 0 1"
 SEED_POOL = "12 20 30 0\n8 12 2 0\n34 70 37 4\n112 100 25 12"
@@ -128,13 +150,33 @@ SCREENS: tuple[Screen, ...] = (
         Field("source", "test", "choice", choices=("test", "upload")),
         Field("idx", 0, lo=0, hi=69_999),
     )),
-    Screen("multichannel", "pages/multichannel.py", ":material/layers:", "section.operations", "mc_"),
+    Screen("multichannel", "pages/multichannel.py", ":material/layers:", "section.operations", "mc_", (
+        Field("source", "card", "choice", choices=MC_SOURCES),
+        Field("size", 8, lo=4, hi=12),
+        Field("cifar", 0, lo=0, hi=9_999),  # CIFAR-10 test image index (clipped to the split's length)
+        Field("seed", 0, lo=0, hi=9999),  # random input and random filters
+        Field("filters", 2, lo=1, hi=MC_MAX_FILTERS),  # F
+        Field("k", 3, lo=1, hi=5),
+        Field("preset", "random", "choice", choices=("random", "pickers", "edges")),
+        Field("edited", False, "bool"),  # the filter texts were typed (else they follow preset, k and seed)
+        *(Field(f"f{i}", MC_FILTERS[i], "text", check=_filter_check) for i in range(MC_MAX_FILTERS)),
+        Field("use_bias", False, "bool"),
+        Field("bias", "1 1 1 1", "text", max_len=200, check=_bias_check),
+        Field("cell_f", 1, lo=1, hi=MC_MAX_FILTERS),  # the output cell shown channel by channel (filter 1..F)
+        Field("cell_i", 0, lo=0, hi=11),
+        Field("cell_j", 0, lo=0, hi=11),
+        Field("reveal", 4, lo=1, hi=4),  # channels revealed (C = 3), then the total
+    )),
     Screen("pooling", "pages/pooling.py", ":material/compress:", "section.operations", "pool_", (
         Field("input", SEED_POOL, "grid", check=_grid_check(12)),
         Field("mode", "max", "choice", choices=("max", "avg")),
         Field("size", 2, lo=1, hi=6),
         Field("stride", 2, lo=1, hi=6),
         Field("step", 1, lo=1, hi=144),
+        Field("idx", 0, lo=0, hi=69_999),  # Fashion-MNIST test image (clipped to the split's length)
+        Field("what", "image", "choice", choices=("image", "feature_map")),
+        Field("channel", 0, lo=0, hi=255),  # channel of the shipped network's relu1 (clipped)
+        Field("times", 1, lo=1, hi=3),
     )),
     Screen("feature_maps", "pages/feature_maps.py", ":material/map:", "section.network", "fm_"),
     Screen("translation", "pages/translation.py", ":material/open_with:", "section.network", "shift_"),

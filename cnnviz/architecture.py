@@ -129,16 +129,17 @@ def _whole(value, field: str, row: int) -> int:
     """An integer from an editor cell (row ≥ 1) or a setting (row 0): int, numpy integer, or a float with no
     fraction; nothing else."""
     where = dict(row=row) if row else {}
-    prefix = "err.arch_" if row else "err.arch_setting_"
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         v = int(value)
     elif isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
         v = int(value)
     else:
-        raise LayerError(prefix + "not_integer", field=_FIELD_NAMES[field], value=repr(value)[:20], **where)
+        code = "err.arch_not_integer" if row else "err.arch_setting_not_integer"
+        raise LayerError(code, field=_FIELD_NAMES[field], value=repr(value)[:20], **where)
     lo, hi = LIMITS[field]
     if not lo <= v <= hi:
-        raise LayerError(prefix + "out_of_range", field=_FIELD_NAMES[field], value=v, lo=lo, hi=hi, **where)
+        code = "err.arch_out_of_range" if row else "err.arch_setting_out_of_range"
+        raise LayerError(code, field=_FIELD_NAMES[field], value=v, lo=lo, hi=hi, **where)
     return v
 
 

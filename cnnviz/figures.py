@@ -66,13 +66,13 @@ def _add(fig: go.Figure, trace, col: int) -> None:
 
 
 def _grid_heatmap(values: np.ndarray, colorscale=SEQUENTIAL, zmin=None, zmax=None, show_text=True,
-                  name: str = "", showscale=False, text=None) -> go.Heatmap:
+                  name: str = "", showscale=False, text=None, lang: str = "en") -> go.Heatmap:
     values = np.asarray(values, dtype=np.float64)
     return go.Heatmap(
         z=values, text=(text if text is not None else _text(values)) if show_text else None,
         texttemplate="%{text}" if show_text else None, textfont=dict(size=14),
         colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=showscale, name=name,
-        hovertemplate=f"{name} row %{{y}}, col %{{x}}: %{{z}}<extra></extra>", xgap=2, ygap=2,
+        hovertemplate=tr(lang, "fig.cell_hover", name=name) + "<extra></extra>", xgap=2, ygap=2,
     )
 
 
@@ -144,11 +144,12 @@ def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height
 
 
 def image_figure(img: np.ndarray, title: str = "", colorscale="gray", zmid=None, height=300,
-                 showscale=True, hover_name="value") -> go.Figure:
+                 showscale=True, hover_name: str | None = None, lang: str = "en") -> go.Figure:
     """A 2-D array as an image with a colour bar (values on hover)."""
     img = np.asarray(img, dtype=np.float64)
+    hover = tr(lang, "fig.image_hover", name=tr(lang, "fig.value") if hover_name is None else hover_name)
     fig = go.Figure(go.Heatmap(z=img, colorscale=colorscale, zmid=zmid, showscale=showscale,
-                               hovertemplate=f"row %{{y}}, col %{{x}}: {hover_name} %{{z:.3f}}<extra></extra>",
+                               hovertemplate=hover + "<extra></extra>",
                                colorbar=dict(thickness=12)))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False)
@@ -166,7 +167,7 @@ def rgb_figure(img: np.ndarray, title: str = "", height=260) -> go.Figure:
 
 
 def maps_row(maps: np.ndarray, titles: list[str], colorscale=DIVERGING, height=260, symmetric=True,
-             text=False) -> go.Figure:
+             text=False, lang: str = "en") -> go.Figure:
     """Several 2-D maps side by side on one colour scale (shared colour bar)."""
     maps = np.asarray(maps, dtype=np.float64)
     n = len(maps)
@@ -174,7 +175,8 @@ def maps_row(maps: np.ndarray, titles: list[str], colorscale=DIVERGING, height=2
     zmin, zmax = (-vmax, vmax) if symmetric else (float(maps.min()), float(maps.max()))
     fig = _row_figure(titles, spacing=0.05 if text else 0.02, ticks=text)
     for i, m in enumerate(maps):
-        _add(fig, _grid_heatmap(m, colorscale, zmin, zmax, show_text=text, name=titles[i], showscale=(i == n - 1)), i + 1)
+        _add(fig, _grid_heatmap(m, colorscale, zmin, zmax, show_text=text, name=titles[i], showscale=(i == n - 1),
+                                lang=lang), i + 1)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
@@ -192,8 +194,8 @@ def pool_step_figure(trace: PoolTrace, x: np.ndarray, k: int = 0, height=340, la
                           stride=trace.stride, h=trace.output.shape[0], w=trace.output.shape[1])],
                       [x.shape[1] + 1, trace.output.shape[1] + 1], spacing=0.08)
     vmax = float(np.abs(x).max()) or 1.0
-    _add(fig, _grid_heatmap(x, "Blues", -vmax * 0.1, vmax * 1.6, name="input"), 1)
-    _add(fig, _grid_heatmap(partial, "Oranges", -vmax * 0.1, vmax * 1.6, name="output"), 2)
+    _add(fig, _grid_heatmap(x, "Blues", -vmax * 0.1, vmax * 1.6, name=tr(lang, "fig.input_name"), lang=lang), 1)
+    _add(fig, _grid_heatmap(partial, "Oranges", -vmax * 0.1, vmax * 1.6, name=tr(lang, "fig.output_name"), lang=lang), 2)
     shapes = [_cell_rect(step.row, step.col, step.row + trace.size - 1, step.col + trace.size - 1, WINDOW_COLOR)]
     if step.argmax is not None:
         r, c = step.argmax

@@ -64,7 +64,7 @@ cols = st.columns([1, 3])
 if rgb is not None:
     cols[0].plotly_chart(rgb_figure(rgb, t("mc.input_image")), key="mc_rgb")
 cols[1].plotly_chart(maps_row(x, [t("mc.channel", n=c + 1, name=channel(c)) for c in range(3)], "Greys",
-                              symmetric=False, text=size <= 8), key="mc_channels")
+                              symmetric=False, text=size <= 8, lang=lang), key="mc_channels")
 
 st.subheader(t("mc.filters_title"))
 p1, p2, p3 = st.columns(3)
@@ -104,10 +104,10 @@ for f in range(F_):
     st.markdown(t("mc.filter_line_bias", n=f + 1, bias=float(trace.bias[f])) if use_bias
                 else t("mc.filter_line", n=f + 1))
     st.plotly_chart(maps_row(weight[f], [t("mc.kernel_for", name=channel(c)) for c in range(C_)], text=True,
-                             height=200), key=f"mc_kernels_{f}")
+                             height=200, lang=lang), key=f"mc_kernels_{f}")
     maps = np.concatenate([trace.partials[f], trace.output[f][None]])
     st.plotly_chart(maps_row(maps, [t("mc.partial", name=channel(c)) for c in range(C_)] + [t("mc.output")],
-                             text=show_text), key=f"mc_maps_{f}")
+                             text=show_text, lang=lang), key=f"mc_maps_{f}")
 
 st.subheader(t("mc.cell_title"))
 h_out, w_out = trace.output.shape[1:]
@@ -119,7 +119,7 @@ j = d3.number_input(t("mc.cell_col"), 0, w_out - 1, key=state.key("cell_j"))
 terms, total = trace.cell(f, i, j)
 st.plotly_chart(maps_row(np.stack([term.window for term in terms]),
                          [t("mc.window_in", name=channel(c)) for c in range(C_)], "Greys", symmetric=False,
-                         text=True, height=200), key="mc_windows")
+                         text=True, height=200, lang=lang), key="mc_windows")
 shown = st.slider(t("mc.reveal"), 1, C_ + 1, key=state.key("reveal"), help=t("mc.reveal_help"))
 for term in terms[:shown]:
     st.markdown(t("mc.term", name=channel(term.channel), r0=i, r1=i + kh - 1, c0=j, c1=j + kw - 1,

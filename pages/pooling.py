@@ -73,7 +73,8 @@ except CnnvizError as exc:
     ui.show_error(exc)
 else:
     a, b = st.columns(2)
-    a.plotly_chart(image_figure(img, t("pool.real_in", h=img.shape[0], w=img.shape[1]), colors), key="pool_real_in")
+    a.plotly_chart(image_figure(img, t("pool.real_in", h=img.shape[0], w=img.shape[1]), colors, lang=lang),
+                   key="pool_real_in")
     title = t("pool.real_out_max" if mode == "max" else "pool.real_out_avg", times=times, size=int(size),
               stride=int(stride), h=out.shape[0], w=out.shape[1])
-    b.plotly_chart(image_figure(out, title, colors), key="pool_real_out")
+    b.plotly_chart(image_figure(out, title, colors, lang=lang), key="pool_real_out")

@@ -1,24 +1,100 @@
-"""Screen: what every conv layer of a trained network makes of one image."""
+"""Screen: what every conv layer of a trained network makes of one image.
+
+Sections: the network and the image, the prediction, every stage's maps, one map large with its kernel,
+the first layer's filters. Each section is a function of what it shows, so a panel (e.g. the explanation
+of one unit) can be added between them.
+"""
+
+import math
 
 import streamlit as st
 
 import ui
 from cnnviz.explore import conv_groups, inspect, kernels_of, producing_conv
 from cnnviz.figures import image_figure, input_figure, mosaic_figure, probability_figure
+from ui.image_picker import keep_choice
 
-ui.require_app()
+t, state = ui.page("feature_maps")
+lang = t.lang
 
-st.title("Feature maps")
-st.markdown("Pick an image and see what each stage of the trained network computes from it: every "
-            "convolution produces one map per filter, ReLU keeps the positive part, pooling halves the size.")
 
-loaded = ui.pick_network()
+def network_caption(meta: dict) -> str:
+    acc = meta["test_accuracy"]
+    if math.isnan(acc):
+        return t("fm.network_no_accuracy", dataset=meta["dataset"], arch=meta.get("arch", ""))
+    return t("fm.network", dataset=meta["dataset"], acc=acc, arch=meta.get("arch", ""))
+
+
+def show_prediction(result, classes: list[str], label: int | None) -> None:
+    name = ui.plain(classes[result.pred])
+    verdict = ("" if label is None else " " + t("fm.correct") if label == result.pred
+               else " " + t("fm.wrong", name=ui.plain(classes[label])))
+    st.markdown(t("fm.prediction", name=name, p=float(result.probs[result.pred])) + verdict)
+    st.plotly_chart(probability_figure(result.probs, classes, label, lang=lang), key="fm_probs")
+
+
+def show_stages(result, groups: dict, signed: bool) -> None:
+    for tab, stages in zip(st.tabs(list(groups)), groups.values()):
+        with tab:
+            for stage in stages:
+                maps = result.maps[stage]
+                c, h, w = maps.shape
+                st.plotly_chart(mosaic_figure(maps, t("fm.mosaic_title", stage=stage, c=c, h=h, w=w),
+                                              symmetric=signed, cols=min(16, c), lang=lang), key=f"fm_mosaic_{stage}")
+
+
+def show_one_map(model, result, groups: dict, signed: bool) -> tuple[str, int]:
+    """The chosen stage's chosen channel, large, beside the kernel that produced it -> (stage, channel)."""
+    st.subheader(t("fm.one_title"))
+    spatial = result.spatial_stages()
+    keep_choice(t, state, "stage", spatial, spatial[min(2, len(spatial) - 1)])
+    a, b = st.columns(2)
+    stage = a.selectbox(t("fm.stage"), spatial, key=state.key("stage"))
+    maps = result.maps[stage]
+    state.channel = min(state.channel, maps.shape[0] - 1)
+    channel = b.number_input(t("fm.channel", last=maps.shape[0] - 1), 0, maps.shape[0] - 1, key=state.key("channel"))
+    conv = producing_conv(model, stage)
+    big, kern = st.columns([3, 2])
+    big.plotly_chart(image_figure(maps[channel], t("fm.big_title", stage=stage, channel=channel, h=maps.shape[1],
+                                                   w=maps.shape[2]),
+                                  colorscale="RdBu_r" if signed else "Viridis", zmid=0 if signed else None,
+                                  height=420), key="fm_big")
+    kernel = kernels_of(model, conv, channel)  # (C_in, k, k)
+    with kern:
+        title = t("fm.kernel_title", conv=conv, channel=channel, c=kernel.shape[0], h=kernel.shape[1],
+                  w=kernel.shape[2])
+        if kernel.shape[0] <= 3 and conv == next(iter(groups)):
+            st.plotly_chart(image_figure(kernel[0] if kernel.shape[0] == 1 else kernel.mean(0), title,
+                                         colorscale="RdBu_r", zmid=0, height=300), key="fm_kernel")
+        else:
+            st.plotly_chart(mosaic_figure(kernel, t("fm.kernel_slices", title=title), symmetric=True,
+                                          cols=min(8, kernel.shape[0]), lang=lang), key="fm_kernel")
+        if stage != conv:
+            after = groups[conv][1:groups[conv].index(stage) + 1]
+            st.caption(t("fm.after_conv", stage=stage, conv=conv, ops=", ".join(after)))
+    return stage, channel
+
+
+def show_first_filters(model, groups: dict) -> None:
+    first = next(iter(groups))
+    st.subheader(t("fm.filters_title", conv=first))
+    w1 = model.stages[first].weight.detach().numpy()  # (F, C, k, k)
+    st.plotly_chart(mosaic_figure(w1[:, 0] if w1.shape[1] == 1 else w1.mean(1),
+                                  t("fm.filters", conv=first, n=w1.shape[0], h=w1.shape[2], w=w1.shape[3]),
+                                  symmetric=True, cols=16, height=200, lang=lang), key="fm_filters")
+
+
+st.title(t("fm.title"))
+st.markdown(t("fm.intro"))
+
+loaded = ui.pick_network(t, state.key("network"))
 if loaded is None:
     st.stop()
 model, meta = loaded
-st.sidebar.caption(f"{meta['dataset']} · test accuracy {meta['test_accuracy']:.2%} · {meta.get('arch', '')}")
+st.sidebar.caption(network_caption(meta))
+classes = ui.class_names(meta["classes"])
 
-picked = ui.pick_image(meta, "fm")
+picked = ui.pick_image(t, state, meta)
 if picked is None:
     st.stop()
 image, label, caption = picked
@@ -26,58 +102,18 @@ result = inspect(model, image)
 
 left, right = st.columns([1, 2])
 with left:
-    st.plotly_chart(input_figure(image, "Network input", height=300), key="fm_input")
+    st.plotly_chart(input_figure(image, t("fm.input"), height=300), key="fm_input")
     st.caption(caption)
 with right:
-    pred = meta["classes"][result.pred]
-    verdict = "" if label is None else (" :green[:material/check_circle: correct]" if label == result.pred
-                                    else f" :red[:material/cancel: wrong — true: {meta['classes'][label]}]")
-    st.markdown(f"### Prediction: **{pred}** ({result.probs[result.pred]:.1%}){verdict}")
-    st.plotly_chart(probability_figure(result.probs, meta["classes"], label), key="fm_probs")
+    show_prediction(result, classes, label)
 
 groups = conv_groups(model)
 if not groups:
-    st.info("This network has no convolution layers (an MLP): it has no feature maps to show.")
+    st.info(t("fm.no_conv"))
     st.stop()
 
-st.subheader("Every stage, layer by layer")
-symmetric = st.toggle("Signed colour scale (blue < 0 < red)", value=True, key="fm_signed",
-                      help="Before ReLU the maps have negative values; after ReLU they are ≥ 0.")
-tabs = st.tabs(list(groups))
-for tab, stages in zip(tabs, groups.values()):
-    with tab:
-        for stage in stages:
-            maps = result.maps[stage]
-            c, h, w = maps.shape
-            st.plotly_chart(mosaic_figure(maps, f"{stage} · {c} × {h} × {w}", symmetric=symmetric,
-                                          cols=min(16, c)), key=f"fm_mosaic_{stage}")
-
-st.subheader("One map, large, with the kernel that produced it")
-spatial = result.spatial_stages()
-a, b = st.columns(2)
-stage = a.selectbox("Stage", spatial, index=min(2, len(spatial) - 1), key="fm_stage")
-maps = result.maps[stage]
-channel = b.number_input(f"Channel (0–{maps.shape[0] - 1})", 0, maps.shape[0] - 1, 0, key="fm_channel")
-conv = producing_conv(model, stage)
-big, kern = st.columns([3, 2])
-big.plotly_chart(image_figure(maps[channel], f"{stage}, channel {channel} · {maps.shape[1]}×{maps.shape[2]}",
-                              colorscale="RdBu_r" if symmetric else "Viridis", zmid=0 if symmetric else None,
-                              height=420), key="fm_big")
-kernel = kernels_of(model, conv, channel)  # (C_in, k, k)
-with kern:
-    title = f"{conv}'s filter {channel}: {kernel.shape[0]} × {kernel.shape[1]}×{kernel.shape[2]}"
-    if kernel.shape[0] <= 3 and conv == next(iter(groups)):
-        st.plotly_chart(image_figure(kernel[0] if kernel.shape[0] == 1 else kernel.mean(0), title,
-                                     colorscale="RdBu_r", zmid=0, height=300), key="fm_kernel")
-    else:
-        st.plotly_chart(mosaic_figure(kernel, title + " (one slice per input channel)", symmetric=True,
-                                      cols=min(8, kernel.shape[0])), key="fm_kernel")
-    if stage != conv:
-        st.caption(f"{stage} comes after {conv}: the map is {conv}'s output for this filter, then "
-                   + ", ".join(s for s in groups[conv][1:groups[conv].index(stage) + 1]) + ".")
-
-first = next(iter(groups))
-st.subheader(f"All of {first}'s filters, as images")
-w1 = model.stages[first].weight.detach().numpy()  # (F, C, k, k)
-st.plotly_chart(mosaic_figure(w1[:, 0] if w1.shape[1] == 1 else w1.mean(1), f"{first}: {w1.shape[0]} filters "
-                              f"{w1.shape[2]}×{w1.shape[3]}", symmetric=True, cols=16, height=200), key="fm_filters")
+st.subheader(t("fm.stages_title"))
+signed = st.toggle(t("fm.signed"), key=state.key("signed"), help=t("fm.signed_help"))
+show_stages(result, groups, signed)
+show_one_map(model, result, groups, signed)
+show_first_filters(model, groups)

@@ -1,11 +1,18 @@
-"""Screen: shift the image, watch the maps shift along (equivariance) and the prediction stay (invariance)."""
+"""Screen: shift the image, watch the maps shift along (equivariance) and the prediction stay (invariance).
 
-import numpy as np
+A network without convolution (an MLP) has no maps to shift: the screen then shows the shifted input,
+the predictions and the measures, which apply to any network.
+"""
+
+import math
+from pathlib import Path
+
 import streamlit as st
 
 import ui
 from cnnviz.explore import inspect
 from cnnviz.figures import input_figure, mosaic_figure, shift_curves_figure, shift_heatmap_figure
+from cnnviz.i18n import format_number
 from cnnviz.shift import (
     consistency,
     equivariance_gap,
@@ -14,81 +21,105 @@ from cnnviz.shift import (
     shift_image,
     stage_scale,
 )
+from ui.image_picker import keep_choice
 
-ui.require_app()
+t, state = ui.page("translation")
+lang = t.lang
 
-S = st.session_state
-st.title("Translation invariance")
-st.markdown("Move the image by a few pixels. A **convolution** moves its maps along with the image "
-            "(it is *equivariant*); **pooling** keeps only one value per window, so the maps after it move "
-            "by half as much and small shifts are partly absorbed — the prediction tends to stay the same "
-            "(it is approximately *invariant*), but not exactly.")
 
-loaded = ui.pick_network("network")
+def show_maps(image, orig, moved, dx: int, dy: int, circular: bool) -> None:
+    """One stage's maps for the original and the shifted image, and how far they are from a plain shift."""
+    spatial = orig.spatial_stages()
+    keep_choice(t, state, "stage", spatial, spatial[0])
+    stage = st.selectbox(t("shift.stage"), spatial, key=state.key("stage"))
+    n_show = st.slider(t("shift.channels"), 4, 32, step=4, key=state.key("channels"))
+    m0, m1 = orig.maps[stage], moved.maps[stage]
+    scale = stage_scale(image.shape[:2], m0.shape[1:])
+    diff, expected = equivariance_gap(m1, m0, dx, dy, scale, circular)
+    border = max(1, 3 // scale + abs(dx) // scale + abs(dy) // scale)
+    inner, _ = equivariance_gap(m1, m0, dx, dy, scale, circular, border=border)
+    for title, maps, key in [(t("shift.maps_orig", stage=stage), m0, "shift_m0"),
+                             (t("shift.maps_shifted", stage=stage), m1, "shift_m1"),
+                             (t("shift.maps_diff", scale=scale), diff, "shift_diff")]:
+        st.plotly_chart(mosaic_figure(maps[:n_show], title, symmetric=True, cols=min(16, n_show),
+                                      height=170 + 25 * (n_show // 16), lang=lang), key=key)
+    gap_id = "shift.gap_one" if scale == 1 else "shift.gap_many"
+    st.markdown(t(gap_id, stage=stage, scale=scale, all=relative_gap(diff, expected), inner=relative_gap(inner, expected)))
+    if scale > 1 and (dx % scale or dy % scale):
+        st.caption(t("shift.not_multiple", scale=scale, dx=dx, dy=dy))
+
+
+@st.cache_resource
+def measured() -> dict:
+    """Consistency already measured on this server: (checkpoint, its mtime, k, circular) -> (value, images).
+    It is the same for every session, and takes a minute to measure."""
+    return {}
+
+
+def show_consistency(model, meta: dict, circular: bool) -> None:
+    st.subheader(t("shift.measure_title"))
+    st.markdown(t("shift.measure_intro"))
+    kk = st.slider(t("shift.cons_k"), 1, 8, key=state.key("cons_k"))
+    path = Path(meta["path"])
+    key = (str(path), path.stat().st_mtime if path.exists() else 0.0, kk, circular)
+    if key not in measured() and st.button(t("shift.measure"), key="shift_measure"):
+        data = ui.images_for(meta["dataset"])
+        bar = st.progress(0.0, text=t("shift.progress", n=len(data)))
+        value = consistency(model, data.images, kk, circular,
+                            progress=lambda f: bar.progress(f, text=format_number(lang, f, ".0%")))
+        measured()[key] = (value, len(data))
+        bar.empty()
+    if key in measured():
+        value, n = measured()[key]
+        x1, x2 = st.columns(2)
+        x1.metric(t("shift.cons_circular" if circular else "shift.cons_metric", k=kk),
+                  format_number(lang, value, ".2%"), help=t("shift.cons_help", n=n))
+        acc = meta["test_accuracy"]
+        x2.metric(t("shift.test_accuracy"), "—" if math.isnan(acc) else format_number(lang, acc, ".2%"))
+
+
+st.title(t("shift.title"))
+st.markdown(t("shift.intro"))
+
+loaded = ui.pick_network(t, state.key("network"))
 if loaded is None:
     st.stop()
 model, meta = loaded
-picked = ui.pick_image(meta, "tr")
+picked = ui.pick_image(t, state, meta)
 if picked is None:
     st.stop()
 image, label, caption = picked
-classes = meta["classes"]
+st.caption(caption)
+classes = ui.class_names(meta["classes"])
 
 c1, c2, c3 = st.columns(3)
-dx = c1.slider("Shift right (dx, pixels)", -8, 8, 2, key="tr_dx")
-dy = c2.slider("Shift down (dy, pixels)", -8, 8, 0, key="tr_dy")
-circular = c3.toggle("Circular shift (wrap around)", key="tr_circular",
-                     help="Off: black pixels enter from the edge (zero fill).")
+dx = c1.slider(t("shift.dx"), -8, 8, key=state.key("dx"))
+dy = c2.slider(t("shift.dy"), -8, 8, key=state.key("dy"))
+circular = c3.toggle(t("shift.circular"), key=state.key("circular"), help=t("shift.circular_help"))
 shifted = shift_image(image, dx, dy, circular)
 orig, moved = inspect(model, image), inspect(model, shifted)
 
 a, b = st.columns(2)
-a.plotly_chart(input_figure(image, f"Original → {classes[orig.pred]} ({orig.probs.max():.1%})"), key="tr_orig")
-b.plotly_chart(input_figure(shifted, f"Shifted ({dx}, {dy}) → {classes[moved.pred]} ({moved.probs.max():.1%})"),
-               key="tr_shifted")
+a.plotly_chart(input_figure(image, t("shift.original", name=classes[orig.pred], p=float(orig.probs.max()))),
+               key="shift_orig")
+b.plotly_chart(input_figure(shifted, t("shift.shifted", dx=dx, dy=dy, name=classes[moved.pred],
+                                       p=float(moved.probs.max()))), key="shift_shifted")
+before, after = ui.plain(classes[orig.pred]), ui.plain(classes[moved.pred])
 if orig.pred == moved.pred:
-    st.success(f"The prediction holds: **{classes[orig.pred]}** for both.")
+    st.success(t("shift.holds", name=before))
 else:
-    st.warning(f"The prediction changed: **{classes[orig.pred]}** → **{classes[moved.pred]}**.")
+    st.warning(t("shift.changes", before=before, after=after))
 
-st.subheader("The maps move with the image")
-spatial = orig.spatial_stages()
-stage = st.selectbox("Layer", spatial, index=0, key="tr_stage")
-n_show = st.slider("Channels shown", 4, 32, 8, step=4, key="tr_channels")
-m0, m1 = orig.maps[stage], moved.maps[stage]
-scale = stage_scale(image.shape[:2], m0.shape[1:])
-diff, expected = equivariance_gap(m1, m0, dx, dy, scale, circular)
-inner, _ = equivariance_gap(m1, m0, dx, dy, scale, circular, border=max(1, 3 // scale + abs(dx) // scale + abs(dy) // scale))
-vmax = float(max(np.abs(m0[:n_show]).max(), np.abs(m1[:n_show]).max())) or 1.0
-for title, maps, k in [(f"{stage} of the original image", m0, "tr_m0"), (f"{stage} of the shifted image", m1, "tr_m1"),
-                       (f"difference: maps of the shifted image − shifted maps (shift ÷ {scale})", diff, "tr_diff")]:
-    st.plotly_chart(mosaic_figure(maps[:n_show], title, symmetric=True, cols=min(16, n_show), height=170 + 25 * (n_show // 16)),
-                    key=k)
-st.markdown(f"Relative difference ‖maps(shift(x)) − shift(maps(x))‖ / ‖shift(maps(x))‖ at **{stage}** "
-            f"(1 cell = {scale} pixel{'s' if scale > 1 else ''}): **{relative_gap(diff, expected):.1%}** in all, "
-            f"**{relative_gap(inner, expected):.1%}** away from the borders.")
-if scale > 1 and (dx % scale or dy % scale):
-    st.caption(f"At this layer one cell covers {scale} pixels, and a shift of ({dx}, {dy}) is not a multiple of "
-               f"{scale}: the maps cannot simply move — this is why pooling is only approximately invariant.")
+st.subheader(t("shift.maps_title"))
+if orig.spatial_stages():
+    show_maps(image, orig, moved, dx, dy, circular)
+else:  # an MLP: every stage is a vector, nothing moves with the image
+    st.info(t("shift.no_maps"))
 
-st.subheader("Where does the prediction hold?")
-k = st.slider("Shifts from −k to k", 1, 8, 5, key="tr_k")
+st.subheader(t("shift.curves_title"))
+k = st.slider(t("shift.k"), 1, 8, key=state.key("k"))
 probs = probabilities_over_shifts(model, image, k, circular)
-st.plotly_chart(shift_curves_figure(probs, classes, k), key="tr_curves")
-st.plotly_chart(shift_heatmap_figure(probs, classes, k), key="tr_heatmap")
+st.plotly_chart(shift_curves_figure(probs, classes, k, lang=lang), key="shift_curves")
+st.plotly_chart(shift_heatmap_figure(probs, classes, k, lang=lang), key="shift_heatmap")
 
-st.subheader("Measure on the test set")
-st.markdown("**Consistency** (Zhang, 2019): take each test image twice, shifted by two different random "
-            "amounts in −k..k pixels; how often does the network give the same class to both?")
-kk = st.slider("Largest shift k", 1, 8, 3, key="tr_cons_k")
-if st.button("Measure", key="tr_measure"):
-    data = ui.images_for(meta["dataset"])
-    bar = st.progress(0.0, text=f"Shifting {len(data):,} test images…")
-    value = consistency(model, data.images, kk, circular, progress=lambda f: bar.progress(f, text=f"{f:.0%}"))
-    S.tr_consistency = (meta["path"], kk, circular, value, len(data))
-if "tr_consistency" in S and S.tr_consistency[0] == meta["path"]:
-    _, kk_, circ_, value, n = S.tr_consistency
-    x1, x2 = st.columns(2)
-    x1.metric(f"Consistency, shifts up to {kk_} px" + (" (circular)" if circ_ else ""), f"{value:.2%}",
-              help=f"over {n:,} images")
-    x2.metric("Test accuracy (unshifted)", f"{meta['test_accuracy']:.2%}")
+show_consistency(model, meta, circular)

@@ -1,60 +1,93 @@
-"""Choosing the image a network looks at: a test image (by class and index, or random) or an upload."""
+"""Choosing the image a network looks at: a test image (by class and position, or at random) or an upload.
+
+The choice is part of the calling screen's settings (`IMAGE_FIELDS` in ui/screens.py: source, cls, idx,
+invert), so a link reproduces the image — all but an uploaded file, which never goes in a link.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
-from cnnviz import CnnvizError
-from ui.widgets import images_for, show_error
+from ui.widgets import class_name, images_for, plain, upload_image
+
+SOURCES = {"test": "picker.source.test", "upload": "picker.source.upload"}
 
 
-def pick_image(meta: dict, prefix: str = "img"):
-    """Choose the image a network looks at: a test image (by class and index, or random) or an upload.
+def pick_image(t, state, meta: dict):
+    """The image picker of a network screen -> (uint8 image (H, W) or (H, W, 3) at the network's input
+    size, true label or None, caption), or None with a message when there is no image yet.
 
-    Returns (uint8 image (H, W) or (H, W, 3) at the network's input size, true label or None, caption).
-    The choice is kept in st.session_state["shared_image"] so every screen shows the same image.
-    """
-    import numpy as np
-
-    from cnnviz.images import open_image, to_input
-
-    S = st.session_state
+    The caption is Markdown-safe: a file name in it is escaped."""
     data = images_for(meta["dataset"])
     if tuple(data.input_shape) != tuple(meta["input_shape"]):
-        st.error(f"This network expects {meta['input_shape']} inputs, the images are {data.input_shape}.")
+        st.error(t("picker.shape_mismatch", net="×".join(map(str, meta["input_shape"])),
+                   data="×".join(map(str, data.input_shape))))
         return None
-    shared = S.setdefault("shared_image", {"index": 0})
-    source = st.radio("Image", ["Test image", "Upload"], horizontal=True, key=f"{prefix}_source")
-    if source == "Upload":
-        up = st.file_uploader("PNG, JPEG, GIF, BMP or WebP (any size: it is resized)",
-                              type=["png", "jpg", "jpeg", "gif", "bmp", "webp"], key=f"{prefix}_upload")
-        invert = st.toggle("Invert (Fashion-MNIST is light on dark)", value=meta["input_shape"][0] == 1,
-                           key=f"{prefix}_invert")
-        if up is None:
-            st.info("Choose a file, or go back to a test image.")
-            return None
-        try:
-            loaded = open_image(up.getvalue(), up.name)
-        except CnnvizError as exc:
-            show_error(exc)
-            return None
-        for note in loaded.notes:
-            st.info(note)
-        return to_input(loaded.image, meta["input_shape"], invert), None, f"your image ({up.name}), converted"
+    source = st.radio(t("picker.source"), list(SOURCES), horizontal=True, key=state.key("source"),
+                      format_func=lambda s: t(SOURCES[s]))
+    if source == "upload":
+        return _upload(t, state, meta)
+    return _test_image(t, state, data)
 
-    classes = ["any class", *data.classes]
+
+def _upload(t, state, meta: dict):
+    from cnnviz.images import to_input
+
+    gray = meta["input_shape"][0] == 1
+    if gray:
+        st.toggle(t("picker.invert"), key=state.key("invert"), help=t("picker.invert_help"))
+    loaded = upload_image(t, state.key("upload"))
+    if loaded is None:
+        st.info(t("picker.choose_file"))
+        return None
+    img, name = loaded
+    image = to_input(img, meta["input_shape"], invert=gray and state.invert)
+    return image, None, t("picker.caption_upload", name=plain(name))
+
+
+def _test_image(t, state, data):
+    classes = ["any", *map(str, range(len(data.classes)))]
+    if state.cls not in classes:  # a link's class id beyond this dataset's classes
+        state.cls = "any"
     a, b, c = st.columns([3, 2, 1])
-    wanted = a.selectbox("Class", classes, key=f"{prefix}_class")
-    pool = np.arange(len(data)) if wanted == "any class" else np.flatnonzero(data.labels == classes.index(wanted) - 1)
-    def choose(i: int):
-        shared["index"] = int(i)
+    a.selectbox(t("picker.class"), classes, key=state.key("cls"), on_change=lambda: setattr(state, "idx", 0),
+                format_func=lambda v: t("picker.any_class") if v == "any" else class_name(data.classes[int(v)]))
+    pool = np.arange(len(data)) if state.cls == "any" else np.flatnonzero(data.labels == int(state.cls))
+    if not len(pool):
+        st.info(t("picker.empty_class"))
+        return None
+    state.idx = int(min(max(state.idx, 0), len(pool) - 1))
 
-    c.button(":material/casino:", key=f"{prefix}_random", help="A random test image",
-             on_click=lambda: choose(np.random.default_rng().choice(pool)))
-    if shared["index"] not in pool:
-        shared["index"] = int(pool[0])
-    S[f"{prefix}_pos"] = int(np.searchsorted(pool, shared["index"]))
-    b.number_input(f"Index (of {len(pool)})", 0, len(pool) - 1, key=f"{prefix}_pos",
-                   on_change=lambda: choose(pool[S[f"{prefix}_pos"]]))
-    i = shared["index"]
-    return data.images[i], int(data.labels[i]), f"test image #{i} ({data.source})"
+    def random_image():
+        state.idx = int(np.random.default_rng().integers(len(pool)))
+
+    c.button(":material/casino:", key=state.key("random"), help=t("picker.random_help"), on_click=random_image)
+    b.number_input(t("picker.index", last=len(pool) - 1), 0, len(pool) - 1, key=state.key("idx"))
+    i = int(pool[state.idx])
+    sample = data.source.startswith("shipped sample")  # cnnviz.data.load_samples: the offline stand-in
+    where = t("picker.from_sample") if sample else plain(data.source)
+    return data.images[i], int(data.labels[i]), t("picker.caption_test", i=str(i), source=where)
+
+
+def keep_choice(t, state, name: str, options: list[str], default: str) -> None:
+    """Keep the text setting `name` among `options` (a stage of this network): otherwise `default`, with a
+    notice when the value was not empty (a link to a layer this network does not have)."""
+    value = getattr(state, name)
+    if value not in options:
+        if value:
+            st.toast(t("picker.unknown_layer", name=plain(value), default=default), icon=":material/info:")
+        setattr(state, name, default)
+
+
+def show_test_image(screen_id: str, index: int, network: str | None = None) -> None:
+    """Point a network screen at test image `index` (and the checkpoint file `network`), e.g. before
+    st.switch_page from Training's "Inspect" button. Call it before that screen's widgets are drawn."""
+    from ui.screens import BY_ID
+
+    screen = BY_ID[screen_id]
+    values = {"source": "test", "cls": "any", "idx": int(index)}
+    if network is not None:
+        values["network"] = network
+    for name, value in values.items():
+        st.session_state[screen.key(name)] = value

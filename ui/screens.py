@@ -134,6 +134,34 @@ SEED_POOL = "12 20 30 0\n8 12 2 0\n34 70 37 4\n112 100 25 12"
 KERNEL_PRESETS = ("seed", "identity", "box_blur", "gaussian_blur", "sharpen", "sobel_x", "sobel_y",
                   "laplacian", "outline", "emboss", "random")
 
+
+def _network_check(name: str) -> None:
+    """A checkpoint file name offered by the network picker (shipped network or a run), nothing else."""
+    from cnnviz.checkpoints import list_checkpoints
+
+    if name not in {p.name for p in list_checkpoints()}:
+        raise ValueError("unknown network")
+
+
+def _layer_check(name: str) -> None:
+    """A stage name as the networks write them (conv1, relu2, pool3...); the page checks it exists."""
+    if not (name[:1].isalpha() and name.isascii() and name.replace("_", "").isalnum()):
+        raise ValueError("not a layer name")
+
+
+def _multiple_of_4(n: int) -> None:
+    if n % 4:
+        raise ValueError("not a multiple of 4")
+
+
+NETWORK_DEFAULT = "fashion_compact.pt"  # cnnviz.checkpoints.SHIPPED's name
+IMAGE_FIELDS = (  # ui.image_picker: the image a network screen looks at
+    Field("source", "test", "choice", choices=("test", "upload")),
+    Field("cls", "any", "choice", choices=("any", *map(str, range(10)))),  # a class id, or any class
+    Field("idx", 0, lo=0, hi=69_999),  # position among the test images of that class (clipped)
+    Field("invert", True, "bool"),  # an upload to a grayscale network: light on dark, like Fashion-MNIST
+)
+
 SCREENS: tuple[Screen, ...] = (
     Screen("home", "pages/home.py", ":material/home:", "section.cnnviz", "home_"),
     Screen("convolution", "pages/convolution.py", ":material/grid_on:", "section.operations", "conv_", (
@@ -178,8 +206,24 @@ SCREENS: tuple[Screen, ...] = (
         Field("channel", 0, lo=0, hi=255),  # channel of the shipped network's relu1 (clipped)
         Field("times", 1, lo=1, hi=3),
     )),
-    Screen("feature_maps", "pages/feature_maps.py", ":material/map:", "section.network", "fm_"),
-    Screen("translation", "pages/translation.py", ":material/open_with:", "section.network", "shift_"),
+    Screen("feature_maps", "pages/feature_maps.py", ":material/map:", "section.network", "fm_", (
+        Field("network", NETWORK_DEFAULT, "text", max_len=200, check=_network_check),
+        *IMAGE_FIELDS,
+        Field("signed", True, "bool"),
+        Field("stage", "relu1", "text", max_len=40, check=_layer_check),  # the map shown large (if it exists)
+        Field("channel", 0, lo=0, hi=1023),  # clipped to the stage's channels
+    )),
+    Screen("translation", "pages/translation.py", ":material/open_with:", "section.network", "shift_", (
+        Field("network", NETWORK_DEFAULT, "text", max_len=200, check=_network_check),
+        *IMAGE_FIELDS,
+        Field("dx", 2, lo=-8, hi=8),
+        Field("dy", 0, lo=-8, hi=8),
+        Field("circular", False, "bool"),
+        Field("stage", "conv1", "text", max_len=40, check=_layer_check),
+        Field("channels", 8, lo=4, hi=32, check=_multiple_of_4),
+        Field("k", 5, lo=1, hi=8),
+        Field("cons_k", 3, lo=1, hi=8),
+    )),
     Screen("training", "pages/training.py", ":material/trending_down:", "section.network", "train_"),
     Screen("architecture", "pages/architecture.py", ":material/account_tree:", "section.network", "arch_"),
 )

@@ -185,6 +185,12 @@ def test_multichannel_offers_cifar10_when_installed(tmp_path, monkeypatch):
         st.cache_resource.clear()  # ui.dataset must not keep the fixture for later tests
 
 
+def test_multichannel_upload_source_without_a_file_shows_the_test_card():
+    at = linked("multichannel", source="upload", size="5")
+    assert not at.error and at.radio(key="mc_source").value == "upload"
+    assert z(chart(at, "mc_channels"), 0).shape == (5, 5) and "= **56**" in text(at)
+
+
 def test_multichannel_link_to_cifar10_where_it_is_not_installed():
     at = linked("multichannel", source="cifar")
     assert not at.exception and not at.error

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from cnnviz import CnnvizError, ShapeError
+from cnnviz.blurpool import BlurPool2d
 
 
 class ModelError(CnnvizError, ValueError):
@@ -27,13 +28,16 @@ class ModelError(CnnvizError, ValueError):
 
 @dataclass(frozen=True)
 class ConvSpec:
-    """One conv block: Conv2d(k×k, padding) [-> BatchNorm] -> ReLU [-> 2×2 max-pool]."""
+    """One conv block: Conv2d(k×k, padding) [-> BatchNorm] -> ReLU [-> 2×2 max-pool].
+
+    blur: anti-aliased pooling (Zhang 2019): the pool is MaxPool2d(2, stride=1) then BlurPool2d (stride 2)."""
 
     out_channels: int
     kernel: int
     padding: int = 0
     pool: bool = False
     batchnorm: bool = False
+    blur: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ def trace_stage(name: str, module: nn.Module, in_shape: tuple[int, ...]) -> Stag
     """Output shape and parameter count of one stage, from its settings (no forward pass)."""
     params = sum(p.numel() for p in module.parameters())
     kind = type(module).__name__
-    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, BlurPool2d)):
         c, h, w = in_shape
         k, s = _pair(module.kernel_size), _pair(module.stride)
         p, d = _pair(module.padding), _pair(getattr(module, "dilation", 1))
@@ -175,7 +179,10 @@ def _conv_stages(cfg: ConvNetConfig) -> "OrderedDict[str, nn.Module]":
         if spec.batchnorm:
             stages[f"bn{i}"] = nn.BatchNorm2d(spec.out_channels)
         stages[f"relu{i}"] = nn.ReLU()
-        if spec.pool:
+        if spec.pool and spec.blur:
+            stages[f"pool{i}"] = nn.MaxPool2d(2, stride=1)
+            stages[f"blur{i}"] = BlurPool2d(spec.out_channels)
+        elif spec.pool:
             stages[f"pool{i}"] = nn.MaxPool2d(2)
         c = spec.out_channels
     return stages
@@ -216,6 +223,18 @@ class CompactCNN(ConvNet):
         super().__init__(ConvNetConfig(tuple(input_shape), COMPACT_CONVS, 128, num_classes, dropout=0.25))
 
 
+# The same network with anti-aliased pooling (Zhang 2019): max (stride 1), binomial blur, subsample.
+COMPACT_BLUR_CONVS = tuple(ConvSpec(c.out_channels, c.kernel, c.padding, c.pool, c.batchnorm, blur=True)
+                           for c in COMPACT_CONVS)
+
+
+class CompactBlurCNN(ConvNet):
+    """CompactCNN with anti-aliased pooling (MaxPool2d(2, stride=1) -> BlurPool2d): same parameters."""
+
+    def __init__(self, input_shape=(1, 28, 28), num_classes: int = 10):
+        super().__init__(ConvNetConfig(tuple(input_shape), COMPACT_BLUR_CONVS, 128, num_classes, dropout=0.25))
+
+
 class MLP(StagedNet):
     """A fully connected network of similar depth, for comparison: flatten -> 256 -> 128 -> classes."""
 
@@ -234,6 +253,7 @@ class MLP(StagedNet):
 
 ARCHITECTURES = {
     "compact": "Compact CNN (3 conv blocks, batch norm)",
+    "compact_blur": "Compact CNN with anti-aliased pooling (max, blur, subsample)",
     "seednet": "The course's Net (conv 11×11, 5×5, 3×3)",
     "mlp": "MLP (fully connected, for comparison)",
 }
@@ -244,6 +264,8 @@ def build_model(arch: str, input_shape=(1, 28, 28), num_classes: int = 10, confi
     input_shape = tuple(input_shape)
     if arch == "compact":
         return CompactCNN(input_shape, num_classes)
+    if arch == "compact_blur":
+        return CompactBlurCNN(input_shape, num_classes)
     if arch == "seednet":
         return SeedNet(input_shape, num_classes)
     if arch == "mlp":

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from cnnviz import CnnvizError
-from cnnviz.checkpoints import save_checkpoint, save_run
+from cnnviz.checkpoints import load_checkpoint, save_checkpoint, save_run
 from cnnviz.data import DATASETS, load_dataset, save_samples
 from cnnviz.evaluate import evaluate
 from cnnviz.models import ARCHITECTURES
@@ -40,6 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--augment", action="store_true", help="random horizontal flips")
     p.add_argument("--translate", type=int, default=0, metavar="K",
                    help="random shifts of the training images by up to K pixels, zero fill (0: none)")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="start from these weights (fine-tuning) instead of a random initialisation; the "
+                        "architectures must have the same parameters (compact and compact_blur do)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--dry-run", action="store_true", help="train 5 batches, evaluate 500 images, save nothing")
@@ -85,6 +88,9 @@ def _main(args: argparse.Namespace, argv) -> int:
     train = load_dataset(config.dataset, "train", download=True)  # the command line may download
     test = load_dataset(config.dataset, "test", download=True)
     job = TrainingJob(config, train, test, on_batch=on_batch, on_epoch=on_epoch)
+    if args.init:  # in place: the optimizer keeps the same parameter tensors
+        job.model.load_state_dict(load_checkpoint(args.init)[0].state_dict())
+        print(f"initialised from {args.init}")
     snap = job.run()
     bar.close()
     print(f"{snap.status}: {snap.message}")

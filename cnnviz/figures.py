@@ -314,10 +314,10 @@ def shift_heatmap_figure(probs: np.ndarray, classes, k: int, height=380, lang: s
     return fig
 
 
-def input_figure(img: np.ndarray, title: str = "", height=260) -> go.Figure:
+def input_figure(img: np.ndarray, title: str = "", height=260, lang: str = "en") -> go.Figure:
     """A network input as a picture: grayscale (H, W) or colour (H, W, 3) uint8."""
     if img.ndim == 2:
-        return image_figure(img, title, showscale=False, height=height)
+        return image_figure(img, title, showscale=False, height=height, lang=lang)
     return rgb_figure(img, title, height=height)
 
 

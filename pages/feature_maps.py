@@ -58,14 +58,14 @@ def show_one_map(model, result, groups: dict, signed: bool) -> tuple[str, int]:
     big.plotly_chart(image_figure(maps[channel], t("fm.big_title", stage=stage, channel=channel, h=maps.shape[1],
                                                    w=maps.shape[2]),
                                   colorscale="RdBu_r" if signed else "Viridis", zmid=0 if signed else None,
-                                  height=420), key="fm_big")
+                                  height=420, lang=lang), key="fm_big")
     kernel = kernels_of(model, conv, channel)  # (C_in, k, k)
     with kern:
         title = t("fm.kernel_title", conv=conv, channel=channel, c=kernel.shape[0], h=kernel.shape[1],
                   w=kernel.shape[2])
         if kernel.shape[0] <= 3 and conv == next(iter(groups)):
             st.plotly_chart(image_figure(kernel[0] if kernel.shape[0] == 1 else kernel.mean(0), title,
-                                         colorscale="RdBu_r", zmid=0, height=300), key="fm_kernel")
+                                         colorscale="RdBu_r", zmid=0, height=300, lang=lang), key="fm_kernel")
         else:
             st.plotly_chart(mosaic_figure(kernel, t("fm.kernel_slices", title=title), symmetric=True,
                                           cols=min(8, kernel.shape[0]), lang=lang), key="fm_kernel")
@@ -102,7 +102,7 @@ result = inspect(model, image)
 
 left, right = st.columns([1, 2])
 with left:
-    st.plotly_chart(input_figure(image, t("fm.input"), height=300), key="fm_input")
+    st.plotly_chart(input_figure(image, t("fm.input"), height=300, lang=lang), key="fm_input")
     st.caption(caption)
 with right:
     show_prediction(result, classes, label)

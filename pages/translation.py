@@ -100,10 +100,10 @@ shifted = shift_image(image, dx, dy, circular)
 orig, moved = inspect(model, image), inspect(model, shifted)
 
 a, b = st.columns(2)
-a.plotly_chart(input_figure(image, t("shift.original", name=classes[orig.pred], p=float(orig.probs.max()))),
-               key="shift_orig")
+a.plotly_chart(input_figure(image, t("shift.original", name=classes[orig.pred], p=float(orig.probs.max())),
+                            lang=lang), key="shift_orig")
 b.plotly_chart(input_figure(shifted, t("shift.shifted", dx=dx, dy=dy, name=classes[moved.pred],
-                                       p=float(moved.probs.max()))), key="shift_shifted")
+                                       p=float(moved.probs.max())), lang=lang), key="shift_shifted")
 before, after = ui.plain(classes[orig.pred]), ui.plain(classes[moved.pred])
 if orig.pred == moved.pred:
     st.success(t("shift.holds", name=before))

@@ -49,7 +49,7 @@ def rendered(at: AppTest) -> str:
         parts += [str(a.get("text", "")) for a in layout.get("annotations", [])]
         parts += [str((v.get("title") or {}).get("text", "")) for k, v in layout.items()
                   if k.startswith(("xaxis", "yaxis")) and isinstance(v, dict)]
-        parts += [str(d.get("name", "")) for d in spec.get("data", [])]
+        parts += [str(d.get(k, "")) for d in spec.get("data", []) for k in ("name", "hovertemplate")]
     return "\n".join(parts)
 
 
@@ -133,6 +133,16 @@ def test_feature_maps_settings_survive_another_screen():
     assert any("#16" in c.value for c in at.caption)
     assert chart(at, "fm_big")["layout"]["title"]["text"] == "pool1, channel 9 · 14×14"
     assert at.query_params["stage"] == "pool1"
+
+
+def test_a_link_to_an_upload_asks_for_the_file():
+    at = link("feature_maps", lang="fr", source="upload", invert="0")
+    assert at.radio(key="fm_source").value == "upload"
+    assert at.toggle(key="fm_invert").value is False
+    assert any("Choisissez un fichier" in i.value for i in at.info)
+    assert not at.get("plotly_chart")  # nothing to show until a file comes
+    at.radio(key="fm_source").set_value("test").run()
+    assert at.query_params.get("source") is None and any("Prédiction" in m.value for m in at.markdown)
 
 
 # ---------------------------------------------------------------- Translation invariance

@@ -36,9 +36,7 @@ with ui.secondary(t):  # folded away in the presenter view, so the figure fits t
                      format_func=lambda p: t(PRESET_LABELS[p]))
         st.slider(t("conv.preset_size"), 1, 7, key=state.key("ksize"), on_change=apply_preset,
                   help=t("conv.preset_size_help"))
-        if st.button(t("conv.reset"), key="conv_reset"):
-            state.reset()
-            st.rerun()
+        st.button(t("conv.reset"), key="conv_reset", on_click=state.reset)
 
     c1, c2, c3, c4 = st.columns(4)
     stride = c1.number_input(t("conv.stride"), 1, 6, key=state.key("stride"))

@@ -133,3 +133,13 @@ def test_french_numbers_and_errors():
     at = app("convolution", lang="fr")
     at.text_area(key="conv_input").set_value("1 2\n3 abc").run()
     assert any("ligne 2, colonne 2" in e.value and "n'est pas un nombre" in e.value for e in at.error)
+
+
+def test_back_to_the_course_example_resets_every_setting():
+    at = app("convolution")
+    at.text_area(key="conv_input").set_value("1 2\n3 4").run()
+    at.number_input(key="conv_padding").set_value(2).run()
+    button(at, "Back to the course's example").click().run()
+    assert not at.exception
+    assert at.text_area(key="conv_input").value.startswith("1 1 1 0 0")
+    assert at.number_input(key="conv_padding").value == 0

@@ -4,7 +4,7 @@ import streamlit as st
 
 import ui
 from cnnviz.checkpoints import SHIPPED
-from ui.screens import BY_ID
+from ui.screens import BY_ID, LECTURE_PATH, query_for
 
 t, state = ui.page("home")
 
@@ -46,6 +46,16 @@ for col, (screen_id, label_id) in zip(cols, [
     with col:
         link(screen_id, label_id, ":material/grid_on:")
 link("translation", "home.blocks.shift", ":material/open_with:")
+
+st.subheader(t("home.lecture"))
+ui.intro(t("home.lecture_intro"))
+present = st.toggle(t("home.lecture_present"), key="home_present_links")
+for i, (label_id, screen_id, values) in enumerate(LECTURE_PATH, start=1):
+    params = query_for(screen_id, t.lang, **values)
+    if present:
+        params["present"] = "1"
+    st.page_link(BY_ID[screen_id].file, label=f"{i}. {t(label_id)}", icon=BY_ID[screen_id].icon,
+                 query_params=params)
 
 if SHIPPED.is_file():
     st.caption(t("home.offline"))

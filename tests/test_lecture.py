@@ -1,0 +1,44 @@
+"""The home page's lecture path: every link opens its screen with the settings it carries."""
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.apptest import TIMEOUT, app
+from ui.screens import BY_ID, LECTURE_PATH, query_for
+
+
+@pytest.mark.parametrize("label_id, screen_id, values", LECTURE_PATH, ids=[e[1] for e in LECTURE_PATH])
+def test_each_lecture_link_opens_its_screen_set_up(label_id, screen_id, values):
+    screen = BY_ID[screen_id]
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.switch_page(screen.file)
+    at.query_params.update(query_for(screen_id, "fr", **values))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    for name, value in values.items():
+        assert at.session_state[screen.key(name)] == value, name
+
+
+def test_the_home_page_lists_the_path_with_its_settings():
+    at = app(None, lang="fr")
+    links = [el for el in at.get("page_link") if el.proto.label.startswith(("1. ", "2. ", "3. ", "4. ", "5. ", "6. "))]
+    assert len(links) == len(LECTURE_PATH)
+    assert "Le Net des diapositives" in links[2].proto.label
+
+
+def test_the_shift_step_really_flips_the_prediction():
+    from cnnviz.checkpoints import SHIPPED, load_checkpoint
+    from cnnviz.data import images_to_browse
+    from cnnviz.explore import inspect
+    from cnnviz.shift import shift_image
+
+    values = next(v for _, s, v in LECTURE_PATH if s == "translation")
+    model, meta = load_checkpoint(SHIPPED)
+    data = images_to_browse(meta["dataset"])
+    image = data.images[values["idx"]]
+    before = inspect(model, image).pred
+    after = inspect(model, shift_image(image, values["dx"], values["dy"])).pred
+    assert before == data.labels[values["idx"]] and after != before
+    assert np.isfinite(inspect(model, image).probs).all()

@@ -522,11 +522,29 @@ def last_conv_stage(model: nn.Module) -> str:
     return convs[-1]
 
 
+def gradcam_stage(model: nn.Module) -> str:
+    """Grad-CAM's default stage: the last conv's block output before pooling (conv -> [bn] -> relu: the ReLU).
+
+    The raw conv output comes before batch norm, whose γ may be negative, so its Grad-CAM is often all
+    negative (then all zero after ReLU); the rectified maps are what Selvaraju et al. use (VGG's last ReLU).
+    """
+    staged = getattr(model, "stages", None)
+    items = list(staged.items() if isinstance(staged, nn.ModuleDict) else model.named_modules())
+    last = last_conv_stage(model)
+    names = [n for n, _ in items]
+    best = last
+    for name, m in items[names.index(last) + 1:]:
+        if not isinstance(m, (nn.BatchNorm2d, *ELEMENTWISE, *IDENTITY)):
+            break
+        best = name
+    return best
+
+
 def grad_cam(model: nn.Module, image: np.ndarray, target: int | None = None, stage: str | None = None,
              after_relu: bool = True) -> GradCam:
     """Grad-CAM (Selvaraju et al. 2017) of class `target` (default: the predicted one) over the input.
 
-    Captum's LayerGradCam on `stage` (default: the last conv stage): the stage's maps weighted by the mean
+    Captum's LayerGradCam on `stage` (default: `gradcam_stage`, the last conv block's ReLU): the stage's maps weighted by the mean
     gradient of the class score over each map, summed over channels, then ReLU (`after_relu`), then
     upsampled bilinearly to the input size. Runs on a deep copy of the model (a few ms) so that Captum's
     temporary hooks never touch the shared model, with gradients enabled even when called inside
@@ -534,7 +552,7 @@ def grad_cam(model: nn.Module, image: np.ndarray, target: int | None = None, sta
     """
     from captum.attr import LayerGradCam
 
-    stage = stage or last_conv_stage(model)
+    stage = stage or gradcam_stage(model)
     with torch.inference_mode(False), torch.enable_grad():
         net = copy.deepcopy(model).eval()
         for m in net.modules():

@@ -41,10 +41,11 @@ MARGIN = dict(l=10, r=10, t=60, b=10)
 
 
 def _fmt(lang: str, v: float) -> str:
+    """Up to 3 decimals without trailing zeros ('-15', '0,125' in French); 3 significant digits below 0.01."""
     v = float(v)
-    if abs(v) < 5e-5:
-        return "0"
-    return format_number(lang, v, ".3f" if abs(v) < 100 else ".1f")
+    if not np.isfinite(v) or abs(v) < 5e-6:
+        return "0" if np.isfinite(v) else str(v)
+    return format_number(lang, v, ".3g" if abs(v) < 1e-2 else "")
 
 
 def _grid_text(lang: str, values: np.ndarray, mask: np.ndarray | None = None) -> list[list[str]]:
@@ -82,12 +83,13 @@ def _title(layout: dict, refs, i: int, text: str) -> None:
         yanchor="bottom", showarrow=False, font=dict(size=12)))
 
 
-def _heatmap(values, ref, lang, name: str, mask=None, colorscale=DIVERGING, zmid=0.0, text=True) -> go.Heatmap:
+def _heatmap(values, ref, lang, name: str, mask=None, colorscale=DIVERGING, zmid=0.0, text=True,
+             font: int = 11) -> go.Heatmap:
     values = np.asarray(values, dtype=np.float64)
     show = text and values.size <= MAX_TEXT_CELLS
     return go.Heatmap(z=values, xaxis=ref[0], yaxis=ref[1], colorscale=colorscale, zmid=zmid, showscale=False,
                       text=_grid_text(lang, values, mask) if show else None,
-                      texttemplate="%{text}" if show else None, textfont=dict(size=11), xgap=1, ygap=1,
+                      texttemplate="%{text}" if show else None, textfont=dict(size=font), xgap=1, ygap=1,
                       hovertemplate=f"{name}<br>(%{{y}}, %{{x}}): %{{z:.4f}}<extra></extra>")
 
 
@@ -122,7 +124,7 @@ def kind_label(lang: str, kind: str) -> str:
 
 # ---------------------------------------------------------------- (a) one unit from the previous stage
 
-def conv_unit_figure(expl: UnitExplanation, lang: str = "en", max_channels: int = 8, height: int = 420) -> go.Figure:
+def conv_unit_figure(expl: UnitExplanation, lang: str = "en", max_channels: int = 8, height: int = 460) -> go.Figure:
     """Per input channel (at most `max_channels`, the largest |partial| first): the previous stage's window
     (padding shaded) above the kernel slice, titled with the channel's partial sum; the title gives the sum
     of all C_in partials, the bias and the value, and how many channels are not drawn."""
@@ -134,17 +136,19 @@ def conv_unit_figure(expl: UnitExplanation, lang: str = "en", max_channels: int 
     traces, shapes = [], []
     vmax = float(np.nanmax(np.abs(t.window))) or 1.0
     kmax = float(np.abs(t.kernel).max()) or 1.0
+    font = 11 if n <= 3 else 9 if n <= 5 else 7  # values stay legible in narrow columns
     for col, c in enumerate(order):
         top, bottom = refs[col], refs[n + col]
         traces.append(_heatmap(np.where(t.padding_mask, 0.0, t.window[c]), top, lang,
                                tr(lang, "explain.window_of", stage=expl.previous, channel=int(t.in_channels[c])),
-                               mask=None))
+                               font=font))
         traces[-1].update(zmin=-vmax, zmax=vmax, zmid=None)
         shapes += _padding_shapes(t.padding_mask, top)
-        traces.append(_heatmap(t.kernel[c], bottom, lang, tr(lang, "explain.kernel_slice", channel=int(c))))
+        traces.append(_heatmap(t.kernel[c], bottom, lang, tr(lang, "explain.kernel_slice", channel=int(c)),
+                               font=font))
         traces[-1].update(zmin=-kmax, zmax=kmax, zmid=None)
-        _title(layout, refs, col, tr(lang, "explain.channel_partial", channel=int(t.in_channels[c]),
-                                     partial=_fmt(lang, t.partials[c])))
+        title_id = "explain.channel_partial" if n <= 4 else "explain.channel_partial_short"
+        _title(layout, refs, col, tr(lang, title_id, channel=int(t.in_channels[c]), partial=_fmt(lang, t.partials[c])))
         _title(layout, refs, n + col, tr(lang, "explain.kernel_slice", channel=int(t.in_channels[c])))
     title = tr(lang, "explain.conv_total", n=n_in, total=_fmt(lang, t.partial_sum), bias=_fmt(lang, t.bias),
                value=_fmt(lang, expl.value))
@@ -152,7 +156,7 @@ def conv_unit_figure(expl: UnitExplanation, lang: str = "en", max_channels: int 
         rest = float(t.partials.sum() - t.partials[order].sum())
         title += "<br>" + tr(lang, "explain.others", n=n_in - n, sum=_fmt(lang, rest))
     layout.update(title=dict(text=f"{_unit_label(lang, expl)} — {title}", font=dict(size=13)), shapes=shapes,
-                  height=height, margin=dict(l=10, r=10, t=80 if n < n_in else 60, b=10))
+                  height=height, margin=dict(l=10, r=10, t=110 if n < n_in else 90, b=10))
     return go.Figure(traces, layout)
 
 
@@ -181,17 +185,17 @@ def linear_unit_figure(expl: UnitExplanation, lang: str = "en", k: int = 12, hei
     """The k largest products w_i·x_i of a fully connected unit, as bars, the rest summed in the title."""
     t = expl.terms
     top = t.top(k)
-    labels = [tr(lang, "explain.input_feature", stage=expl.previous, i=int(i)) for i in top]
+    labels = [tr(lang, "explain.input_feature", stage=expl.previous, i=int(i))
+              + f"  {_fmt(lang, t.weights[i])} × {_fmt(lang, t.inputs[i])}" for i in top]
     fig = go.Figure(go.Bar(
         x=t.products[top], y=labels, orientation="h", marker_color=[CELL_COLOR if v >= 0 else WINDOW_COLOR
                                                                     for v in t.products[top]],
-        text=[f"{_fmt(lang, t.weights[i])} × {_fmt(lang, t.inputs[i])}" for i in top], textposition="auto",
-        hovertemplate="%{y}: %{x:.4f}<extra></extra>"))
+        hovertemplate="%{y} = %{x:.4f}<extra></extra>"))
     rest = float(t.products.sum() - t.products[top].sum())
     title = tr(lang, "explain.linear_total", n=len(t.products), total=_fmt(lang, t.products.sum()),
                bias=_fmt(lang, t.bias), value=_fmt(lang, expl.value))
     if len(top) < len(t.products):
-        title += "<br>" + tr(lang, "explain.others", n=len(t.products) - len(top), sum=_fmt(lang, rest))
+        title += "<br>" + tr(lang, "explain.others_inputs", n=len(t.products) - len(top), sum=_fmt(lang, rest))
     fig.update_layout(title=dict(text=f"{_unit_label(lang, expl)} — {title}", font=dict(size=13)), height=height,
                       margin=dict(l=10, r=10, t=80, b=10), yaxis=dict(autorange="reversed"),
                       xaxis_title=tr(lang, "explain.product"))
@@ -255,7 +259,7 @@ def clickable_map_figure(fmap: np.ndarray, lang: str = "en", title: str = "", se
     size = max(6, min(60, int((height - 80) / max(h, w))))
     hover = tr(lang, "explain.click_cell")
     points = go.Scatter(
-        x=cc.ravel(), y=rr.ravel(), mode="markers", customdata=np.stack([rr.ravel(), cc.ravel()], 1),
+        x=cc.ravel(), y=rr.ravel(), mode="markers", customdata=np.stack([rr.ravel(), cc.ravel()], 1).tolist(),
         marker=dict(size=size, symbol="square", opacity=0, color="black"), showlegend=False,
         selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
         hovertemplate="(%{customdata[0]}, %{customdata[1]}): %{text}<br>" + hover + "<extra></extra>",
@@ -276,7 +280,9 @@ def clicked_cell(event) -> tuple[int, int] | None:
     """(row, col) of the cell clicked in a clickable_map_figure, from what st.plotly_chart returned (the
     event, its .selection, or st.session_state[key]); None when nothing is selected.
 
-    Streamlit reports {"selection": {"points": [{"x": ..., "y": ..., "customdata": [row, col], ...}], ...}}.
+    Streamlit reports {"selection": {"points": [{"x": col, "y": row, "customdata": ..., ...}], ...}}; in a real
+    browser (Streamlit 1.67) customdata arrives as {"0": row, "1": col}, in AppTest as given: both are read,
+    then x and y.
     """
     if event is None:
         return None
@@ -288,7 +294,9 @@ def clicked_cell(event) -> tuple[int, int] | None:
     for p in points or ():
         try:
             data = p.get("customdata")
-            if data is not None and len(data) >= 2:
+            if isinstance(data, dict):  # what a real browser sends for an array: {"0": row, "1": col}
+                data = [data.get("0", data.get(0)), data.get("1", data.get(1))]
+            if data is not None and len(data) >= 2 and data[0] is not None and data[1] is not None:
                 return int(data[0]), int(data[1])
             if p.get("x") is not None and p.get("y") is not None:
                 return int(round(float(p["y"]))), int(round(float(p["x"])))

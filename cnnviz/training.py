@@ -63,22 +63,6 @@ LOSSES = {
     "l1": "L1 on one-hot targets (nn.L1Loss)",
 }
 SCHEDULES = ("constant", "onecycle")
-MAX_TRANSLATE = 8  # pixels: the largest random training shift (--translate)
-
-
-def random_translate(x: torch.Tensor, k: int, fill: float = -1.0) -> torch.Tensor:
-    """Each image of x (B, C, H, W) moved by its own random (dx, dy) in [−k, k]² (torch's generator);
-    `fill` enters from the edges (−1 is a black pixel in the [−1, 1] normalisation: the zero fill of
-    cnnviz.shift.shift_image)."""
-    if k <= 0:
-        return x
-    _, _, h, w = x.shape
-    padded = F.pad(x, (k, k, k, k), value=fill)
-    d = torch.randint(-k, k + 1, (len(x), 2))  # (dx, dy) per image
-    out = torch.empty_like(x)
-    for i, (dx, dy) in enumerate(d.tolist()):  # content moves dx right, dy down
-        out[i] = padded[i, :, k - dy:k - dy + h, k - dx:k - dx + w]
-    return out
 
 
 @dataclass
@@ -94,7 +78,6 @@ class TrainConfig:
     subset: int = 0  # number of training images used (0: all)
     schedule: str = "constant"  # or "onecycle" (learning rate warm-up then annealing to ~0)
     augment: bool = False  # random horizontal flips
-    translate: int = 0  # random shifts of each training image by up to this many pixels (zero fill); 0: none
     seed: int = 0
     max_steps: int = 0  # stop after this many batches in all (0: no limit); --dry-run uses it
     max_seconds: float = 0.0  # stop after this much training time (0: no limit); the app sets one
@@ -121,8 +104,6 @@ class TrainConfig:
             (integer(self.epochs) and 1 <= self.epochs <= 1000, "err.cfg_epochs", {}),
             (integer(self.subset) and self.subset >= 0, "err.cfg_subset", {}),
             (integer(self.seed) and 0 <= self.seed < 2**31, "err.cfg_seed", {}),
-            (integer(self.translate) and 0 <= self.translate <= MAX_TRANSLATE, "err.cfg_translate",
-             dict(max=MAX_TRANSLATE)),
             (integer(self.max_steps) and self.max_steps >= 0 and number(self.max_seconds) and self.max_seconds >= 0
              and integer(self.eval_limit) and self.eval_limit >= 0, "err.cfg_limits", {}),
         ]
@@ -238,6 +219,7 @@ class TrainingJob:
         self.saved_step = -1  # the step count of the last run written (autosave)
         self.save_error: CnnvizError | None = None
         self._evaluation: tuple[int, EvalReport] | None = None  # (step, report): one evaluation per state
+        self._close_requested = False
         with _JOBS_LOCK:
             _JOBS.add(self)
 
@@ -275,6 +257,8 @@ class TrainingJob:
             finally:
                 if slot is not None:
                     slot.release()
+                if self._close_requested:  # close() did not wait for us: free the memory now
+                    self._free()
 
         self._thread = threading.Thread(target=target, name="cnnviz-training", daemon=True)
         self._thread.start()
@@ -299,10 +283,19 @@ class TrainingJob:
         return self._thread is not None and self._thread.is_alive()
 
     def close(self, timeout: float = 10.0) -> bool:
-        """Stop the job and free its memory (model, optimizer, losses, results): for Reset. True when its
-        thread has ended (else the memory is freed when it does)."""
+        """Stop the job (an autosaving job saves its run on the way out) and free its memory (model,
+        optimizer, losses, results): for Reset. True when its thread has ended within `timeout`; otherwise
+        the thread frees the memory itself when it ends."""
+        self._close_requested = True
         self.stop()
         ended = self.wait(timeout)
+        if ended:
+            self._free()
+        return ended
+
+    release = close
+
+    def _free(self) -> None:
         with self._lock:
             self.status = "closed"
             self.losses, self.epoch_accuracy = [], []
@@ -313,9 +306,6 @@ class TrainingJob:
         self.on_batch = self.on_epoch = self.owner_alive = None
         with _JOBS_LOCK:
             _JOBS.discard(self)
-        return ended
-
-    release = close
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -419,8 +409,6 @@ class TrainingJob:
         if cfg.augment:
             flip = torch.rand(len(idx)) < 0.5
             x[flip] = x[flip].flip(-1)
-        if cfg.translate:
-            x = random_translate(x, cfg.translate)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.criterion(self.model(x), y)
         value = loss.item()
@@ -555,13 +543,20 @@ def install_clean_shutdown(signals=(signal.SIGTERM,), timeout: float = 10.0) -> 
     """End the process cleanly: before it exits, and on SIGTERM, stop every training job and join its
     thread (no C++ code left running in a daemon thread: "terminate called without an active exception").
 
-    The exit hook is installed from any thread. The signal handler can only be installed from the main
+    The exit hook is installed from any thread (a Streamlit script thread: Streamlit's own SIGTERM handler
+    stops the server, the process exits, the hook stops the jobs). The signal handler can only be installed from the main
     thread (Python's rule); it runs the shutdown, then the handler that was there before (Streamlit's,
     which stops the server), or exits with status 0 when there was none. Returns True when the signal
     handler is in place. Calling it again does nothing more."""
     global _atexit_done
     if not _atexit_done:
-        atexit.register(_shutdown, timeout)
+        # threading's exit hook runs before Python waits for the other non-daemon threads (a Streamlit
+        # script thread in an evaluation stops at its next batch); atexit's is the documented fallback.
+        register = getattr(threading, "_register_atexit", None)
+        try:
+            register(_shutdown, timeout) if register else atexit.register(_shutdown, timeout)
+        except RuntimeError:  # the interpreter is already shutting down
+            pass
         _atexit_done = True
     if threading.current_thread() is not threading.main_thread():
         return all(s in _installed for s in signals)

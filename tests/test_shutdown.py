@@ -74,7 +74,7 @@ def test_sigterm_ends_cleanly(tmp_path, scenario):
     assert "terminate called" not in err and "Traceback" not in err, err[-2000:]
     if scenario == "chained":
         assert "previous handler ran" in out
-    assert took < 20, f"the shutdown took {took:.1f} s"
+    assert took < 45, f"the shutdown took {took:.1f} s"  # ~1 s alone; generous on 2 busy shared cores
     files = sorted(runs.iterdir())
     assert [p.suffix for p in files] == [".pt"], files  # one complete run, no temporary file
     model, meta = load_checkpoint(files[0])

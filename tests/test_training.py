@@ -245,3 +245,15 @@ def test_settings_are_translatable():
     with pytest.raises(CnnvizError) as info:
         TrainConfig(batch_size=0).validate()
     assert info.value.code == "err.cfg_batch_size" and "lot" in info.value.message("fr")
+
+
+def test_close_without_waiting_frees_when_the_thread_ends(tmp_path):
+    job = TrainingJob(small(epochs=1000), TRAIN, TEST, runs_dir=tmp_path).start()
+    while job.snapshot().step < 2:
+        time.sleep(0.005)
+    job.close(timeout=0)  # Reset from a page that must not wait
+    deadline = time.monotonic() + 30
+    while job.model is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert job.model is None and not job.alive and job.snapshot().status == "closed"
+    assert len(list(tmp_path.glob("*.pt"))) == 1  # its run was saved on the way out

@@ -1,0 +1,86 @@
+"""Plotly figures of the remedies for translation (issue 13): how consistent each network is under
+shifts of up to k pixels, and what it costs in accuracy.
+
+    rows = cnnviz.shift.stored_table()            # or consistency_table(...): one ConsistencyRow per network
+    consistency_figure(rows, lang="fr")           # consistency against k, zero fill (solid) and circular (dashed)
+    tradeoff_figure(rows, k=3, lang="fr")         # accuracy against consistency at k, one point per network
+
+Text comes from locales/<lang>/remedies.po; no Streamlit here.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from cnnviz.i18n import format_number, tr
+
+# Network id (cnnviz.shift.REMEDY_NETWORKS) -> message id of its name; other ids are shown as they are.
+NETWORK_LABELS = {
+    "standard": "remedies.net_standard",
+    "blur": "remedies.net_blur",
+    "shift": "remedies.net_shift",
+}
+COLORS = {"standard": "#636efa", "blur": "#ef553b", "shift": "#00cc96"}
+OTHER_COLORS = ("#ab63fa", "#ffa15a", "#19d3f3", "#ff6692")
+FILL_LABELS = {False: "remedies.fill_zero", True: "remedies.fill_circular"}
+
+
+def network_label(network: str, lang: str = "en") -> str:
+    msg = NETWORK_LABELS.get(network)
+    return tr(lang, msg) if msg else network
+
+
+def _color(network: str, i: int) -> str:
+    return COLORS.get(network, OTHER_COLORS[i % len(OTHER_COLORS)])
+
+
+def consistency_figure(rows, lang: str = "en", height: int = 380, circular: bool | None = None) -> go.Figure:
+    """Consistency (share of test images whose class is the same under two random shifts of up to k
+    pixels) against k, one colour per network; zero fill solid, circular dashed (`circular` None: both)."""
+    fig = go.Figure()
+    modes = (False, True) if circular is None else (bool(circular),)
+    for i, row in enumerate(rows):
+        name = network_label(row.network, lang)
+        for circ in modes:
+            values = row.circular if circ else row.zero
+            ks = sorted(values)
+            ys = [values[k] for k in ks]
+            fig.add_trace(go.Scatter(
+                x=ks, y=ys, mode="lines+markers",
+                name=tr(lang, "remedies.trace", network=name, fill=tr(lang, FILL_LABELS[circ])),
+                legendgroup=row.network,
+                line=dict(color=_color(row.network, i), dash="dash" if circ else "solid", width=2),
+                text=[format_number(lang, y, ".1%") for y in ys],
+                hovertemplate="k = %{x}: %{text}<extra>%{fullData.name}</extra>"))
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=40, b=10), title=tr(lang, "remedies.fig_title"),
+        xaxis=dict(title=tr(lang, "remedies.axis_k"), dtick=1),
+        yaxis=dict(title=tr(lang, "remedies.axis_consistency"), tickformat=".0%"),
+        legend=dict(orientation="h", y=-0.2), separators=_separators(lang))
+    return fig
+
+
+def tradeoff_figure(rows, k: int = 3, lang: str = "en", height: int = 340) -> go.Figure:
+    """Test accuracy (x) against consistency at k with zero fill (y): one labelled point per network."""
+    fig = go.Figure()
+    for i, row in enumerate(rows):
+        if k not in row.zero:
+            continue
+        name = network_label(row.network, lang)
+        fig.add_trace(go.Scatter(
+            x=[row.accuracy], y=[row.zero[k]], mode="markers+text", name=name, text=[name],
+            textposition="top center", marker=dict(size=14, color=_color(row.network, i)),
+            hovertext=[tr(lang, "remedies.point", network=name, acc=row.accuracy, cons=row.zero[k], k=k)],
+            hoverinfo="text"))
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+        title=tr(lang, "remedies.tradeoff_title", k=k),
+        xaxis=dict(title=tr(lang, "remedies.axis_accuracy"), tickformat=".1%"),
+        yaxis=dict(title=tr(lang, "remedies.axis_consistency_k", k=k), tickformat=".0%"),
+        separators=_separators(lang))
+    return fig
+
+
+def _separators(lang: str) -> str:
+    """Plotly's decimal and thousands separators for the axes: '0,9' in French."""
+    return ", " if lang == "fr" else ".,"

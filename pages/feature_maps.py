@@ -20,7 +20,7 @@ lang = t.lang
 
 def network_caption(meta: dict) -> str:
     acc = meta["test_accuracy"]
-    if math.isnan(acc):
+    if acc is None or math.isnan(acc):  # not measured (a user's model: None)
         return t("fm.network_no_accuracy", dataset=meta["dataset"], arch=meta.get("arch", ""))
     return t("fm.network", dataset=meta["dataset"], acc=acc, arch=meta.get("arch", ""))
 

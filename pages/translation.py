@@ -75,7 +75,7 @@ def show_consistency(model, meta: dict, circular: bool) -> None:
         x1.metric(t("shift.cons_circular" if circular else "shift.cons_metric", k=kk),
                   format_number(lang, value, ".2%"), help=t("shift.cons_help", n=n))
         acc = meta["test_accuracy"]
-        x2.metric(t("shift.test_accuracy"), "—" if math.isnan(acc) else format_number(lang, acc, ".2%"))
+        x2.metric(t("shift.test_accuracy"), "—" if acc is None or math.isnan(acc) else format_number(lang, acc, ".2%"))
 
 
 st.title(t("shift.title"))

@@ -282,3 +282,28 @@ def test_feature_maps_with_an_mlp_says_it_has_no_maps(mlp_run):
     assert any("no convolution layers" in i.value for i in at.info)
     assert any("Prediction" in m.value for m in at.markdown)
     assert any("not measured" in c.value for c in at.sidebar.caption)
+
+
+def test_a_link_names_the_servers_own_model(tmp_path, monkeypatch):
+    """CNNVIZ_MODEL's network is offered as "user:<Class>": a link may name it (accuracy: not measured)."""
+    import importlib.util
+    from pathlib import Path
+
+    import streamlit as st
+    import torch
+
+    net = Path(__file__).parent / "fixtures" / "course_net.py"
+    spec = importlib.util.spec_from_file_location("course_net_for_links", net)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.save(module.Net().state_dict(), tmp_path / "net.pt")
+    monkeypatch.setenv("CNNVIZ_MODEL", f"{net}:Net")
+    monkeypatch.setenv("CNNVIZ_WEIGHTS", str(tmp_path / "net.pt"))
+    st.cache_resource.clear()
+    at = link("feature_maps", network="user:Net", stage="max_pool2d")
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="fm_network").value == "user:Net" and not notices(at)
+    assert at.selectbox(key="fm_stage").value == "max_pool2d"
+    assert any("not measured" in c.value for c in at.sidebar.caption)
+    at = link("translation", network="user:Net", stage="conv2")
+    assert at.selectbox(key="shift_stage").value == "conv2" and not notices(at) and not at.error

@@ -78,18 +78,15 @@ class Field:
 
 @dataclass(frozen=True)
 class Screen:
-    """A screen: its id (= URL path), file, title's message id, icon, section and settings."""
+    """A screen: its id (= URL path), title (message id), file, icon, section and settings."""
 
     id: str
+    title: str  # message id of its title in the navigation
     file: str
     icon: str
     section: str  # message id of the sidebar section
     prefix: str  # session-state keys of this screen start with it
     fields: tuple[Field, ...] = field(default=())
-
-    @property
-    def title(self) -> str:  # message id of the title
-        return f"screen.{self.id}"
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -164,9 +161,62 @@ IMAGE_FIELDS = (  # ui.image_picker: the image a network screen looks at
     Field("invert", True, "bool"),  # an upload to a grayscale network: light on dark, like Fashion-MNIST
 )
 
+# ---------------------------------------------------------------- training and architecture
+TRAIN_DATASETS = ("fashion-mnist", "cifar10")  # = cnnviz.data.DATASETS (a test checks it; no torch import here)
+TRAIN_MODELS = ("compact", "compact_blur", "seednet", "mlp")  # = cnnviz.models.ARCHITECTURES
+TRAIN_LOSSES = ("cross-entropy", "mse", "l1")  # = cnnviz.training.LOSSES
+ARCH_SHAPES = {"fmnist": (1, 28, 28), "cifar": (3, 32, 32), "slide": (3, 210, 310), "custom": None}
+# The architecture editor's conv layers, one "filters-kernel-padding-pool" group per layer (pool: 0 or 1).
+LAYER_LIMITS = ((1, 1024), (1, 15), (0, 10), (0, 1))
+MAX_LAYERS = 12
+SEED_LAYERS = "64-11-0-1;128-5-0-1;256-3-0-0"  # the course's Net
+
+
+def parse_layers(text: str) -> tuple[tuple[int, int, int, int], ...]:
+    """'64-11-0-1;128-5-0-1' -> ((64, 11, 0, 1), (128, 5, 0, 1)); ValueError for anything else."""
+    groups = [g.strip() for g in str(text).split(";") if g.strip()]
+    if not 1 <= len(groups) <= MAX_LAYERS:
+        raise ValueError(f"1 to {MAX_LAYERS} layers")
+    rows = []
+    for g in groups:
+        parts = g.split("-")
+        if len(parts) != 4 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
+            raise ValueError(f"not filters-kernel-padding-pool: {g[:20]!r}")
+        row = tuple(int(p) for p in parts)
+        if not all(lo <= v <= hi for v, (lo, hi) in zip(row, LAYER_LIMITS)):
+            raise ValueError("out of range")
+        rows.append(row)
+    return tuple(rows)
+
+
+def format_layers(rows) -> str:
+    """The inverse of parse_layers (checked: raises ValueError for a value out of range or not a whole number)."""
+    out = []
+    for row in rows:
+        values = []
+        for v in row:
+            v = v.item() if hasattr(v, "item") else v  # numpy numbers from a table
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            if not isinstance(v, int):  # bool is an int: a pool checkbox
+                raise ValueError("not a whole number")
+            values.append(int(v))
+        out.append("-".join(map(str, values)))
+    text = ";".join(out)
+    parse_layers(text)
+    return text
+
+
+def _stage_check(text: str) -> None:
+    import re
+
+    if text and not re.fullmatch(r"(conv|relu|pool|bn)([1-9]|1[0-2])", text):
+        raise ValueError("not a stage name")
+
+
 SCREENS: tuple[Screen, ...] = (
-    Screen("home", "pages/home.py", ":material/home:", "section.cnnviz", "home_"),
-    Screen("convolution", "pages/convolution.py", ":material/grid_on:", "section.operations", "conv_", (
+    Screen("home", "screen.home", "pages/home.py", ":material/home:", "section.cnnviz", "home_"),
+    Screen("convolution", "screen.convolution", "pages/convolution.py", ":material/grid_on:", "section.operations", "conv_", (
         Field("input", SEED_INPUT, "grid", check=_grid_check(12)),
         Field("kernel", SEED_KERNEL, "grid", check=_grid_check(7)),
         Field("preset", "seed", "choice", choices=KERNEL_PRESETS),
@@ -180,7 +230,7 @@ SCREENS: tuple[Screen, ...] = (
         Field("source", "test", "choice", choices=("test", "upload")),
         Field("idx", 0, lo=0, hi=69_999),
     )),
-    Screen("multichannel", "pages/multichannel.py", ":material/layers:", "section.operations", "mc_", (
+    Screen("multichannel", "screen.multichannel", "pages/multichannel.py", ":material/layers:", "section.operations", "mc_", (
         Field("source", "card", "choice", choices=MC_SOURCES),
         Field("size", 8, lo=4, hi=12),
         Field("cifar", 0, lo=0, hi=9_999),  # CIFAR-10 test image index (clipped to the split's length)
@@ -197,7 +247,7 @@ SCREENS: tuple[Screen, ...] = (
         Field("cell_j", 0, lo=0, hi=11),
         Field("reveal", 4, lo=1, hi=4),  # channels revealed (C = 3), then the total
     )),
-    Screen("pooling", "pages/pooling.py", ":material/compress:", "section.operations", "pool_", (
+    Screen("pooling", "screen.pooling", "pages/pooling.py", ":material/compress:", "section.operations", "pool_", (
         Field("input", SEED_POOL, "grid", check=_grid_check(12)),
         Field("mode", "max", "choice", choices=("max", "avg")),
         Field("size", 2, lo=1, hi=6),
@@ -208,14 +258,14 @@ SCREENS: tuple[Screen, ...] = (
         Field("channel", 0, lo=0, hi=255),  # channel of the shipped network's relu1 (clipped)
         Field("times", 1, lo=1, hi=3),
     )),
-    Screen("feature_maps", "pages/feature_maps.py", ":material/map:", "section.network", "fm_", (
+    Screen("feature_maps", "screen.feature_maps", "pages/feature_maps.py", ":material/map:", "section.network", "fm_", (
         Field("network", NETWORK_DEFAULT, "text", max_len=200, check=_network_check),
         *IMAGE_FIELDS,
         Field("signed", True, "bool"),
         Field("stage", "relu1", "text", max_len=40, check=_layer_check),  # the map shown large (if it exists)
         Field("channel", 0, lo=0, hi=1023),  # clipped to the stage's channels
     )),
-    Screen("translation", "pages/translation.py", ":material/open_with:", "section.network", "shift_", (
+    Screen("translation", "screen.translation", "pages/translation.py", ":material/open_with:", "section.network", "shift_", (
         Field("network", NETWORK_DEFAULT, "text", max_len=200, check=_network_check),
         *IMAGE_FIELDS,
         Field("dx", 2, lo=-8, hi=8),
@@ -226,8 +276,28 @@ SCREENS: tuple[Screen, ...] = (
         Field("k", 5, lo=1, hi=8),
         Field("cons_k", 3, lo=1, hi=8),
     )),
-    Screen("training", "pages/training.py", ":material/trending_down:", "section.network", "train_"),
-    Screen("architecture", "pages/architecture.py", ":material/account_tree:", "section.network", "arch_"),
+    Screen("training", "screen.training", "pages/training.py", ":material/trending_down:", "section.network", "train_", (
+        Field("dataset", "fashion-mnist", "choice", choices=TRAIN_DATASETS),
+        Field("model", "compact", "choice", choices=TRAIN_MODELS),
+        Field("loss", "cross-entropy", "choice", choices=TRAIN_LOSSES),
+        Field("lr", 0.05, "float", lo=1e-6, hi=1e3),  # learning rate γ
+        Field("momentum", 0.9, "float", lo=0.0, hi=0.999),
+        Field("batch", 64, lo=1, hi=1024),
+        Field("epochs", 2, lo=1, hi=50),
+        Field("subset", 10_000, lo=0, hi=60_000),  # training images used (0: all)
+        Field("seed", 0, lo=0, hi=1_000_000),
+    )),
+    Screen("architecture", "screen.architecture", "pages/architecture.py", ":material/account_tree:", "section.network", "arch_", (
+        Field("preset", "slide", "choice", choices=tuple(ARCH_SHAPES)),  # input shape
+        Field("c", 3, lo=1, hi=4),  # custom input shape C×H×W
+        Field("h", 64, lo=1, hi=512),
+        Field("w", 64, lo=1, hi=512),
+        Field("layers", SEED_LAYERS, "text", max_len=400, check=lambda text: parse_layers(text)),
+        Field("fc", 120, lo=1, hi=4096),  # fc1 width
+        Field("rf_stage", "", "text", max_len=16, check=lambda text: _stage_check(text)),  # "": the last stage
+        Field("rf_row", -1, lo=-1, hi=4095),  # -1: the centre
+        Field("rf_col", -1, lo=-1, hi=4095),
+    )),
 )
 SECTIONS = ("section.cnnviz", "section.operations", "section.network")
 BY_ID = {s.id: s for s in SCREENS}
@@ -257,6 +327,17 @@ def query_for(screen_id: str, lang: str | None = None, **values) -> dict[str, st
         f.parse(text)  # a lecture link with a bad value fails where it is written, not in a browser
         out[name] = text
     return out
+
+
+# The course's sequence, each step a screen already set up (home page "Lecture path"; the tests open each).
+LECTURE_PATH = (
+    ("lecture.conv", "convolution", {}),  # the slides' 5×5 ⊛ 3×3 example
+    ("lecture.pool", "pooling", {}),  # the 4×4 max-pooling example
+    ("lecture.net", "architecture", {"preset": "slide"}),  # the slide's Net and its TODO
+    ("lecture.maps", "feature_maps", {"cls": "7", "idx": 0, "stage": "relu2", "channel": 5}),  # a sneaker
+    ("lecture.shift", "translation", {"cls": "any", "idx": 6, "dx": 1, "dy": 0}),  # shifted by 1 px, it flips
+    ("lecture.train", "training", {"lr": 0.001, "momentum": 0.9}),  # the slide's optim.SGD settings
+)
 
 
 check_registry()

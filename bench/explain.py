@@ -12,6 +12,7 @@ cache, and Grad-CAM (deep copy of the model + Captum).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -50,7 +51,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model, meta = load_checkpoint(SHIPPED)
     image = load_samples("fashion-mnist").images[0]
-    print(f"torch threads: {torch.get_num_threads()}")
+    load = os.getloadavg()[0]
+    print(f"torch threads: {torch.get_num_threads()}; load average {load:.1f} on {os.cpu_count()} CPUs"
+          + ("  (busy machine: timings inflated)" if load > (os.cpu_count() or 1) else ""))
 
     def panel(stage="conv3", ch=5, r=3, c=3):
         e = explain_unit(model, image, stage, ch, r, c)
@@ -91,7 +94,7 @@ def main() -> None:
     grad_cam(model, image)
     print(f"Grad-CAM, first call (imports Captum):                  {(time.perf_counter() - t) * 1e3:7.1f} ms")
     s, cam = timed(lambda: grad_cam(model, image))
-    print(f"Grad-CAM on conv3 (deep copy + Captum + upsampling):    {s * 1e3:7.1f} ms")
+    print(f"Grad-CAM on {cam.stage} (deep copy + Captum + upsampling):    {s * 1e3:7.1f} ms")
     s, _ = timed(lambda: __import__("copy").deepcopy(model))
     print(f"  of which the deep copy of the model:                  {s * 1e3:7.1f} ms")
     s, _ = timed(lambda: gradcam_figure(image, cam, "fr", meta["classes"]))

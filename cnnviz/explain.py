@@ -428,6 +428,7 @@ class StageMaxima:
     rows: np.ndarray  # (N, C) int: where (first maximum in raster order); 0 for flat stages
     cols: np.ndarray  # (N, C)
     map_shape: tuple[int, ...]  # the stage's output shape without batch
+    names: list[str] | None = None  # every stage in forward order (for receptive fields)
 
 
 @dataclass
@@ -439,15 +440,19 @@ class TopActivation:
     box: tuple[int, int, int, int]  # its receptive field (row0, row1, col0, col1), inclusive
 
 
-def _features_until(model: nn.Module, x: torch.Tensor, stage: str) -> torch.Tensor:
-    """The output of `stage` for a batch, running only the stages up to it when the model is a StagedNet."""
+def _features_until(model: nn.Module, x: torch.Tensor, stage: str) -> tuple[torch.Tensor, list[str]]:
+    """The output of `stage` for a batch (running only the stages up to it when the model is a StagedNet),
+    and the names of every stage in forward order."""
     staged = getattr(model, "stages", None)
     if isinstance(staged, nn.ModuleDict) and stage in staged and hasattr(model, "forward_features"):
         for name, m in staged.items():
             x = m(x)
             if name == stage:
-                return x
-    return model.forward_features(x)[stage]
+                return x, [*staged.keys(), LOGITS]
+    feats = model.forward_features(x)
+    if stage not in feats:
+        raise ExplainError("err.explain_unknown_stage", stage=stage, stages=", ".join(feats))
+    return feats[stage], list(feats)
 
 
 @torch.inference_mode()
@@ -458,9 +463,9 @@ def stage_maxima(model: nn.Module, images: np.ndarray, stage: str, batch_size: i
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) == 0:
         raise ExplainError("err.explain_images", shape=str(tuple(images.shape)), dtype=str(images.dtype))
     values, rows, cols = [], [], []
-    shape = None
+    shape = names = None
     for start in range(0, len(images), batch_size):
-        out = _features_until(model, to_tensor(images[start:start + batch_size]), stage)
+        out, names = _features_until(model, to_tensor(images[start:start + batch_size]), stage)
         shape = tuple(out.shape[1:])
         if out.ndim == 4:
             v, a = out.flatten(2).max(dim=2)  # (B, C): first maximum in raster order
@@ -471,7 +476,7 @@ def stage_maxima(model: nn.Module, images: np.ndarray, stage: str, batch_size: i
             values.append(out.numpy())
             rows.append(np.zeros(out.shape, dtype=np.int64))
             cols.append(np.zeros(out.shape, dtype=np.int64))
-    return StageMaxima(stage, np.concatenate(values), np.concatenate(rows), np.concatenate(cols), shape)
+    return StageMaxima(stage, np.concatenate(values), np.concatenate(rows), np.concatenate(cols), shape, names)
 
 
 def top_activations(model: nn.Module, images: np.ndarray, stage: str, channel: int, k: int = 9,
@@ -490,7 +495,7 @@ def top_activations(model: nn.Module, images: np.ndarray, stage: str, channel: i
     order = np.lexsort((np.arange(len(v)), -v.astype(np.float64)))[:k]
     hw = tuple(np.asarray(images).shape[1:3])
     spatial = len(maxima.map_shape) == 3
-    names = list(getattr(model, "stages", {}).keys()) or None
+    names = maxima.names
     out = []
     for i in order:
         r, c = int(maxima.rows[i, channel]), int(maxima.cols[i, channel])

@@ -195,6 +195,12 @@ def test_generic_modules_strides_dilations_groups_padding_modes():
     _check_every_stage(model, image, rng, per_stage=8)
     e = explain_unit(model, image, "a", 4, 1, 1)
     assert list(e.terms.in_channels) == [2, 3] and e.terms.window.shape == (2, 3, 3)
+    images = rng.integers(0, 256, (40, 17, 15, 3), dtype=np.uint8)
+    tops = top_activations(model, images, "d", 2, k=3, batch_size=16)
+    with torch.inference_mode():
+        d = model.forward_features(to_tensor(images))["d"][:, 2].flatten(1).max(1).values.numpy()
+    assert [t.index for t in tops] == sorted(range(40), key=lambda i: (-d[i], i))[:3]
+    assert all(t.box == receptive_field(model, "d", t.row, t.col, names=["pre", *"abcdefg"]) for t in tops)
 
 
 # ---------------------------------------------------------------- the path backwards

@@ -19,6 +19,7 @@ import stat
 import tempfile
 import time
 import uuid
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -34,8 +35,17 @@ SHIPPED = SHIPPED_DIR / "fashion_compact.pt"
 
 
 def runs_dir() -> Path:
-    """Where the user's trainings are saved: $CNNVIZ_RUNS, or runs/ in the repository."""
-    return Path(os.environ.get("CNNVIZ_RUNS") or REPO_ROOT / "runs")
+    """Where the user's trainings are saved: $CNNVIZ_RUNS, or runs/ in the repository when it is unset or
+    unusable (a file, the shipped checkpoints/ folder, a folder that cannot be written: see cnnviz.config,
+    which logs why once)."""
+    return _checked_runs_dir(os.environ.get("CNNVIZ_RUNS") or "")
+
+
+@lru_cache(maxsize=16)
+def _checked_runs_dir(raw: str) -> Path:
+    from cnnviz.config import load_settings
+
+    return load_settings({"CNNVIZ_RUNS": raw}).runs_dir
 
 
 def _run_name(dataset: str, arch: str, tag: str = "") -> str:

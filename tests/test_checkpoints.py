@@ -244,3 +244,15 @@ def test_fuzz_load_checkpoint_only_raises_checkpoint_error(tmp_path):
             outcome[exc.code] += 1
     print(f"\n{FUZZ_CASES} mutated checkpoints: {dict(outcome)}")
     assert sum(outcome.values()) == FUZZ_CASES and outcome["err.ckpt_truncated"] > 0
+
+
+def test_unusable_runs_folder_falls_back(tmp_path, monkeypatch):
+    from cnnviz.checkpoints import REPO_ROOT, SHIPPED_DIR, runs_dir
+
+    monkeypatch.setenv("CNNVIZ_RUNS", str(SHIPPED_DIR))  # the shipped network's folder: never written
+    assert runs_dir() == REPO_ROOT / "runs"
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path / "afile"))
+    assert runs_dir() == REPO_ROOT / "runs"
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path / "mine"))
+    assert runs_dir() == tmp_path / "mine"

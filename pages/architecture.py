@@ -1,5 +1,7 @@
 """Screen: the course's Net, every layer's shape and parameters for any input, why a CNN, receptive fields."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -8,83 +10,145 @@ from PIL import Image
 import ui
 from cnnviz.architecture import fc_equivalent, pytorch_code, receptive_field, seed_config, trace_config
 from cnnviz.figures import params_comparison_figure, receptive_field_figure
-from cnnviz.models import SEED_CONVS, ConvNetConfig, ConvSpec
+from cnnviz.i18n import format_number
+from cnnviz.models import ConvNetConfig, ConvSpec, _conv_stages, conv_out
+from ui.screens import ARCH_SHAPES, format_layers, parse_layers
 
-ui.require_app()
-
+t, state = ui.page("architecture")
+lang = t.lang
 S = st.session_state
-PRESETS = {"1×28×28 (Fashion-MNIST)": (1, 28, 28), "3×32×32 (CIFAR-10)": (3, 32, 32),
-           "3×210×310 (the slide's image)": (3, 210, 310), "custom": None}
+SHAPES = {"fmnist": "arch.shape_fmnist", "cifar": "arch.shape_cifar", "slide": "arch.shape_slide",
+          "custom": "arch.shape_custom"}
+COLUMNS = ("out_channels", "kernel", "padding", "pool")
 
-st.title("Architecture")
-st.markdown("The slide leaves `nn.Linear(___, 120)  # TODO`: the input size of the first linear layer depends "
-            "on the image size and on every layer before it. Here it is computed, layer by layer.")
 
-with st.expander("The course's Net"):
+def recentre():  # another layer or input shape: look at the centre of the map again
+    state.rf_row = state.rf_col = -1
+
+
+def number(value, spec: str = "") -> str:
+    return format_number(lang, value, spec)
+
+
+def layers_editor() -> tuple[tuple[int, int, int, int], ...]:
+    """The conv layers' table, kept in the setting `layers` ('64-11-0-1;…'); edits are checked before use."""
+    base_key = "arch_editor_base"
+    if S.get(base_key, (None, 0))[0] != state.layers and state.layers != S.get("arch_editor_out"):
+        S[base_key] = (state.layers, S.get(base_key, (None, 0))[1] + 1)  # changed elsewhere: a fresh table
+    elif f"arch_editor_{S[base_key][1]}" not in S:  # the table was not drawn last run (another screen)
+        S[base_key] = (state.layers, S[base_key][1])
+    text, version = S[base_key]
+    rows = pd.DataFrame([dict(zip(COLUMNS, (f, k, p, bool(pool)))) for f, k, p, pool in parse_layers(text)])
+    edited = st.data_editor(rows, num_rows="dynamic", key=f"arch_editor_{version}", column_config={
+        "out_channels": st.column_config.NumberColumn(t("arch.col_filters"), min_value=1, max_value=1024, step=1,
+                                                      required=True),
+        "kernel": st.column_config.NumberColumn(t("arch.col_kernel"), min_value=1, max_value=15, step=1,
+                                                required=True),
+        "padding": st.column_config.NumberColumn(t("arch.col_padding"), min_value=0, max_value=10, step=1,
+                                                 required=True),
+        "pool": st.column_config.CheckboxColumn(t("arch.col_pool"), default=False)})
+    complete = edited.dropna()  # a row being added has empty cells until it is filled in
+    if complete.empty:
+        st.error(t("arch.layers_empty"), icon=":material/error:")
+        st.stop()
+    try:
+        out = format_layers(complete[list(COLUMNS)].itertuples(index=False, name=None))
+    except (ValueError, KeyError, TypeError):  # out of range: a rewritten websocket message, not the editor
+        st.error(t("arch.layers_invalid"), icon=":material/error:")
+        out = state.layers  # the last valid table stays in use, and the editor shows it again next run
+        S[base_key] = (out, version + 1)
+    S["arch_editor_out"] = state.layers = out
+    return parse_layers(out)
+
+
+def collapse_message(config: ConvNetConfig, trace) -> str:
+    """The stage after the ones that fit: why its output has no pixel left."""
+    import torch
+
+    n_ok = len(trace.rows)
+    with torch.device("meta"):
+        name, module = list(_conv_stages(config).items())[n_ok]
+    shape = trace.rows[n_ok - 1].out_shape if n_ok else config.input_shape
+    k, s, p = (v if isinstance(v, int) else v[0] for v in (module.kernel_size, module.stride, module.padding))
+    return t("arch.collapse", name=name, k=k, s=s, p=p, shape=" × ".join(map(str, shape)),
+             oh=conv_out(shape[1], k, s, p), ow=conv_out(shape[2], k, s, p))
+
+
+st.title(t("arch.title"))
+st.markdown(t("arch.intro"))
+with st.expander(t("arch.course_net")):
     st.code(pytorch_code(seed_config((3, 210, 310))), language="python")
 
-preset = st.selectbox("Input shape", list(PRESETS), index=2, key="ar_preset")
-if PRESETS[preset] is None:
+preset = st.selectbox(t("arch.input_shape"), list(ARCH_SHAPES), format_func=lambda v: t(SHAPES[v]),
+                      key=state.key("preset"), on_change=recentre)
+if ARCH_SHAPES[preset] is None:
     a, b, c = st.columns(3)
-    shape = (a.number_input("C", 1, 4, 3, key="ar_c"), b.number_input("H", 1, 512, 64, key="ar_h"),
-             c.number_input("W", 1, 512, 64, key="ar_w"))
+    shape = tuple(col.number_input(name.upper(), 1, hi, key=state.key(name), on_change=recentre)
+                  for col, name, hi in ((a, "c", 4), (b, "h", 512), (c, "w", 512)))
 else:
-    shape = PRESETS[preset]
+    shape = ARCH_SHAPES[preset]
 
-st.subheader("Layers (edit to explore)")
-S.setdefault("ar_layers", pd.DataFrame([dict(out_channels=s.out_channels, kernel=s.kernel, padding=s.padding,
-                                             pool=s.pool) for s in SEED_CONVS]))
-edited = st.data_editor(S.ar_layers, num_rows="dynamic", key="ar_editor", column_config={
-    "out_channels": st.column_config.NumberColumn("filters", min_value=1, max_value=1024, step=1, required=True),
-    "kernel": st.column_config.NumberColumn("kernel k×k", min_value=1, max_value=15, step=1, required=True),
-    "padding": st.column_config.NumberColumn("padding", min_value=0, max_value=10, step=1, required=True),
-    "pool": st.column_config.CheckboxColumn("2×2 max-pool after", default=False)})
-fc_width = st.number_input("fc1 width", 1, 4096, 120, key="ar_fc")
-if st.button("Back to the course's Net"):
-    S.pop("ar_layers"), S.pop("ar_editor", None)
+st.subheader(t("arch.layers"))
+layers = layers_editor()
+fc_width = st.number_input(t("arch.fc_width"), 1, 4096, key=state.key("fc"))
+if st.button(t("arch.back_to_course"), key="arch_reset"):
+    state.reset("layers", "fc")
     st.rerun()
-rows = edited.dropna().to_dict("records")
-if not rows:
-    st.error("Add at least one convolution layer.")
-    st.stop()
-config = ConvNetConfig(tuple(int(v) for v in shape),
-                       tuple(ConvSpec(int(r["out_channels"]), int(r["kernel"]), int(r["padding"]), bool(r["pool"]))
-                             for r in rows), int(fc_width), 10)
+config = ConvNetConfig(tuple(int(v) for v in shape), tuple(ConvSpec(f, k, p, bool(pool)) for f, k, p, pool in layers),
+                       int(fc_width), 10)
 trace = trace_config(config)
 
+
+def formula(text: str) -> str:  # "params 64×3×11×11 + 64 = 23,296" in the reader's words and digits
+    text = re.sub(r"\d{1,3}(?:,\d{3})+", lambda m: number(int(m.group().replace(",", ""))), text)
+    return text.replace("params", t("arch.params_short"))
+
+
 table = pd.DataFrame([dict(layer=r.name, operation=r.kind, output=" × ".join(map(str, r.out_shape)),
-                           parameters=r.params, formula=r.formula) for r in trace.rows])
-st.dataframe(table, hide_index=True, key="ar_table", height=36 * (len(table) + 1) + 2, column_config={
-    "parameters": st.column_config.NumberColumn(format="localized")})
+                           parameters=r.params, formula=formula(r.formula)) for r in trace.rows])
+st.dataframe(table, hide_index=True, key="arch_table", height=36 * (len(table) + 1) + 2, column_config={
+    "layer": t("arch.col_layer"), "operation": t("arch.col_operation"), "output": t("arch.col_output"),
+    "parameters": st.column_config.NumberColumn(t("arch.col_parameters"), format="localized"),
+    "formula": t("arch.col_formula")})
+
+
+def summary_and_receptive_field() -> None:
+    linear_code = f"nn.Linear({' * '.join(map(str, trace.last_shape))}, {fc_width})"
+    st.success(t("arch.todo", code=linear_code, n=trace.fc1_in, total=trace.total_params))
+    st.code(pytorch_code(config, trace.last_shape), language="python")
+
+    st.subheader(t("arch.why"))
+    convs = [r for r in trace.rows if r.kind == "Conv2d"]
+    fc_eq = [fc_equivalent(r) for r in convs]
+    st.plotly_chart(params_comparison_figure([r.name for r in convs], [r.params for r in convs], fc_eq, lang=lang),
+                    key="arch_why")
+    linear = sum(r.params for r in trace.rows if r.kind == "Linear")
+    st.markdown(t("arch.why_text", conv=sum(r.params for r in convs), fc=sum(fc_eq), mlp=sum(fc_eq) + linear,
+                  total=trace.total_params))
+
+    st.subheader(t("arch.rf"))
+    spatial = [r for r in trace.rows if len(r.out_shape) == 3]
+    names = [r.name for r in spatial]
+    if state.rf_stage not in names:
+        state.rf_stage = names[-1]
+    out = spatial[names.index(state.rf_stage)].out_shape
+    for name, n in (("rf_row", out[1]), ("rf_col", out[2])):
+        value = getattr(state, name)
+        setattr(state, name, n // 2 if value < 0 else min(value, n - 1))
+    a, b, c = st.columns(3)
+    stage = a.selectbox(t("arch.rf_layer"), names, key=state.key("rf_stage"), on_change=recentre)
+    row = b.number_input(t("arch.rf_row", last=out[1] - 1), 0, out[1] - 1, key=state.key("rf_row"))
+    col = c.number_input(t("arch.rf_col", last=out[2] - 1), 0, out[2] - 1, key=state.key("rf_col"))
+    rf = receptive_field(config, stage, int(row), int(col))
+    data = ui.images_for("fashion-mnist")
+    img = np.asarray(Image.fromarray(data.images[0]).resize((config.input_shape[2], config.input_shape[1])))
+    title = t("arch.rf_title", stage=stage, row=str(row), col=str(col), r0=rf.rows[0], r1=rf.rows[1], c0=rf.cols[0],
+              c1=rf.cols[1])
+    st.plotly_chart(receptive_field_figure(img, rf.rows, rf.cols, title), key="arch_rf")
+    st.caption(t("arch.rf_caption", size=rf.size, stage=stage, jump=rf.jump))
+
+
 if trace.error:
-    st.error(f"**The spatial size collapses.** {trace.error}")
-    st.stop()
-st.success(f"**The TODO:** `nn.Linear({' * '.join(map(str, trace.last_shape))}, {fc_width})` — fc1 receives "
-           f"**{trace.fc1_in:,}** inputs. The network has **{trace.total_params:,}** parameters.")
-st.code(pytorch_code(config, trace.last_shape), language="python")
-
-st.subheader("Why a CNN?")
-convs = [r for r in trace.rows if r.kind == "Conv2d"]
-fc_eq = [fc_equivalent(r) for r in convs]
-st.plotly_chart(params_comparison_figure([r.name for r in convs], [r.params for r in convs], fc_eq), key="ar_why")
-linear = sum(r.params for r in trace.rows if r.kind == "Linear")
-st.markdown(f"A convolution reuses the same small kernel at every position: **{sum(r.params for r in convs):,}** "
-            f"parameters for the conv layers here. Fully connected layers producing the same maps from the same "
-            f"inputs would need **{sum(fc_eq):,}** — with the same fc1 and fc2, an MLP of the same depth would have "
-            f"**{sum(fc_eq) + linear:,}** parameters instead of {trace.total_params:,}.")
-
-st.subheader("Receptive field")
-spatial = [r for r in trace.rows if len(r.out_shape) == 3]
-names = [r.name for r in spatial]
-a, b, c = st.columns(3)
-stage = a.selectbox("Layer", names, index=len(names) - 1, key="ar_rf_stage")
-out = spatial[names.index(stage)].out_shape
-row = b.number_input(f"Unit row (0–{out[1] - 1})", 0, out[1] - 1, out[1] // 2, key="ar_rf_row")
-col = c.number_input(f"Unit column (0–{out[2] - 1})", 0, out[2] - 1, out[2] // 2, key="ar_rf_col")
-rf = receptive_field(config, stage, int(row), int(col))
-data = ui.images_for("fashion-mnist")
-img = np.asarray(Image.fromarray(data.images[0]).resize((config.input_shape[2], config.input_shape[1])))
-st.plotly_chart(receptive_field_figure(img, rf.rows, rf.cols, f"{stage}[{row}, {col}] sees rows {rf.rows[0]}–{rf.rows[1]}, "
-                                       f"columns {rf.cols[0]}–{rf.cols[1]}"), key="ar_rf")
-st.caption(f"Receptive field {rf.size}×{rf.size} pixels (clipped to the image where it reaches into the padding); "
-           f"neighbouring units of {stage} are {rf.jump} pixel(s) apart. Image: a Fashion-MNIST test image, resized.")
+    st.error(collapse_message(config, trace), icon=":material/error:")
+else:
+    summary_and_receptive_field()

@@ -1,137 +1,118 @@
 """Screen: train a network live with SGD + momentum, watch the loss, then the test phase."""
 
-import os
-
 import streamlit as st
 
 import ui
 from cnnviz import CnnvizError, ShapeError
-from cnnviz.data import DATASETS
-from cnnviz.figures import loss_figure
 from cnnviz.models import ARCHITECTURES, build_model
-from cnnviz.training import LOSSES, TrainConfig, TrainingJob, moving_average
+from cnnviz.training import TrainConfig, TrainingJob
+from ui.screens import TRAIN_DATASETS, TRAIN_LOSSES, TRAIN_MODELS
+from ui.training_view import draw_job, limits, owner_alive_check, settings_of, show_results, training_slots
 
-ui.require_app()
-
-MAX_JOBS = int(os.environ.get("CNNVIZ_MAX_JOBS", 2))
-MAX_SECONDS = float(os.environ.get("CNNVIZ_MAX_TRAIN_SECONDS", 600))  # a closed tab cannot train for ever
+t, state = ui.page("training")
+lang = t.lang
 S = st.session_state
-S.setdefault("tr_lr", 0.05)
-S.setdefault("tr_momentum", 0.9)
-
-
-def course_settings():
-    S.tr_lr, S.tr_momentum = 0.001, 0.9
-
-
-st.title("Training")
-st.markdown("The course's loop: for each epoch, shuffle the training set into mini-batches; for each batch "
-            "compute the loss, its gradient by back-propagation, and take one SGD step with momentum.")
+MAX_JOBS, MAX_SECONDS = limits()
+EVAL_LIMIT = 2000  # test images behind the accuracy shown after each epoch
+DATASETS = {"fashion-mnist": "train.ds_fmnist", "cifar10": "train.ds_cifar10"}
+MODELS = {"compact": "train.model_compact", "compact_blur": "train.model_compact_blur",
+          "seednet": "train.model_seednet", "mlp": "train.model_mlp"}
+MODEL_IDS = [m for m in TRAIN_MODELS if m in ARCHITECTURES]
+LOSSES = {"cross-entropy": "train.loss_ce", "mse": "train.loss_mse", "l1": "train.loss_l1"}
 
 job: TrainingJob | None = S.get("train_job")
+if job is not None:  # the settings shown are the job's, whatever was chosen (or linked) since
+    for name, value in settings_of(job.config).items():
+        setattr(state, name, value)
+elif state.model not in MODEL_IDS:
+    state.reset("model")
 running = job is not None and job.alive
 locked = job is not None  # settings apply to a new job: Reset first
 
+
+def course_settings():
+    state.lr, state.momentum = 0.001, 0.9
+
+
+st.title(t("train.title"))
+st.markdown(t("train.intro"))
+if locked:
+    st.caption(t("train.locked"))
+
 c1, c2, c3 = st.columns(3)
-name = c1.selectbox("Dataset", list(DATASETS), key="tr_dataset", disabled=locked)
-arch = c2.selectbox("Model", list(ARCHITECTURES), format_func=ARCHITECTURES.get, key="tr_arch", disabled=locked)
-loss = c3.selectbox("Loss", list(LOSSES), format_func=LOSSES.get, key="tr_loss", disabled=locked)
+c1.selectbox(t("train.dataset"), TRAIN_DATASETS, format_func=lambda v: t(DATASETS[v]), key=state.key("dataset"),
+             disabled=locked)
+c2.selectbox(t("train.model"), MODEL_IDS, format_func=lambda v: t(MODELS[v]), key=state.key("model"),
+             disabled=locked)
+c3.selectbox(t("train.loss"), TRAIN_LOSSES, format_func=lambda v: t(LOSSES[v]), key=state.key("loss"),
+             disabled=locked)
 c1, c2, c3, c4 = st.columns(4)
-lr = c1.number_input("Learning rate γ", min_value=1e-6, max_value=1e3, format="%.4g", key="tr_lr", disabled=locked)
-momentum = c2.number_input("Momentum", 0.0, 0.999, format="%.3f", key="tr_momentum", disabled=locked)
-c3.button("Course preset", on_click=course_settings, disabled=locked, width="stretch",
-          help="The slide's optimizer: optim.SGD(net.parameters(), lr=0.001, momentum=0.9)")
-batch = c4.number_input("Batch size", 1, 1024, 64, key="tr_batch", disabled=locked)
+c1.number_input(t("train.lr"), min_value=1e-6, max_value=1e3, format="%.4g", key=state.key("lr"), disabled=locked)
+c2.number_input(t("train.momentum"), 0.0, 0.999, format="%.3f", key=state.key("momentum"), disabled=locked)
+c3.button(t("train.course_preset"), on_click=course_settings, disabled=locked, width="stretch",
+          help=t("train.course_preset_help"), key="train_preset_button")
+c4.number_input(t("train.batch"), 1, 1024, key=state.key("batch"), disabled=locked)
 c1, c2, c3 = st.columns(3)
-epochs = c1.number_input("Epochs", 1, 50, 2, key="tr_epochs", disabled=locked)
-subset = c2.number_input("Training images (0 = all)", 0, 60000, 10000, step=1000, key="tr_subset", disabled=locked,
-                         help="A subset makes a quick demo: 10,000 images is about 10 s per epoch.")
-seed = c3.number_input("Seed", 0, 10**6, 0, key="tr_seed", disabled=locked)
+c1.number_input(t("train.epochs"), 1, 50, key=state.key("epochs"), disabled=locked)
+c2.number_input(t("train.subset"), 0, 60000, step=1000, key=state.key("subset"), disabled=locked,
+                help=t("train.subset_help"))
+c3.number_input(t("train.seed"), 0, 10**6, key=state.key("seed"), disabled=locked)
 
 try:
-    train = ui.dataset(name, "train")
-    test = ui.dataset(name, "test")
-    build_model(arch, train.input_shape)  # the course's Net does not fit 28×28 images
-except (CnnvizError, ShapeError) as exc:
+    train = ui.dataset(state.dataset, "train")
+    test = ui.dataset(state.dataset, "test")
+except CnnvizError as exc:
     ui.show_error(exc)
     st.stop()
+if not locked:
+    try:
+        build_model(state.model, train.input_shape)  # the course's Net does not fit 28×28 images
+    except ShapeError:
+        st.error(t("train.model_too_big", model=t(MODELS[state.model]), shape=" × ".join(map(str, train.input_shape))))
+        st.stop()
 
 b1, b2, b3, b4 = st.columns(4)
-if b1.button("Start", icon=":material/play_arrow:", type="primary", disabled=locked):
-    slots = ui.training_slots(MAX_JOBS)
+if b1.button(t("train.start"), icon=":material/play_arrow:", type="primary", disabled=locked, key="train_start"):
+    slots = training_slots(MAX_JOBS)
     if not slots.acquire(blocking=False):
-        st.error(f"This server already runs {MAX_JOBS} trainings (the limit); try again when one ends.")
+        st.error(t("train.busy", n=MAX_JOBS))
     else:
         try:
-            cfg = TrainConfig(name, arch, loss, float(lr), float(momentum), batch_size=int(batch), epochs=int(epochs),
-                              subset=int(subset), seed=int(seed), max_seconds=MAX_SECONDS, eval_limit=2000)
-            S.train_job = TrainingJob(cfg, train, test).start(slots)
-            S.pop("train_result", None)
-        except (ValueError, CnnvizError) as exc:
+            cfg = TrainConfig(state.dataset, state.model, state.loss, float(state.lr), float(state.momentum),
+                              batch_size=int(state.batch), epochs=int(state.epochs), subset=int(state.subset),
+                              seed=int(state.seed), max_seconds=MAX_SECONDS, eval_limit=EVAL_LIMIT)
+            S.train_job = TrainingJob(cfg, train, test, owner_alive=owner_alive_check()).autosave().start(slots)
+        except CnnvizError as exc:
             slots.release()
             ui.show_error(exc)
-        st.rerun()
-if b2.button("Stop", icon=":material/stop:", disabled=not running):
+        else:
+            st.rerun()
+if b2.button(t("train.stop"), icon=":material/stop:", disabled=not running, key="train_stop"):
     job.stop()
-    job.wait(30)
+    with st.spinner(t("train.saving")):
+        job.wait(60)  # the job evaluates the test set and saves its run on the way out
     st.rerun()
-if b3.button("Resume", icon=":material/resume:", disabled=running or job is None or job.status != "stopped"):
-    slots = ui.training_slots(MAX_JOBS)
+if b3.button(t("train.resume"), icon=":material/resume:", disabled=running or job is None or job.status != "stopped",
+             key="train_resume"):
+    slots = training_slots(MAX_JOBS)
     if slots.acquire(blocking=False):
         job.resume(slots)
-        S.pop("train_result", None)
         st.rerun()
-    st.error(f"This server already runs {MAX_JOBS} trainings (the limit).")
-if b4.button("Reset", icon=":material/restart_alt:", disabled=job is None):
-    if job is not None:
-        job.stop()
-    S.pop("train_job", None)
-    S.pop("train_result", None)
+    st.error(t("train.busy", n=MAX_JOBS))
+if b4.button(t("train.reset"), icon=":material/restart_alt:", disabled=job is None, key="train_reset"):
+    S.pop("train_job").close()  # stops it (its run is saved) and frees its memory
     st.rerun()
-
-
-def draw(job: TrainingJob) -> None:
-    snap = job.snapshot()
-    marks = [e * snap.batches_per_epoch for e in range(1, snap.epoch + 1)]
-    st.plotly_chart(loss_figure(snap.losses, moving_average(snap.losses), marks), key="train_loss")
-    st.progress(snap.progress, text=f"epoch {min(snap.epoch + 1, job.config.epochs)}/{job.config.epochs} · "
-                f"batch {snap.batch}/{snap.batches_per_epoch} · {snap.step}/{snap.total_steps} batches")
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Last loss", f"{snap.losses[-1]:.4f}" if snap.losses else "—")
-    m2.metric("Images / s", f"{snap.images_per_s:,.0f}")
-    m3.metric("Test accuracy (2,000 images)", f"{snap.epoch_accuracy[-1][1]:.2%}" if snap.epoch_accuracy else "—",
-              help="after each epoch: " + ", ".join(f"{e}: {a:.2%}" for e, a in snap.epoch_accuracy))
-    m4.metric("Status", snap.status)
-    if snap.status == "diverged":
-        st.error(snap.message)
-    elif snap.status == "failed":
-        st.error(f"Training failed: {snap.message}")
-    elif snap.message and snap.status != "running":
-        st.info(snap.message)
 
 
 if job is None:
-    st.info("Choose the settings and press **Start**. The loss of every batch is drawn as it trains.")
-    st.stop()
-if running:
+    st.info(t("train.choose"))
+elif running:
     @st.fragment(run_every=1.0)
     def live():
-        draw(job)
-        if not job.alive:  # the job ended: redraw the whole page for the test phase
+        draw_job(t, job, EVAL_LIMIT)
+        if not job.alive:  # the job ended (and saved its run): redraw the whole page for the test phase
             st.rerun()
     live()
-    st.stop()
-draw(job)
-if job.step == 0:
-    st.stop()
-
-st.subheader("Test phase")
-key = (id(job), job.step)
-if S.get("train_result", (None,))[0] != key:
-    with st.spinner("Evaluating on the test set…"):
-        from cnnviz.evaluate import evaluate
-        report = evaluate(job.model, test)
-        path = ui.save_run(job, report.accuracy)
-    S.train_result = (key, report, path)
-_, report, path = S.train_result
-ui.show_test_phase(report, test, path)
+else:
+    draw_job(t, job, EVAL_LIMIT)
+    show_results(t, job, test)

@@ -1,32 +1,248 @@
-"""AppTest of Training and Architecture."""
+"""AppTest of Training and Architecture: settings, links, the URL, persistence across screens, hostile links,
+French, the architecture editor's checks, and the training job's settings shown beside it."""
 
 import time
 
-from tests.apptest import app, button, chart, text
+import pytest
+from streamlit.testing.v1 import AppTest
 
+from tests.apptest import TIMEOUT, app, button, chart, text
+from ui.screens import (
+    ARCH_SHAPES,
+    BY_ID,
+    TRAIN_DATASETS,
+    TRAIN_LOSSES,
+    TRAIN_MODELS,
+    format_layers,
+    parse_layers,
+)
+
+
+def open_link(page: str, **query) -> AppTest:
+    """A fresh session opening /<page>?<query>, as a browser following a shared link."""
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.switch_page(f"pages/{page}.py")
+    at.query_params.update(query)
+    return at.run()
+
+
+def param(at: AppTest, name: str):
+    value = at.query_params.get(name)
+    return value[0] if isinstance(value, list) else value
+
+
+def shown(at: AppTest) -> str:
+    parts = [text(at)] + [el.value for kind in ("success", "error", "info", "caption", "toast", "title")
+                          for el in getattr(at, kind)]
+    return "\n".join(map(str, parts))
+
+
+def nbsp(s: str) -> str:
+    return s.replace("\u202f", " ").replace("\u00a0", " ")
+
+
+# ---------------------------------------------------------------- architecture
 
 def test_architecture_todo_and_collapse():
     at = app("architecture")
     assert any("836,096" in s.value for s in at.success)
     assert "nn.Linear(256 * 46 * 71, 120)" in text(at)
-    at.selectbox(key="ar_preset").set_value("3×32×32 (CIFAR-10)").run()
+    at.selectbox(key="arch_preset").set_value("cifar").run()
     assert any("**256**" in s.value for s in at.success)
-    at.selectbox(key="ar_preset").set_value("1×28×28 (Fashion-MNIST)").run()
+    at.selectbox(key="arch_preset").set_value("fmnist").run()
+    assert not at.exception
     assert any("conv3" in e.value and "collapses" in e.value for e in at.error)
+
+
+def test_architecture_link_reproduces_the_view_in_french():
+    at = open_link("architecture", lang="fr", preset="custom", c="1", h="64", w="64", layers="16-3-1-1;32-3-1-1",
+                   fc="50", rf_stage="pool1", rf_row="3", rf_col="4")
+    assert not at.exception and not at.error
+    assert at.selectbox(key="arch_preset").value == "custom"
+    assert [at.number_input(key=f"arch_{k}").value for k in ("c", "h", "w", "fc")] == [1, 64, 64, 50]
+    assert at.selectbox(key="arch_rf_stage").value == "pool1"
+    assert at.number_input(key="arch_rf_row").value == 3 and at.number_input(key="arch_rf_col").value == 4
+    success = nbsp(at.success[0].value)
+    assert "nn.Linear(32 * 16 * 16, 50)" in success and "**8 192**" in success and "entrées" in success
+    assert at.title[0].value == "Architecture"
+    assert "Champ récepteur" in [s.value for s in at.subheader]
+    table = at.dataframe[0].value  # the layers' table holds the linked layers
+    assert table["out_channels"].tolist() == [16, 32] and table["pool"].tolist() == [True, True]
+
+
+def test_architecture_widgets_update_the_url():
+    at = app("architecture")
+    at.selectbox(key="arch_preset").set_value("cifar").run()
+    at.number_input(key="arch_fc").set_value(84).run()
+    assert param(at, "preset") == "cifar" and param(at, "fc") == "84"
+    at.number_input(key="arch_fc").set_value(120).run()  # back to the default: not in the link
+    assert "fc" not in at.query_params
+    at.session_state["arch_editor_1"] = {"edited_rows": {0: {"out_channels": 16}}, "added_rows": [],
+                                        "deleted_rows": []}
+    at.run()  # an edit in the table, as the browser sends it
+    assert param(at, "layers") == "16-11-0-1;128-5-0-1;256-3-0-0"
+
+
+def test_architecture_settings_survive_a_visit_to_another_screen():
+    at = app("architecture")
+    at.selectbox(key="arch_preset").set_value("cifar").run()
+    at.session_state["arch_editor_1"] = {"edited_rows": {1: {"padding": 2}}, "added_rows": [], "deleted_rows": [2]}
+    at.run()
+    assert at.session_state["arch_layers"] == "64-11-0-1;128-5-2-1"
+    at.switch_page("pages/convolution.py").run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/architecture.py").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="arch_preset").value == "cifar"
+    assert at.dataframe[0].value["padding"].tolist() == [0, 2]  # the table shows the edited layers
+    assert "nn.Linear(128 * 5 * 5, 120)" in at.success[0].value
+
+
+def test_architecture_editor_refuses_a_rewritten_message():
+    """Issue 15 item 7: negative filters or kernels sent by a rewritten websocket message never reach the model."""
+    at = app("architecture")
+    at.session_state["arch_editor_1"] = {"edited_rows": {0: {"out_channels": -5, "kernel": -3}}, "added_rows": [],
+                                        "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    assert any("outside its range" in e.value for e in at.error)
+    assert at.session_state["arch_layers"] == "64-11-0-1;128-5-0-1;256-3-0-0"
+    assert "nn.Linear(256 * 46 * 71, 120)" in text(at)  # the last valid layers are used
+    at.run()  # and the table shows them again
+    assert not at.error and at.dataframe[0].value["out_channels"].tolist() == [64, 128, 256]
+    at.session_state["arch_editor_2"] = {"edited_rows": {}, "added_rows": [{"out_channels": "<b>9</b>"}],
+                                        "deleted_rows": []}
+    at.run()
+    assert not at.exception and "<b>" not in shown(at)
+
+
+@pytest.mark.parametrize("text_, ok", [
+    ("64-11-0-1;128-5-0-1;256-3-0-0", True), ("1-1-0-0", True), ("-3-3-0-0", False), ("64--11-0-1", False),
+    ("0-3-0-0", False), ("2000-3-0-0", False), ("8-16-0-0", False), ("8-3-11-0", False), ("8-3-0-2", False),
+    ("", False), ("8-3-0", False), ("8-3-0-0;" * 13, False), ("٣-3-0-0", False), ("<b>1</b>", False),
+])
+def test_layers_text_is_checked(text_, ok):
+    field = BY_ID["architecture"].field("layers")
+    if ok:
+        assert format_layers(parse_layers(field.parse(text_))) == text_
+    else:
+        with pytest.raises(ValueError):
+            field.parse(text_)
+
+
+def test_layers_from_a_table_are_whole_numbers_in_range():
+    assert format_layers([(16.0, 3.0, 1.0, True)]) == "16-3-1-1"
+    for row in [(16.5, 3, 1, 0), ("16", 3, 1, 0), (float("nan"), 3, 1, 0), (-16, 3, 1, 0), (16, 3, 1, 2)]:
+        with pytest.raises(ValueError):
+            format_layers([row])
+
+
+ARCH_HOSTILE = {"preset": "<script>alert(1)</script>", "c": "9", "h": "abc", "w": "1e9", "fc": "-1",
+                "layers": "![x](http://evil.example/x.png)", "rf_stage": "<b>conv1</b>", "rf_row": "1" * 100_000,
+                "rf_col": "-7", "zzz": "<img src=x>"}
+
+
+def test_architecture_hostile_link_values_are_ignored_with_a_notice():
+    at = open_link("architecture", lang="en", **ARCH_HOSTILE)
+    assert not at.exception and not at.error
+    assert at.selectbox(key="arch_preset").value == "slide" and at.number_input(key="arch_fc").value == 120
+    assert at.session_state["arch_layers"] == "64-11-0-1;128-5-0-1;256-3-0-0"
+    notices = " ".join(t.value for t in at.toast)
+    assert "ignored" in notices and "layers" in notices and "preset" in notices
+    page = shown(at)
+    assert "evil" not in page and "<script>" not in page and "<img" not in page and "<b>" not in page
+
+
+# ---------------------------------------------------------------- training
+
+def test_training_choices_are_the_library_s():
+    from cnnviz.data import DATASETS
+    from cnnviz.models import ARCHITECTURES
+    from cnnviz.training import LOSSES
+
+    assert set(TRAIN_DATASETS) == set(DATASETS) and set(TRAIN_MODELS) == set(ARCHITECTURES)
+    assert set(TRAIN_LOSSES) == set(LOSSES) and "custom" in ARCH_SHAPES
+
+
+def test_training_link_reproduces_the_view_in_french():
+    at = open_link("training", lang="fr", model="mlp", loss="mse", lr="0.2", momentum="0.5", batch="256",
+                   epochs="3", subset="2000", seed="7")
+    assert not at.exception and not at.error
+    assert at.selectbox(key="train_model").value == "mlp" and at.selectbox(key="train_loss").value == "mse"
+    assert at.number_input(key="train_lr").value == 0.2 and at.number_input(key="train_batch").value == 256
+    assert [at.number_input(key=f"train_{k}").value for k in ("momentum", "epochs", "subset", "seed")] == \
+        [0.5, 3, 2000, 7]
+    assert at.title[0].value == "Entraînement"
+    assert button(at, "Démarrer") and "MLP (entièrement connecté, pour comparer)" in at.selectbox(key="train_model").options
+
+
+def test_training_widgets_update_the_url():
+    at = app("training")
+    at.number_input(key="train_lr").set_value(0.2).run()
+    at.selectbox(key="train_model").set_value("mlp").run()
+    assert param(at, "lr") == "0.2" and param(at, "model") == "mlp"
+    button(at, "Course preset").click().run()
+    assert param(at, "lr") == "0.001" and at.number_input(key="train_lr").value == 0.001
+
+
+TRAIN_HOSTILE = {"dataset": "<script>", "model": "![x](http://evil.example/x.png)", "loss": "<b>l2</b>",
+                 "lr": "nan", "momentum": "2", "batch": "1e9", "epochs": "abc", "subset": "-1", "seed": "1" * 100_000}
+
+
+def test_training_hostile_link_values_are_ignored_with_a_notice():
+    at = open_link("training", lang="en", **TRAIN_HOSTILE)
+    assert not at.exception and not at.error
+    assert at.selectbox(key="train_model").value == "compact" and at.number_input(key="train_lr").value == 0.05
+    assert at.number_input(key="train_batch").value == 64 and at.number_input(key="train_momentum").value == 0.9
+    notices = " ".join(t.value for t in at.toast)
+    assert "ignored" in notices and "lr" in notices and "model" in notices
+    page = shown(at)
+    assert "evil" not in page and "<script>" not in page and "<b>" not in page
+
+
+def wait_for(job, steps: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while job.snapshot().step < steps and job.alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_training_shows_the_job_s_settings_after_a_visit(tmp_path, monkeypatch):
+    """Issue 10: Training showed lr 0.05 / batch 64 beside a job running with lr 0.2 / batch 256."""
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    at = app("training")
+    at.number_input(key="train_lr").set_value(0.2).run()
+    at.number_input(key="train_batch").set_value(256).run()
+    at.number_input(key="train_subset").set_value(50_000).run()
+    button(at, "Start").click().run()
+    job = at.session_state["train_job"]
+    try:
+        assert job.config.lr == 0.2 and job.config.batch_size == 256
+        at.session_state["train_lr"], at.session_state["train_batch"] = 0.05, 64  # what the old screen showed
+        at.switch_page("pages/home.py").run()
+        at.switch_page("pages/training.py").run()
+        assert not at.exception
+        lr, batch = at.number_input(key="train_lr"), at.number_input(key="train_batch")
+        assert (lr.value, batch.value) == (0.2, 256) and lr.disabled and batch.disabled
+        assert param(at, "lr") == "0.2" and param(at, "batch") == "256"
+        assert any("settings of the current training" in c.value for c in at.caption)
+        # a link with other settings, opened in the same session, does not change what the job runs with
+        at.query_params.update({"lr": "0.01", "batch": "32"})
+        at.run()
+        assert at.number_input(key="train_lr").value == 0.2 and at.number_input(key="train_batch").value == 256
+    finally:
+        job.close(30)
 
 
 def test_training_start_stop_report(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
     at = app("training")
-    at.number_input(key="tr_subset").set_value(3000).run()
+    at.number_input(key="train_subset").set_value(3000).run()
     button(at, "Start").click().run()
     assert not at.exception
     job = at.session_state["train_job"]
-    deadline = time.monotonic() + 60
-    while job.snapshot().step < 20 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(job, 20)
     at.run()  # fragments do not tick in AppTest: poll by running again
-    assert any(el.proto.id and "train_loss" in el.proto.id for el in at.get("plotly_chart"))
+    assert any(el.proto.id and "train_loss_chart" in el.proto.id for el in at.get("plotly_chart"))
     button(at, "Stop").click().run()
     assert job.snapshot().status == "stopped"
     assert not at.exception
@@ -34,15 +250,83 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
     assert any("weighted avg" in c.value for c in at.code)
     assert chart(at, "train_confusion")["data"][0]["type"] == "heatmap"
     saved = list(tmp_path.glob("*.pt"))
-    assert saved  # saved as a user run
+    assert len(saved) == 1  # saved once, by the job itself
+    at.run()
+    assert len(list(tmp_path.glob("*.pt"))) == 1  # a rerun saves nothing more
+    assert any(saved[0].name in c.value.replace("\\", "") for c in at.caption)
     # a misclassified image opens in the feature-map screen, with the network just trained
     opens = [b for b in at.button if b.label == "Inspect"]
     assert opens
     wrong = int(opens[0].key.rsplit("_", 1)[1])
     opens[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["fm_network"] == saved[0].name and at.session_state["fm_idx"] == wrong
+    assert at.session_state["fm_cls"] == "any" and at.session_state["fm_source"] == "test"
+    assert param(at, "network") == saved[0].name and param(at, "idx") == str(wrong)
+    assert any(f"#{wrong}" in c.value for c in at.caption), [c.value for c in at.caption]
+    at.switch_page("pages/training.py").run()
+    button(at, "Reset").click().run()
+    assert "train_job" not in at.session_state and job.status == "closed"
+    assert at.number_input(key="train_lr").disabled is False
+
+
+def test_training_in_french_after_a_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    at = app("training", lang="fr")
+    at.number_input(key="train_subset").set_value(1000).run()
+    at.number_input(key="train_batch").set_value(100).run()
+    at.number_input(key="train_epochs").set_value(1).run()
+    button(at, "Démarrer").click().run()
+    job = at.session_state["train_job"]
+    job.wait(120)
+    at.run()
     assert not at.exception
-    assert at.session_state["shared_image"]["index"] == wrong
-    assert at.selectbox(key="network").value == saved[0]
-    assert any("Prediction" in m.value for m in at.markdown)
+    assert any(m.label == "Exactitude en test" for m in at.metric)
+    assert any("arrêté" in i.value or "terminé" in i.value for i in at.info)
+    assert [s.value for s in at.subheader] == ["Phase de test"]
+    metric = next(m for m in at.metric if m.label == "Exactitude en test")
+    assert "," in metric.value and "%" in metric.value  # "71,30 %"
+    assert "Examiner" in [b.label for b in at.button]
+    job.close(30)
 
 
+def test_owner_alive_asks_the_server_with_a_grace(monkeypatch):
+    import streamlit.runtime as runtime
+    import streamlit.runtime.scriptrunner as scriptrunner
+
+    from ui import training_view
+
+    assert training_view.owner_alive_check() is None  # no server (AppTest, bare mode): no owner check
+
+    class Runtime:
+        active = True
+
+        @staticmethod
+        def exists():
+            return True
+
+        @classmethod
+        def instance(cls):
+            return cls
+
+        @classmethod
+        def is_active_session(cls, session_id):
+            assert session_id == "s1"
+            return cls.active
+
+    class Ctx:
+        session_id = "s1"
+
+    monkeypatch.setattr(runtime, "Runtime", Runtime)
+    monkeypatch.setattr(scriptrunner, "get_script_run_ctx", lambda: Ctx)
+    clock = [100.0]
+    monkeypatch.setattr(training_view.time, "monotonic", lambda: clock[0])
+    alive = training_view.owner_alive_check(grace=30)
+    assert alive()
+    Runtime.active = False  # the tab closed, or the network hiccups
+    clock[0] += 10
+    assert alive()  # still within the grace
+    clock[0] += 25
+    assert not alive()
+    Runtime.active = True  # reconnected
+    assert alive()

@@ -9,7 +9,15 @@ the previous stage's output with the stage's own parameters (conv: window × ker
 channel, plus the bias, with `cnnviz.ops.conv2d_multi`; batch norm: (x − mean)/√(var + eps)·γ + β; ReLU:
 max(0, x); pooling: the window and its winner; linear: Σ w·x + b) and says which units of the previous
 stage it reads (`sources`) and which one to follow backwards by default (`follow`), so a screen can walk
-the path pool → ReLU → batch norm → conv → its window one click at a time.
+the path pool → ReLU → batch norm → conv → its window one click at a time (`path_back` walks it all).
+
+    explain_unit(model, image, stage, channel, row, col) -> UnitExplanation (.value, .kind, .terms, ...)
+    path_back(model, image, stage, channel, row, col)    -> [UnitExplanation, ...] down to the first stage
+    receptive_field(model, stage, row, col)              -> (row0, row1, col0, col1) input pixels, inclusive
+    stage_maxima(model, images, stage)                   -> every image's max in every channel (cache it)
+    top_activations(model, images, stage, channel, k=9)  -> [TopActivation(index, value, row, col, box)]
+    grad_cam(model, image, target=None, stage=None)      -> GradCam(.heatmap (H, W) ≥ 0, ...)
+    canvas_to_image(rgba, input_shape)                   -> uint8 input from a drawing
 
 Stages are found generically: the order of `model.forward_features(x)` gives each stage's predecessor
 ("input" for the first), and the module of a stage is `model.stages[name]` (a StagedNet) or the module of
@@ -376,6 +384,21 @@ def explain_unit(model: nn.Module, image: np.ndarray, stage: str, channel: int, 
     return UnitExplanation(stage, channel, row, col, kind, type(modules[real]).__name__, prev_name,
                            tuple(prev.shape), float(value), network_value, terms, sources, follow, box,
                            spatial=len(out_shape) == 3, is_logits=(stage == LOGITS or real == order[-1]))
+
+
+@torch.inference_mode()
+def path_back(model: nn.Module, image: np.ndarray, stage: str, channel: int, row: int = 0, col: int = 0,
+              stop: tuple[str, ...] = ()) -> list[UnitExplanation]:
+    """The unit, then the unit it `follow`s in the previous stage, and so on down to the first stage (or
+    to the first unit whose kind is in `stop`, e.g. ("conv",)): pool -> ReLU -> batch norm -> conv -> ...
+    One forward pass for the whole path."""
+    model = _eval_model(model)
+    features = model.forward_features(_normalise(model, image))
+    path = [explain_unit(model, image, stage, channel, row, col, features=features)]
+    while path[-1].kind not in stop and path[-1].previous != INPUT and path[-1].follow is not None:
+        u = path[-1].follow
+        path.append(explain_unit(model, image, u.stage, u.channel, u.row, u.col, features=features))
+    return path
 
 
 def _whole(model: nn.Module, image) -> tuple[int, int, int, int]:

@@ -23,6 +23,7 @@ from cnnviz.explain import (
     canvas_to_image,
     explain_unit,
     grad_cam,
+    path_back,
     receptive_field,
     stage_maxima,
     top_activations,
@@ -226,6 +227,16 @@ def test_path_back_from_a_pool_cell(shipped, samples):
             assert (conv.channel, conv.row, conv.col) == (ch, *e.terms.winner)
             assert conv.value == pytest.approx(path[2].terms.x, abs=TOL)
             assert conv.follow.stage == conv.previous and conv.follow in conv.sources
+
+
+def test_path_back_to_the_input(shipped, samples):
+    path = path_back(shipped, samples[3], "logits", 2)
+    assert path[0].stage == "logits" and path[-1].stage == "conv1" and path[-1].previous == "input"
+    assert [p.kind for p in path[:5]] == ["linear", "identity", "relu", "linear", "flatten"]
+    for a, b in zip(path, path[1:]):
+        assert a.follow == Unit(b.stage, b.channel, b.row, b.col)
+    assert [p.kind for p in path_back(shipped, samples[3], "pool2", 1, 2, 2, stop=("conv",))] == \
+        ["pool", "relu", "batchnorm", "conv"]
 
 
 def test_pool_cell_of_a_net_without_batch_norm_is_the_max_of_conv_values():

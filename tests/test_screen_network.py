@@ -5,12 +5,11 @@ import json
 import math
 import re
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnviz.i18n import catalogue
-from tests.apptest import app, chart, decode, text, z
+from tests.apptest import app, chart, decode, text
 
 HOSTILE = {
     "script": "<script>alert(1)</script>",
@@ -149,10 +148,10 @@ def test_a_link_to_an_upload_asks_for_the_file():
 
 def test_translation_shift_changes_the_maps():
     at = app("translation")
-    before = z(chart(at, "shift_m1"), 0)
+    before = chart(at, "shift_m1")  # a heatmap, or a PNG over a heatmap of the channels: compare it all
     at.slider(key="shift_dx").set_value(-3).run()
-    after = z(chart(at, "shift_m1"), 0)
-    assert not np.array_equal(np.nan_to_num(before), np.nan_to_num(after))
+    after = chart(at, "shift_m1")
+    assert json.dumps(before, sort_keys=True) != json.dumps(after, sort_keys=True)
     assert "away from the borders" in text(at)
     heat = chart(at, "shift_heatmap")
     assert decode(heat["data"][0]["z"]).shape == (11, 11)
@@ -169,7 +168,6 @@ def test_translation_link_reproduces_the_view():
     assert values == ("0", 2, -4, 3, True, "pool1", 16, 2, 6)
     assert chart(at, "shift_shifted")["layout"]["title"]["text"].startswith("Décalée (-4, 3) →")
     assert decode(chart(at, "shift_heatmap")["data"][0]["z"]).shape == (5, 5)
-    assert z(chart(at, "shift_m0"), 0).shape[1] > 8 * 14  # 16 channels of 14×14 side by side
     assert "pool1 de l'image décalée" == chart(at, "shift_m1")["layout"]["title"]["text"]
     assert "1 case = 2 pixels" in text(at)
     assert not notices(at)

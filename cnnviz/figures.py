@@ -7,12 +7,16 @@ about Streamlit, so each is tested by reading the figure's data.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 
 import numpy as np
+import plotly.colors as pcolors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnnviz.curves import MAX_POINTS, downsample_curve
 from cnnviz.i18n import format_number as fmt_num
 from cnnviz.i18n import tr
 from cnnviz.ops import ConvTrace, PoolTrace, format_number
@@ -78,79 +82,237 @@ def _grid_heatmap(values: np.ndarray, colorscale=SEQUENTIAL, zmin=None, zmax=Non
 
 # ---------------------------------------------------------------- convolution, step by step
 
+MAX_FRAMES = 400  # an animation carries at most this many frames (the screen's largest: 18 × 18 = 324 steps)
+
+
+def _typed(a, dtype: str = "f4") -> dict:
+    """A numpy array as plotly.js's typed-array JSON (what plotly.py itself writes for numpy data)."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    spec = {"dtype": dtype, "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
+    if a.ndim > 1:
+        spec["shape"] = str(a.shape)[1:-1]
+    return spec
+
+
+class _LeanFigure(go.Figure):
+    """A go.Figure whose animation frames and slider steps are kept as plain, already-encoded dicts.
+
+    Plotly validates and deep-copies every frame (about 3 ms each): 324 frames cost seconds of server time.
+    Here they are written once as the JSON plotly.js reads and joined in `to_dict()`, which is what
+    `st.plotly_chart`, `plotly.io.to_json` and pickling use. Reading `fig.frames` still gives go.Frame
+    objects (validated then, on demand).
+    """
+
+    def __init__(self, data=None, *args, plain: dict | None = None, **kwargs):
+        if isinstance(data, dict) and ("frames" in data or plain is None):  # from to_dict(): a copy, unpickling
+            data = dict(data)
+            layout = dict(data.get("layout") or {})
+            plain = {"frames": data.pop("frames", []), "sliders": layout.pop("sliders", [])}
+            data["layout"] = layout
+        super().__init__(data, *args, **kwargs)
+        self._plain = plain or {"frames": [], "sliders": []}
+
+    @classmethod
+    def adopt(cls, fig: go.Figure, frames: list[dict], sliders: list[dict]) -> "_LeanFigure":
+        """`fig` itself turned into a _LeanFigure (no copy: copying a figure validates it all again)."""
+        fig.__class__ = cls
+        fig._plain = {"frames": frames, "sliders": sliders}
+        return fig
+
+    @property
+    def frames(self):
+        return tuple(go.Frame(f) for f in self._plain["frames"])
+
+    @frames.setter
+    def frames(self, value):
+        self._plain["frames"] = [f.to_plotly_json() if hasattr(f, "to_plotly_json") else dict(f) for f in value]
+
+    def to_dict(self) -> dict:
+        res = super().to_dict()
+        if self._plain["frames"]:
+            res["frames"] = list(self._plain["frames"])
+        if self._plain["sliders"]:
+            res["layout"]["sliders"] = list(self._plain["sliders"])
+        return res
+
+
+def _rect_path(r0: int, c0: int, r1: int, c1: int) -> tuple[list, list]:
+    """A closed outline around cells r0..r1, c0..c1 (inclusive): x, y of a line trace (NaN ends it)."""
+    x0, x1, y0, y1 = c0 - 0.5, c1 + 0.5, r0 - 0.5, r1 + 0.5
+    return [x0, x1, x1, x0, x0, np.nan], [y0, y0, y1, y1, y0, np.nan]
+
+
+def _window_path(rows, cols) -> tuple[list, list]:
+    """The window's cells outlined as one line trace: a grid of kh + kw + 2 lines when the cells touch
+    (dilation 1), else one square per cell."""
+    rows, cols = [int(r) for r in rows], [int(c) for c in cols]
+    xs: list = []
+    ys: list = []
+    if rows[-1] - rows[0] == len(rows) - 1 and cols[-1] - cols[0] == len(cols) - 1:
+        top, bottom, left, right = rows[0] - 0.5, rows[-1] + 0.5, cols[0] - 0.5, cols[-1] + 0.5
+        for c in range(cols[0], cols[-1] + 2):
+            xs += [c - 0.5, c - 0.5, np.nan]
+            ys += [top, bottom, np.nan]
+        for r in range(rows[0], rows[-1] + 2):
+            xs += [left, right, np.nan]
+            ys += [r - 0.5, r - 0.5, np.nan]
+        return xs, ys
+    for r in rows:
+        for c in cols:
+            x, y = _rect_path(r, c, r, c)
+            xs += x
+            ys += y
+    return xs, ys
+
+
 def _conv_frame(trace: ConvTrace, k: int):
-    """Heatmap data and shapes for step k: (padded input, kernel, partial output), shapes."""
+    """What changes at step k: the output so far (its rows 0..row of step k, the cells after step k NaN),
+    the window's outline on the padded input (x, y), the output cell's outline (x, y)."""
     step = trace.steps[k]
-    partial = np.full(trace.output.shape, np.nan)
-    for s in trace.steps[:k + 1]:
-        partial[s.out_row, s.out_col] = s.value
-    shapes = [_cell_rect(int(r), int(c), int(r), int(c), WINDOW_COLOR, "x", "y", 3)
-              for r in step.rows for c in step.cols]
-    shapes.append(_cell_rect(step.out_row, step.out_col, step.out_row, step.out_col, CURRENT_COLOR, "x3", "y3", 4))
-    return partial, shapes
+    partial = trace.output[:step.out_row + 1].astype(np.float64)
+    partial[step.out_row, step.out_col + 1:] = np.nan
+    return (partial, _window_path(step.rows, step.cols),
+            _rect_path(step.out_row, step.out_col, step.out_row, step.out_col))
 
 
 def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height: int = 380,
                      lang: str = "en") -> go.Figure:
     """Padded input with the window of step k outlined, the kernel, the output filled up to step k.
 
-    With `animate`, the figure carries one frame per step and Play / Pause buttons: the animation runs
-    in the browser, with no round trip to the server.
+    With `animate`, the figure carries one frame per step (at most MAX_FRAMES, evenly spread) and Play /
+    Pause buttons: the animation runs in the browser, with no round trip to the server. A frame holds only
+    what changes: the output so far (float32, its rows up to that step), the window's outline and the output
+    cell's outline. The zero border is one translucent heatmap of the base figure, outlines are line traces
+    (no layout shapes), and the frames are written as plain JSON (see _LeanFigure).
     """
     p = trace.padding
     h, w = trace.padded.shape
-    pad_mask = np.ones((h, w), dtype=bool)
-    pad_mask[p:h - p, p:w - p] = False
     kernel = trace.kernel
+    ho, wo = trace.output.shape
     vmax = float(np.abs(trace.padded).max()) or 1.0
     out_abs = float(np.abs(trace.output).max()) or 1.0
     kabs = float(np.abs(kernel).max()) or 1.0
 
     fig = _row_figure([tr(lang, "fig.input_padded" if p else "fig.input", h=h - 2 * p, w=w - 2 * p, p=p),
                        tr(lang, "fig.kernel", h=kernel.shape[0], w=kernel.shape[1]),
-                       tr(lang, "fig.output", h=trace.output.shape[0], w=trace.output.shape[1])],
-                      [w + 1, kernel.shape[1] + 1, trace.output.shape[1] + 1], spacing=0.06)
+                       tr(lang, "fig.output", h=ho, w=wo)],
+                      [w + 1, kernel.shape[1] + 1, wo + 1], spacing=0.06)
     _add(fig, _grid_heatmap(trace.padded, "Blues", -vmax * 0.1, vmax * 1.6, name="input"), 1)
     _add(fig, _grid_heatmap(kernel, DIVERGING, -kabs * 1.8, kabs * 1.8, name="kernel"), 2)
-    partial, shapes = _conv_frame(trace, k)
-    _add(fig, _grid_heatmap(partial, "Oranges", -out_abs * 0.1, out_abs * 1.6, name="output"), 3)
-    pad_shapes = [dict(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5, xref="x", yref="y",
-                       fillcolor=PADDING_FILL, line=dict(width=1, color="gray", dash="dot"), layer="above")
-                  for r, c in zip(*np.nonzero(pad_mask))]
-    fig.update_layout(shapes=pad_shapes + shapes, height=height, margin=dict(l=10, r=10, t=60, b=10))
-    if animate and len(trace.steps) > 1:
-        frames = []
-        for i in range(len(trace.steps)):
-            part, sh = _conv_frame(trace, i)
-            frames.append(go.Frame(name=str(i), traces=[2], data=[go.Heatmap(z=part, text=_text(part))],
-                                   layout=dict(shapes=pad_shapes + sh)))
-        fig.frames = frames
-        fig.update_layout(
-            updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.02, xanchor="left", yanchor="top",
-                              showactive=False, buttons=[
-                dict(label=tr(lang, "fig.play"), method="animate",
-                     args=[None, dict(frame=dict(duration=700, redraw=True), fromcurrent=True,
-                                      transition=dict(duration=0))]),
-                dict(label=tr(lang, "fig.pause"), method="animate",
-                     args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")]),
-            ])],
-            sliders=[dict(active=k, x=0.18, len=0.8, y=-0.02, yanchor="top", currentvalue=dict(prefix=tr(lang, "fig.step_prefix")),
-                          steps=[dict(label=str(i + 1), method="animate",
-                                      args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
-                                 for i in range(len(trace.steps))])],
-            height=height + 70, margin=dict(l=10, r=10, t=60, b=70),
-        )
-    return fig
+    partial, (wx, wy), (cx, cy) = _conv_frame(trace, k)
+    shown = np.full(trace.output.shape, np.nan)
+    shown[:partial.shape[0]] = partial
+    output = _grid_heatmap(shown, "Oranges", -out_abs * 0.1, out_abs * 1.6, name="output", show_text=not animate)
+    if animate:  # the text follows each frame's values: no per-frame text array
+        output.update(texttemplate="%{z:.3~f}", textfont=dict(size=14))
+    _add(fig, output, 3)
+    if p:  # the zero border: one translucent heatmap over the padded cells
+        border = np.ones((h, w), dtype=np.float32)
+        border[p:h - p, p:w - p] = np.nan
+        fig.add_trace(go.Heatmap(z=border, colorscale=[[0, "rgb(160,160,160)"], [1, "rgb(160,160,160)"]],
+                                 opacity=0.4, zmin=0, zmax=1, showscale=False, hoverinfo="skip", xgap=2, ygap=2))
+    line = dict(mode="lines", hoverinfo="skip", showlegend=False)
+    fig.add_trace(go.Scatter(x=wx, y=wy, line=dict(color=WINDOW_COLOR, width=3), **line))
+    fig.add_trace(go.Scatter(x=cx, y=cy, line=dict(color=CURRENT_COLOR, width=4), xaxis="x3", yaxis="y3", **line))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10),  # fixed ranges: outlines and frames
+                      xaxis=dict(range=[-0.5, w - 0.5], autorange=False),  # (fewer output rows) move nothing
+                      yaxis=dict(range=[h - 0.5, -0.5], autorange=False),
+                      xaxis3=dict(range=[-0.5, wo - 0.5], autorange=False),
+                      yaxis3=dict(range=[ho - 0.5, -0.5], autorange=False))
+    n = len(trace.steps)
+    if not animate or n < 2:
+        return fig
+    changing = [2, len(fig.data) - 2, len(fig.data) - 1]  # output, window, output cell
+    steps = np.arange(n) if n <= MAX_FRAMES else np.unique(np.linspace(0, n - 1, MAX_FRAMES).round().astype(int))
+    frames = []
+    for i in steps.tolist():
+        part, (wx, wy), (cx, cy) = _conv_frame(trace, i)
+        frames.append({"name": str(i), "traces": changing, "data": [
+            {"type": "heatmap", "z": _typed(part)},
+            {"type": "scatter", "x": _typed(wx), "y": _typed(wy)},
+            {"type": "scatter", "x": _typed(cx), "y": _typed(cy)}]})
+    slider = dict(active=int(np.searchsorted(steps, k, side="right")) - 1, x=0.18, len=0.8, y=-0.02, yanchor="top",
+                  currentvalue=dict(prefix=tr(lang, "fig.step_prefix")),
+                  steps=[dict(label=str(i + 1), method="animate",
+                              args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
+                         for i in steps.tolist()])
+    fig.update_layout(
+        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.02, xanchor="left", yanchor="top",
+                          showactive=False, buttons=[
+            dict(label=tr(lang, "fig.play"), method="animate",
+                 args=[None, dict(frame=dict(duration=700, redraw=True), fromcurrent=True,
+                                  transition=dict(duration=0))]),
+            dict(label=tr(lang, "fig.pause"), method="animate",
+                 args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")]),
+        ])],
+        height=height + 70, margin=dict(l=10, r=10, t=60, b=70),
+    )
+    return _LeanFigure.adopt(fig, frames, [slider])
+
+
+IMAGE_CELLS = 64 * 64  # a map with more cells than this travels as a PNG, not as a heatmap of numbers
+MOSAIC_CELLS = 32 * 32  # the same for a mosaic (kernels stay heatmaps with their values on hover)
+
+
+def _lut(colorscale, n: int = 255) -> np.ndarray:
+    """(n, 3) uint8 colours of a plotly colour scale (a name such as "RdBu_r" or [[pos, colour], ...]),
+    interpolated in RGB between its stops as plotly.js does."""
+    scale = go.Heatmap(colorscale=colorscale).colorscale  # plotly's own reading of the name
+    pos = np.array([float(p) for p, _ in scale])
+    rgb = np.array([pcolors.unlabel_rgb(pcolors.convert_colors_to_same_type(c, "rgb")[0][0]) for _, c in scale],
+                   dtype=np.float64)
+    t = np.linspace(0.0, 1.0, n)
+    return np.stack([np.interp(t, pos, rgb[:, i]) for i in range(3)], 1).round().astype(np.uint8)
+
+
+def _png_uri(values: np.ndarray, colorscale, zmin: float, zmax: float) -> str:
+    """A 2-D array coloured on the server with `colorscale` over [zmin, zmax] -> PNG data URI.
+
+    A palette PNG (one byte per pixel, 255 colours + transparent for NaN): a 28×28×32 mosaic is a few kB.
+    """
+    from PIL import Image
+
+    v = np.asarray(values, dtype=np.float64)
+    span = (zmax - zmin) or 1.0
+    idx = np.clip(np.round((v - zmin) / span * 254), 0, 254)
+    idx = np.where(np.isfinite(v), idx, 255).astype(np.uint8)
+    img = Image.fromarray(idx, mode="P")
+    img.putpalette(np.concatenate([_lut(colorscale).ravel(), [255, 255, 255]]).astype(np.uint8).tolist())
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", transparency=255, compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _scale_bar(colorscale, zmin: float, zmax: float, **heatmap) -> go.Heatmap:
+    """An invisible heatmap that carries the colour bar of an image coloured on the server."""
+    return go.Heatmap(colorscale=colorscale, zmin=zmin, zmax=zmax, opacity=0, colorbar=dict(thickness=12),
+                      **heatmap)
 
 
 def image_figure(img: np.ndarray, title: str = "", colorscale="gray", zmid=None, height=300,
                  showscale=True, hover_name: str | None = None, lang: str = "en") -> go.Figure:
-    """A 2-D array as an image with a colour bar (values on hover)."""
+    """A 2-D array as an image with a colour bar (values on hover).
+
+    Up to IMAGE_CELLS cells it is a heatmap (the value of each cell on hover); a larger map travels as a PNG
+    coloured on the server (no hover values) with the same colour bar, so that a 128×128 map is kilobytes.
+    """
     img = np.asarray(img, dtype=np.float64)
     hover = tr(lang, "fig.image_hover", name=tr(lang, "fig.value") if hover_name is None else hover_name)
-    fig = go.Figure(go.Heatmap(z=img, colorscale=colorscale, zmid=zmid, showscale=showscale,
-                               hovertemplate=hover + "<extra></extra>",
-                               colorbar=dict(thickness=12)))
+    if img.size <= IMAGE_CELLS:
+        fig = go.Figure(go.Heatmap(z=img, colorscale=colorscale, zmid=zmid, showscale=showscale,
+                                   hovertemplate=hover + "<extra></extra>",
+                                   colorbar=dict(thickness=12)))
+    else:
+        finite = img[np.isfinite(img)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if zmid is not None:  # as plotly does with zmid: a range symmetric about it
+            half = max(abs(hi - zmid), abs(lo - zmid)) or 1.0
+            lo, hi = zmid - half, zmid + half
+        hi = hi if hi > lo else lo + 1.0
+        h, w = img.shape
+        fig = go.Figure([_scale_bar(colorscale, lo, hi, z=[[lo]], x0=(w - 1) / 2, dx=w, y0=(h - 1) / 2, dy=h,
+                                    showscale=showscale, hoverinfo="skip"),
+                         go.Image(source=_png_uri(img, colorscale, lo, hi), hoverinfo="skip")])
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False)
     fig.update_xaxes(constrain="domain", showticklabels=False)
@@ -158,8 +320,16 @@ def image_figure(img: np.ndarray, title: str = "", colorscale="gray", zmid=None,
 
 
 def rgb_figure(img: np.ndarray, title: str = "", height=260) -> go.Figure:
-    """(H, W, 3) uint8 as a colour image."""
-    fig = go.Figure(go.Image(z=np.asarray(img, dtype=np.uint8)))
+    """(H, W, 3) uint8 as a colour image (a PNG when it is larger than IMAGE_CELLS pixels)."""
+    img = np.asarray(img, dtype=np.uint8)
+    if img.shape[0] * img.shape[1] <= IMAGE_CELLS:
+        fig = go.Figure(go.Image(z=img))
+    else:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(img[..., :3]), mode="RGB").save(buf, format="PNG")
+        fig = go.Figure(go.Image(source="data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
@@ -210,23 +380,49 @@ def pool_step_figure(trace: PoolTrace, x: np.ndarray, k: int = 0, height=340, la
 
 def mosaic_figure(maps: np.ndarray, title: str = "", max_maps: int = 64, cols: int = 8, height=None,
                   colorscale=SEQUENTIAL, symmetric=False, selected: int | None = None, lang: str = "en") -> go.Figure:
-    """(C, H, W) feature maps tiled in a grid on one colour scale; channel number on hover."""
+    """(C, H, W) feature maps tiled in a grid on one colour scale; channel number on hover.
+
+    Up to MOSAIC_CELLS cells (kernels, small maps) it is a heatmap: each cell's channel and value on hover.
+    Larger, the tiles travel as one PNG coloured on the server (a few kB instead of a heatmap of tens of
+    thousands of numbers), over an invisible heatmap of one cell per channel that carries the hover (the
+    channel and its largest value; a pixel's value is in the large map and the click-to-explain panel) and
+    the colour bar. Either way data[0] is a heatmap with the colour range (zmin, zmax).
+    """
     maps = np.asarray(maps, dtype=np.float64)[:max_maps]
     c, h, w = maps.shape
     cols = min(cols, c)
     rows = math.ceil(c / cols)
     gap = 1
     tile = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan)
-    chan = np.full(tile.shape, -1)
+    chan = np.full((rows, cols), np.nan)
+    peak = np.full((rows, cols), np.nan)
     for i, m in enumerate(maps):
         r, q = divmod(i, cols)
         tile[r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = m
-        chan[r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = i
-    vmax = float(np.nanmax(np.abs(maps))) or 1.0
-    zmin, zmax = (-vmax, vmax) if symmetric else (float(np.nanmin(maps)), float(np.nanmax(maps)) or 1.0)
-    fig = go.Figure(go.Heatmap(z=tile, customdata=chan, colorscale=DIVERGING if symmetric else colorscale,
-                               zmin=zmin, zmax=zmax, colorbar=dict(thickness=12),
-                               hovertemplate=tr(lang, "fig.channel_hover") + "<extra></extra>"))
+        chan[r, q] = i
+        peak[r, q] = np.nanmax(m) if np.isfinite(m).any() else np.nan
+    finite = maps[np.isfinite(maps)]
+    vmax = float(np.abs(finite).max()) if finite.size else 0.0
+    vmax = vmax or 1.0
+    if symmetric:
+        zmin, zmax = -vmax, vmax
+    else:
+        zmin = float(finite.min()) if finite.size else 0.0
+        zmax = (float(finite.max()) if finite.size else 0.0) or 1.0
+    scale = DIVERGING if symmetric else colorscale
+    if tile.size <= MOSAIC_CELLS:
+        chan_px = np.full(tile.shape, -1, dtype=np.int16)
+        for i in range(c):
+            r, q = divmod(i, cols)
+            chan_px[r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = i
+        fig = go.Figure(go.Heatmap(z=tile.astype(np.float32), customdata=chan_px, colorscale=scale, zmin=zmin,
+                                   zmax=zmax, colorbar=dict(thickness=12),
+                                   hovertemplate=tr(lang, "fig.channel_hover") + "<extra></extra>"))
+    else:
+        fig = go.Figure([_scale_bar(scale, zmin, zmax, z=peak, customdata=chan, x0=(w - 1) / 2, dx=w + gap,
+                                    y0=(h - 1) / 2, dy=h + gap,
+                                    hovertemplate=tr(lang, "fig.mosaic_hover") + "<extra></extra>"),
+                         go.Image(source=_png_uri(tile, scale, zmin, zmax), hoverinfo="skip")])
     if selected is not None and 0 <= selected < c:
         r, q = divmod(selected, cols)
         fig.add_shape(type="rect", x0=q * (w + gap) - 0.5, x1=q * (w + gap) + w - 0.5,
@@ -255,13 +451,25 @@ def probability_figure(probs: np.ndarray, classes, true_label: int | None = None
 
 def loss_figure(losses: list[float], average: np.ndarray, epoch_marks: list[int] = (), height=340,
                 lang: str = "en") -> go.Figure:
-    fig = go.Figure()
-    steps = np.arange(1, len(losses) + 1)
-    fig.add_trace(go.Scattergl(x=steps, y=losses, mode="lines", name=tr(lang, "fig.batch_loss"), line=dict(width=1, color="#9ecae1")))
-    fig.add_trace(go.Scattergl(x=steps, y=average, mode="lines", name=tr(lang, "fig.moving_average"), line=dict(width=3, color="#08519c")))
-    for m in epoch_marks:
-        fig.add_vline(x=m, line=dict(color="gray", dash="dot"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=tr(lang, "fig.batch"), yaxis_title=tr(lang, "fig.loss"),
+    """Loss of every batch and its moving average, with at most curves.MAX_POINTS points per curve.
+
+    A long history is thinned to each bucket's smallest and largest loss (spikes stay visible) and the
+    average, computed on the full history, is read at the same batches (cnnviz.curves.downsample_curve):
+    the chart costs the same after ten batches or a hundred thousand.
+    """
+    v = np.asarray(losses, dtype=np.float64)
+    avg = np.asarray(average, dtype=np.float64)
+    x, y, y_avg = downsample_curve(v, MAX_POINTS, average=avg if avg.shape == v.shape else None)
+    line = dict(mode="lines", hovertemplate="%{x}: %{y:.4f}<extra></extra>")
+    fig = go.Figure([
+        go.Scatter(x=x, y=y, name=tr(lang, "fig.batch_loss"), line=dict(width=1, color="#9ecae1"), **line),
+        go.Scatter(x=x, y=y_avg, name=tr(lang, "fig.moving_average"), line=dict(width=3, color="#08519c"), **line)])
+    marks = list(epoch_marks)
+    if len(marks) > 200:  # one line per epoch: a bounded number of them too
+        marks = marks[::-(-len(marks) // 200)]
+    fig.update_layout(shapes=[dict(type="line", x0=m, x1=m, y0=0, y1=1, xref="x", yref="paper",
+                                   line=dict(color="gray", dash="dot")) for m in marks],
+                      height=height, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=tr(lang, "fig.batch"), yaxis_title=tr(lang, "fig.loss"),
                       title=tr(lang, "fig.training_loss"), legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return fig
 

@@ -8,10 +8,18 @@ import streamlit as st
 from PIL import Image
 
 import ui
-from cnnviz.architecture import fc_equivalent, pytorch_code, receptive_field, seed_config, trace_config
+from cnnviz import CnnvizError
+from cnnviz.architecture import (
+    fc_equivalent,
+    pytorch_code,
+    receptive_field,
+    seed_config,
+    trace_config,
+    validate_layers,
+)
 from cnnviz.figures import params_comparison_figure, receptive_field_figure
 from cnnviz.i18n import format_number
-from cnnviz.models import ConvNetConfig, ConvSpec, _conv_stages, conv_out
+from cnnviz.models import ConvNetConfig, ConvSpec
 from ui.screens import ARCH_SHAPES, format_layers, parse_layers
 
 t, state = ui.page("architecture")
@@ -44,34 +52,24 @@ def layers_editor() -> tuple[tuple[int, int, int, int], ...]:
                                                       required=True),
         "kernel": st.column_config.NumberColumn(t("arch.col_kernel"), min_value=1, max_value=15, step=1,
                                                 required=True),
-        "padding": st.column_config.NumberColumn(t("arch.col_padding"), min_value=0, max_value=10, step=1,
+        "padding": st.column_config.NumberColumn(t("arch.col_padding"), min_value=0, max_value=8, step=1,
                                                  required=True),
         "pool": st.column_config.CheckboxColumn(t("arch.col_pool"), default=False)})
-    complete = edited.dropna()  # a row being added has empty cells until it is filled in
+    complete = edited.dropna(subset=list(COLUMNS[:3]))  # a row being added has empty cells until filled in
     if complete.empty:
         st.error(t("arch.layers_empty"), icon=":material/error:")
         st.stop()
-    try:
-        out = format_layers(complete[list(COLUMNS)].itertuples(index=False, name=None))
-    except (ValueError, KeyError, TypeError):  # out of range: a rewritten websocket message, not the editor
+    try:  # the library's check first (types, ranges, named row), then the setting's own
+        checked = validate_layers(complete[list(COLUMNS)].to_dict("records"))
+        out = format_layers((c.out_channels, c.kernel, c.padding, c.pool) for c in checked.convs)
+    except (CnnvizError, ValueError, KeyError, TypeError) as exc:  # a rewritten websocket message, not the editor
         st.error(t("arch.layers_invalid"), icon=":material/error:")
+        if isinstance(exc, CnnvizError):
+            ui.show_error(exc)
         out = state.layers  # the last valid table stays in use, and the editor shows it again next run
         S[base_key] = (out, version + 1)
     S["arch_editor_out"] = state.layers = out
     return parse_layers(out)
-
-
-def collapse_message(config: ConvNetConfig, trace) -> str:
-    """The stage after the ones that fit: why its output has no pixel left."""
-    import torch
-
-    n_ok = len(trace.rows)
-    with torch.device("meta"):
-        name, module = list(_conv_stages(config).items())[n_ok]
-    shape = trace.rows[n_ok - 1].out_shape if n_ok else config.input_shape
-    k, s, p = (v if isinstance(v, int) else v[0] for v in (module.kernel_size, module.stride, module.padding))
-    return t("arch.collapse", name=name, k=k, s=s, p=p, shape=" × ".join(map(str, shape)),
-             oh=conv_out(shape[1], k, s, p), ow=conv_out(shape[2], k, s, p))
 
 
 st.title(t("arch.title"))
@@ -149,6 +147,6 @@ def summary_and_receptive_field() -> None:
 
 
 if trace.error:
-    st.error(collapse_message(config, trace), icon=":material/error:")
+    ui.show_error(trace.exception or Exception(trace.error))  # names the layer whose output has no pixel left
 else:
     summary_and_receptive_field()

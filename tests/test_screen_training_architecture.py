@@ -105,7 +105,8 @@ def test_architecture_editor_refuses_a_rewritten_message():
                                         "deleted_rows": []}
     at.run()
     assert not at.exception
-    assert any("outside its range" in e.value for e in at.error)
+    assert any("cannot produce" in e.value for e in at.error)
+    assert any("Layer 1" in e.value and "-5" in e.value for e in at.error)  # the library names the row
     assert at.session_state["arch_layers"] == "64-11-0-1;128-5-0-1;256-3-0-0"
     assert "nn.Linear(256 * 46 * 71, 120)" in text(at)  # the last valid layers are used
     at.run()  # and the table shows them again
@@ -119,7 +120,7 @@ def test_architecture_editor_refuses_a_rewritten_message():
 @pytest.mark.parametrize("text_, ok", [
     ("64-11-0-1;128-5-0-1;256-3-0-0", True), ("1-1-0-0", True), ("-3-3-0-0", False), ("64--11-0-1", False),
     ("0-3-0-0", False), ("2000-3-0-0", False), ("8-16-0-0", False), ("8-3-11-0", False), ("8-3-0-2", False),
-    ("", False), ("8-3-0", False), ("8-3-0-0;" * 13, False), ("٣-3-0-0", False), ("<b>1</b>", False),
+    ("", False), ("8-3-0", False), ("8-3-0-0;" * 17, False), ("8-3-9-0", False), ("٣-3-0-0", False), ("<b>1</b>", False),
 ])
 def test_layers_text_is_checked(text_, ok):
     field = BY_ID["architecture"].field("layers")
@@ -128,6 +129,15 @@ def test_layers_text_is_checked(text_, ok):
     else:
         with pytest.raises(ValueError):
             field.parse(text_)
+
+
+def test_layers_limits_are_the_library_s():
+    from cnnviz.architecture import LIMITS, MAX_LAYERS
+    from ui.screens import LAYER_LIMITS
+    from ui.screens import MAX_LAYERS as SCREEN_MAX
+
+    assert LAYER_LIMITS[:3] == (LIMITS["out_channels"], LIMITS["kernel"], LIMITS["padding"])
+    assert SCREEN_MAX == MAX_LAYERS
 
 
 def test_layers_from_a_table_are_whole_numbers_in_range():

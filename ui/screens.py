@@ -167,8 +167,8 @@ TRAIN_MODELS = ("compact", "compact_blur", "seednet", "mlp")  # = cnnviz.models.
 TRAIN_LOSSES = ("cross-entropy", "mse", "l1")  # = cnnviz.training.LOSSES
 ARCH_SHAPES = {"fmnist": (1, 28, 28), "cifar": (3, 32, 32), "slide": (3, 210, 310), "custom": None}
 # The architecture editor's conv layers, one "filters-kernel-padding-pool" group per layer (pool: 0 or 1).
-LAYER_LIMITS = ((1, 1024), (1, 15), (0, 10), (0, 1))
-MAX_LAYERS = 12
+LAYER_LIMITS = ((1, 1024), (1, 15), (0, 8), (0, 1))  # = cnnviz.architecture.LIMITS (a test checks it)
+MAX_LAYERS = 16
 SEED_LAYERS = "64-11-0-1;128-5-0-1;256-3-0-0"  # the course's Net
 
 
@@ -210,7 +210,7 @@ def format_layers(rows) -> str:
 def _stage_check(text: str) -> None:
     import re
 
-    if text and not re.fullmatch(r"(conv|relu|pool|bn)([1-9]|1[0-2])", text):
+    if text and not re.fullmatch(r"(conv|relu|pool|bn)([1-9]|1[0-6])", text):
         raise ValueError("not a stage name")
 
 

@@ -17,10 +17,11 @@ def test_a_broken_checkpoint_shows_a_message(tmp_path, monkeypatch):
     (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 not really a checkpoint")
     at = app("feature_maps")
     assert any("Prediction" in m.value for m in at.markdown)  # the shipped network first
-    assert "Your run: broken" in at.selectbox(key="network").options
-    at.selectbox(key="network").set_value(tmp_path / "broken.pt").run()
+    assert "Your run: broken" in at.selectbox(key="fm_network").options
+    at.selectbox(key="fm_network").set_value("broken.pt").run()
     assert not at.exception
-    assert any("could not be loaded" in e.value and "broken.pt" in e.value for e in at.error)
+    assert any("could not be loaded" in e.value for e in at.error)
+    assert any("broken.pt is truncated" in e.value.replace("\\", "") for e in at.error)  # shown as plain text
     at.switch_page("pages/convolution.py").run()  # the rest of the app keeps working
     assert not at.exception and not at.error
 
@@ -43,10 +44,21 @@ def test_every_screen_works_without_the_dataset(tmp_path, monkeypatch):
             assert not at.error, (page, [e.value for e in at.error])
         at.switch_page("pages/feature_maps.py").run()
         assert any("shipped sample" in c.value for c in at.caption)
-        assert at.number_input(key="fm_pos").max == 19  # 2 images per class
+        assert at.number_input(key="fm_idx").max == 19  # 2 images per class
         at.switch_page("pages/training.py").run()
         assert not at.exception
         assert any("apt-get install dataset-fashion-mnist" in e.value for e in at.error)
     finally:
         data.load_dataset.cache_clear()
         st.cache_resource.clear()
+
+
+def test_files_that_cannot_be_offered_are_skipped_with_a_notice(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    (tmp_path / "gone.pt").symlink_to(tmp_path / "nowhere.pt")  # a dangling link
+    (tmp_path / "passwd.pt").symlink_to("/etc/passwd")  # a link out of runs/
+    for page, key in (("feature_maps", "fm_network"), ("translation", "shift_network")):
+        at = app(page)
+        assert not at.exception and not at.error
+        assert not any("gone" in o or "passwd" in o for o in at.selectbox(key=key).options)
+        assert any("are not offered" in c.value and "gone" in c.value for c in at.sidebar.caption)

@@ -133,7 +133,10 @@ def pick_network(t, key: str):
     `key` is the screen's setting that holds the chosen name (a file name, or "user:Class"), so it can go in a link.
     """
     S = st.session_state
-    paths = {p.name: p for p in list_checkpoints()}
+    skipped = []
+    paths = {p.name: p for p in list_checkpoints(skipped)}
+    if skipped:  # junk, dangling links or links out of runs/: not offered, and said so
+        st.sidebar.caption(t("net.skipped", n=len(skipped), names=", ".join(plain(p.name) for p, _ in skipped[:5])))
     labels = {name: network_label(t, p) for name, p in paths.items()}
     loaders = {name: (lambda p=p: network(str(p), p.stat().st_mtime)) for name, p in paths.items()}
     user = _user_entry()

@@ -34,7 +34,7 @@ DILATIONS = range(1, 4)
 def chart_cost(build, repeat: int = 3) -> tuple[float, int]:
     """(median ms of build() + to_json, JSON bytes) over `repeat` calls after a warm-up."""
     size = len(pio.to_json(build(), validate=False))
-    times = []
+    times = [float("nan")] if repeat < 1 else []
     for _ in range(repeat):
         t0 = time.perf_counter()
         pio.to_json(build(), validate=False)

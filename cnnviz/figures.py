@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from functools import lru_cache
 
 import numpy as np
 import plotly.colors as pcolors
@@ -252,41 +253,58 @@ def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height
 
 IMAGE_CELLS = 64 * 64  # a map with more cells than this travels as a PNG, not as a heatmap of numbers
 MOSAIC_CELLS = 32 * 32  # the same for a mosaic (kernels stay heatmaps with their values on hover)
+_IMAGE_AXES = dict(constrain="domain", showticklabels=False)
 
 
-def _lut(colorscale, n: int = 255) -> np.ndarray:
-    """(n, 3) uint8 colours of a plotly colour scale (a name such as "RdBu_r" or [[pos, colour], ...]),
-    interpolated in RGB between its stops as plotly.js does."""
+@lru_cache(maxsize=64)
+def _palette(colorscale) -> bytes:
+    """The PNG palette of a plotly colour scale (a name such as "RdBu_r", or a tuple of (pos, colour)):
+    255 colours interpolated in RGB between its stops as plotly.js does, then white (index 255, for NaN)."""
     scale = go.Heatmap(colorscale=colorscale).colorscale  # plotly's own reading of the name
     pos = np.array([float(p) for p, _ in scale])
     rgb = np.array([pcolors.unlabel_rgb(pcolors.convert_colors_to_same_type(c, "rgb")[0][0]) for _, c in scale],
                    dtype=np.float64)
-    t = np.linspace(0.0, 1.0, n)
-    return np.stack([np.interp(t, pos, rgb[:, i]) for i in range(3)], 1).round().astype(np.uint8)
+    t = np.linspace(0.0, 1.0, 255)
+    lut = np.stack([np.interp(t, pos, rgb[:, i]) for i in range(3)], 1).round().astype(np.uint8)
+    return lut.tobytes() + bytes([255, 255, 255])
+
+
+def _lut(colorscale) -> np.ndarray:
+    """(255, 3) uint8 colours of a colour scale, lowest first."""
+    key = colorscale if isinstance(colorscale, str) else tuple(map(tuple, colorscale))
+    return np.frombuffer(_palette(key), dtype=np.uint8)[:255 * 3].reshape(255, 3)
 
 
 def _png_uri(values: np.ndarray, colorscale, zmin: float, zmax: float) -> str:
     """A 2-D array coloured on the server with `colorscale` over [zmin, zmax] -> PNG data URI.
 
-    A palette PNG (one byte per pixel, 255 colours + transparent for NaN): a 28×28×32 mosaic is a few kB.
+    A palette PNG (one byte per pixel, 255 colours + transparent for NaN): a 28×28×32 mosaic is ~20 kB.
     """
     from PIL import Image
 
     v = np.asarray(values, dtype=np.float64)
     span = (zmax - zmin) or 1.0
-    idx = np.clip(np.round((v - zmin) / span * 254), 0, 254)
+    with np.errstate(invalid="ignore"):
+        idx = np.clip(np.round((v - zmin) / span * 254), 0, 254)
     idx = np.where(np.isfinite(v), idx, 255).astype(np.uint8)
     img = Image.fromarray(idx, mode="P")
-    img.putpalette(np.concatenate([_lut(colorscale).ravel(), [255, 255, 255]]).astype(np.uint8).tolist())
+    key = colorscale if isinstance(colorscale, str) else tuple(map(tuple, colorscale))
+    img.putpalette(_palette(key))
     buf = io.BytesIO()
     img.save(buf, format="PNG", transparency=255, compress_level=6)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _scale_bar(colorscale, zmin: float, zmax: float, **heatmap) -> go.Heatmap:
-    """An invisible heatmap that carries the colour bar of an image coloured on the server."""
-    return go.Heatmap(colorscale=colorscale, zmin=zmin, zmax=zmax, opacity=0, colorbar=dict(thickness=12),
-                      **heatmap)
+def _scale_bar(colorscale, zmin: float, zmax: float, **heatmap) -> dict:
+    """An invisible heatmap that carries the colour bar (and the hover) of an image coloured on the server."""
+    return dict(type="heatmap", colorscale=colorscale, zmin=zmin, zmax=zmax, opacity=0,
+                colorbar=dict(thickness=12), **heatmap)
+
+
+def _image_layout(title: str, height, **extra) -> dict:
+    """A picture's layout: square pixels, rows downwards, no ticks."""
+    return dict(title=dict(text=title), height=height, margin=dict(l=10, r=10, t=40, b=10),
+                yaxis=dict(autorange="reversed", scaleanchor="x", **_IMAGE_AXES), xaxis=dict(_IMAGE_AXES), **extra)
 
 
 def image_figure(img: np.ndarray, title: str = "", colorscale="gray", zmid=None, height=300,
@@ -299,9 +317,8 @@ def image_figure(img: np.ndarray, title: str = "", colorscale="gray", zmid=None,
     img = np.asarray(img, dtype=np.float64)
     hover = tr(lang, "fig.image_hover", name=tr(lang, "fig.value") if hover_name is None else hover_name)
     if img.size <= IMAGE_CELLS:
-        fig = go.Figure(go.Heatmap(z=img, colorscale=colorscale, zmid=zmid, showscale=showscale,
-                                   hovertemplate=hover + "<extra></extra>",
-                                   colorbar=dict(thickness=12)))
+        data = [dict(type="heatmap", z=img, colorscale=colorscale, zmid=zmid, showscale=showscale,
+                     hovertemplate=hover + "<extra></extra>", colorbar=dict(thickness=12))]
     else:
         finite = img[np.isfinite(img)]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -310,30 +327,26 @@ def image_figure(img: np.ndarray, title: str = "", colorscale="gray", zmid=None,
             lo, hi = zmid - half, zmid + half
         hi = hi if hi > lo else lo + 1.0
         h, w = img.shape
-        fig = go.Figure([_scale_bar(colorscale, lo, hi, z=[[lo]], x0=(w - 1) / 2, dx=w, y0=(h - 1) / 2, dy=h,
-                                    showscale=showscale, hoverinfo="skip"),
-                         go.Image(source=_png_uri(img, colorscale, lo, hi), hoverinfo="skip")])
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False)
-    fig.update_xaxes(constrain="domain", showticklabels=False)
-    return fig
+        data = [_scale_bar(colorscale, lo, hi, z=[[lo]], x0=(w - 1) / 2, dx=w, y0=(h - 1) / 2, dy=h,
+                           showscale=showscale, hoverinfo="skip"),
+                dict(type="image", source=_png_uri(img, colorscale, lo, hi), hoverinfo="skip")]
+    return go.Figure(dict(data=data, layout=_image_layout(title, height)))
 
 
 def rgb_figure(img: np.ndarray, title: str = "", height=260) -> go.Figure:
     """(H, W, 3) uint8 as a colour image (a PNG when it is larger than IMAGE_CELLS pixels)."""
     img = np.asarray(img, dtype=np.uint8)
     if img.shape[0] * img.shape[1] <= IMAGE_CELLS:
-        fig = go.Figure(go.Image(z=img))
+        trace = dict(type="image", z=img)
     else:
         from PIL import Image
 
         buf = io.BytesIO()
         Image.fromarray(np.ascontiguousarray(img[..., :3]), mode="RGB").save(buf, format="PNG")
-        fig = go.Figure(go.Image(source="data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10))
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
-    return fig
+        trace = dict(type="image", source="data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"))
+    return go.Figure(dict(data=[trace], layout=dict(
+        title=dict(text=title), height=height, margin=dict(l=10, r=10, t=40, b=10),
+        xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))))
 
 
 def maps_row(maps: np.ndarray, titles: list[str], colorscale=DIVERGING, height=260, symmetric=True,
@@ -415,23 +428,22 @@ def mosaic_figure(maps: np.ndarray, title: str = "", max_maps: int = 64, cols: i
         for i in range(c):
             r, q = divmod(i, cols)
             chan_px[r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = i
-        fig = go.Figure(go.Heatmap(z=tile.astype(np.float32), customdata=chan_px, colorscale=scale, zmin=zmin,
-                                   zmax=zmax, colorbar=dict(thickness=12),
-                                   hovertemplate=tr(lang, "fig.channel_hover") + "<extra></extra>"))
+        data = [dict(type="heatmap", z=tile.astype(np.float32), customdata=chan_px, colorscale=scale, zmin=zmin,
+                     zmax=zmax, colorbar=dict(thickness=12),
+                     hovertemplate=tr(lang, "fig.channel_hover") + "<extra></extra>")]
     else:
-        fig = go.Figure([_scale_bar(scale, zmin, zmax, z=peak, customdata=chan, x0=(w - 1) / 2, dx=w + gap,
-                                    y0=(h - 1) / 2, dy=h + gap,
-                                    hovertemplate=tr(lang, "fig.mosaic_hover") + "<extra></extra>"),
-                         go.Image(source=_png_uri(tile, scale, zmin, zmax), hoverinfo="skip")])
+        data = [_scale_bar(scale, zmin, zmax, z=peak, customdata=chan, x0=(w - 1) / 2, dx=w + gap, y0=(h - 1) / 2,
+                           dy=h + gap, hovertemplate=tr(lang, "fig.mosaic_hover") + "<extra></extra>"),
+                dict(type="image", source=_png_uri(tile, scale, zmin, zmax), hoverinfo="skip")]
+    shapes = []
     if selected is not None and 0 <= selected < c:
         r, q = divmod(selected, cols)
-        fig.add_shape(type="rect", x0=q * (w + gap) - 0.5, x1=q * (w + gap) + w - 0.5,
-                      y0=r * (h + gap) - 0.5, y1=r * (h + gap) + h - 0.5, line=dict(color=WINDOW_COLOR, width=3))
-    fig.update_layout(title=title, height=height or max(180, 60 + 320 * rows / cols * (h / w)),
-                      margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white")
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False, showgrid=False)
-    fig.update_xaxes(constrain="domain", showticklabels=False, showgrid=False)
-    return fig
+        shapes.append(dict(type="rect", x0=q * (w + gap) - 0.5, x1=q * (w + gap) + w - 0.5, y0=r * (h + gap) - 0.5,
+                           y1=r * (h + gap) + h - 0.5, line=dict(color=WINDOW_COLOR, width=3)))
+    layout = _image_layout(title, height or max(180, 60 + 320 * rows / cols * (h / w)), plot_bgcolor="white",
+                           shapes=shapes)
+    layout["xaxis"]["showgrid"] = layout["yaxis"]["showgrid"] = False
+    return go.Figure(dict(data=data, layout=layout))
 
 
 def probability_figure(probs: np.ndarray, classes, true_label: int | None = None, height=320,

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import pickle
+from collections import Counter
 
 import numpy as np
 import plotly.io as pio
@@ -182,3 +183,52 @@ def test_trailing_mean_is_the_training_moving_average():
     assert np.isnan(avg[100:150]).all() and np.isfinite(avg[150:]).all()  # a NaN spoils its window only
     x, y, y_avg = downsample_curve(losses, 200)  # a bucket's min and max are finite losses
     assert len(x) <= 200 and np.isfinite(y).all() and np.isnan(y_avg).any()
+
+
+# ---------------------------------------------------------------- shared by the sessions of a class
+
+def test_shared_results_are_computed_once_for_two_sessions():
+    """The pattern ui/ uses: cnnviz.shared's computations behind st.cache_resource keyed by plain values."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import streamlit as st
+
+    from cnnviz import shared
+    from cnnviz.checkpoints import SHIPPED, load_checkpoint
+    from cnnviz.data import images_to_browse
+
+    model, meta = load_checkpoint(SHIPPED)
+    image = images_to_browse(meta["dataset"]).images[0]
+    path, mtime = str(SHIPPED), SHIPPED.stat().st_mtime
+
+    @st.cache_resource(show_spinner=False)
+    def maps(path: str, mtime: float, image: np.ndarray, _model):
+        return shared.image_maps(_model, image)
+
+    @st.cache_resource(show_spinner=False)
+    def mosaics(path: str, mtime: float, image: np.ndarray, signed: bool, lang: str, _maps):
+        return shared.stage_mosaics(_maps, ["conv1", "relu1", "pool1"], signed, lang)
+
+    @st.cache_resource(show_spinner=False)
+    def shifts(path: str, mtime: float, image: np.ndarray, k: int, circular: bool, _model):
+        return shared.shift_probabilities(_model, image, k, circular)
+
+    before = Counter(shared.CALLS)
+
+    def session(_):  # what one page run asks for
+        result = maps(path, mtime, image.copy(), model)
+        return result, mosaics(path, mtime, image, True, "fr", result.maps), shifts(path, mtime, image, 2, False, model)
+
+    with ThreadPoolExecutor(2) as pool:  # two sessions at the same moment, then a third one later
+        runs = list(pool.map(session, range(2))) + [session(2)]
+    calls = Counter(shared.CALLS) - before
+    assert calls == Counter(image_maps=1, stage_mosaics=1, shift_probabilities=1)
+    assert all(r[0] is runs[0][0] and r[1] is runs[0][1] and r[2] is runs[0][2] for r in runs)
+    result, figs, probs = runs[0]
+    assert not result.maps["conv1"].flags.writeable and not probs.flags.writeable  # shared: read-only
+    assert probs.shape == (5, 5, len(meta["classes"]))
+    np.testing.assert_allclose(probs[2, 2], result.probs, atol=1e-5)  # the unshifted image
+    text = pio.to_json(figs["conv1"], validate=False)  # serialising a shared figure leaves it as it was
+    assert pio.to_json(figs["conv1"], validate=False) == text
+    maps(path, mtime + 1, image, model)  # a rewritten checkpoint computes again
+    assert shared.CALLS["image_maps"] - before["image_maps"] == 2

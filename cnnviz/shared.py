@@ -1,0 +1,125 @@
+"""What the sessions of a class share: computations that depend only on plain values (a checkpoint, an image,
+a setting), done once per server and handed to every session read-only.
+
+Each function here is a plain computation (no Streamlit); `ui/` wraps it in `st.cache_resource` keyed by
+plain values, the model and the dataset passed as `_`-prefixed (unhashed) arguments:
+
+    @st.cache_resource(max_entries=256, show_spinner=False)
+    def image_maps(path: str, mtime: float, image: np.ndarray, _model):   # image hashed by content
+        return shared.image_maps(_model, image)
+
+`st.cache_resource` computes a key once even when thirty sessions ask at the same moment (the others wait
+for the first) and hands out the same object without copying it, which is why every array returned here is
+read-only and every figure is only read (st.plotly_chart serialises a figure without changing it).
+`CALLS` counts the computations, so a test can check that two sessions cost one.
+
+    python -m cnnviz.shared    # times each computation on the shipped network, test image 0
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import Counter
+
+import numpy as np
+import torch
+
+CALLS: Counter = Counter()  # function name -> how many times it computed (not how many times it was asked)
+_CALLS_LOCK = threading.Lock()
+
+
+def counted(fn):
+    """Count the calls of `fn` in CALLS[fn.__name__] (thread-safe: sessions run in threads)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with _CALLS_LOCK:
+            CALLS[fn.__name__] += 1
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+@counted
+def image_maps(model, image: np.ndarray):
+    """Every stage's maps, the probabilities and the prediction of one image (cnnviz.explore.inspect), read-only.
+
+    Key: (checkpoint path, mtime, image) — the image by content, or (dataset, split, index) for a test image.
+    """
+    from cnnviz.explore import Inspection, inspect
+
+    result = inspect(model, image)
+    maps = type(result.maps)((name, _read_only(m)) for name, m in result.maps.items())
+    return Inspection(maps, _read_only(result.probs), result.pred)
+
+
+@counted
+def shift_probabilities(model, image: np.ndarray, k: int, circular: bool = False) -> np.ndarray:
+    """cnnviz.shift.probabilities_over_shifts without autograd: (2k+1, 2k+1, classes), read-only.
+
+    (2k+1)² forward passes (121 for k = 5): the costliest part of a Translation run. Key: (checkpoint path,
+    mtime, image, k, circular).
+    """
+    from cnnviz.shift import probabilities_over_shifts
+
+    with torch.inference_mode():
+        return _read_only(probabilities_over_shifts(model, image, k, circular))
+
+
+@counted
+def stage_mosaics(maps: dict, stages: list[str], signed: bool, lang: str, cols: int = 16,
+                  titles: dict | None = None) -> dict:
+    """The Feature maps screen's mosaics, stage -> go.Figure: the figures of a view, built once.
+
+    Key: (checkpoint path, mtime, image, signed, lang) — everything the figures show. `titles` (stage -> text)
+    is part of the key when given (it is translated text, so lang covers it).
+    """
+    from cnnviz.figures import mosaic_figure
+
+    out = {}
+    for stage in stages:
+        m = maps[stage]
+        out[stage] = mosaic_figure(m, (titles or {}).get(stage, stage), symmetric=signed, cols=min(cols, m.shape[0]),
+                                   lang=lang)
+    return out
+
+
+@counted
+def test_consistency(model, images: np.ndarray, k: int, circular: bool = False) -> float:
+    """The share of test images whose class survives two random shifts of up to k pixels (cnnviz.shift).
+
+    Nine seconds over 10,000 images on two cores: a class pressing the button thirty times must not cost
+    thirty times that. Key: (checkpoint path, mtime, dataset, k, circular).
+    """
+    from cnnviz.shift import consistency
+
+    return float(consistency(model, images, k, circular))
+
+
+if __name__ == "__main__":
+    import time
+
+    from cnnviz.checkpoints import SHIPPED, load_checkpoint
+    from cnnviz.data import images_to_browse
+    from cnnviz.explore import conv_groups
+
+    torch.set_num_threads(1)
+    model, meta = load_checkpoint(SHIPPED)
+    image = images_to_browse(meta["dataset"]).images[0]
+
+    def timed(label, fn):
+        t0 = time.perf_counter()
+        out = fn()
+        print(f"{label}: {(time.perf_counter() - t0) * 1000:.0f} ms")
+        return out
+
+    result = timed("image_maps", lambda: image_maps(model, image))
+    timed("shift_probabilities k=5", lambda: shift_probabilities(model, image, 5))
+    stages = [s for g in conv_groups(model).values() for s in g]
+    timed("stage_mosaics (12 figures)", lambda: stage_mosaics(result.maps, stages, True, "fr"))
+    print(dict(CALLS))

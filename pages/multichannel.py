@@ -36,7 +36,7 @@ st.title(t("mc.title"))
 st.markdown(t("mc.intro"))
 
 try:
-    cifar = ui.dataset("cifar10", "test", download=False)
+    cifar = ui.dataset("cifar10", "test")
 except CnnvizError:
     cifar = None  # not installed: the other sources work without it
 sources = [s for s in SOURCES if s != "cifar" or cifar is not None]

@@ -62,3 +62,17 @@ def test_files_that_cannot_be_offered_are_skipped_with_a_notice(tmp_path, monkey
         assert not at.exception and not at.error
         assert not any("gone" in o or "passwd" in o for o in at.selectbox(key=key).options)
         assert any("are not offered" in c.value and "gone" in c.value for c in at.sidebar.caption)
+
+
+def test_bad_environment_values_are_said_once_in_the_sidebar(monkeypatch):
+    """CNNVIZ_MAX_JOBS=two: the server starts with the default and says so, in the reader's language."""
+    monkeypatch.setenv("CNNVIZ_MAX_JOBS", "two")
+    st.cache_resource.clear()
+    try:
+        at = app(None, lang="fr")
+        warnings = [w.value for w in at.sidebar.warning]
+        assert any("CNNVIZ_MAX_JOBS" in w for w in warnings), warnings
+        assert not any("expected" in w for w in warnings)  # French, not English
+    finally:
+        monkeypatch.delenv("CNNVIZ_MAX_JOBS")
+        st.cache_resource.clear()

@@ -181,8 +181,9 @@ def app_frame():
                        initial_sidebar_state="collapsed" if present else "auto")
     if present:
         st.markdown(PRESENTER_CSS, unsafe_allow_html=True)  # our own constant style sheet, nothing from a user
-    for warning in _startup():
-        st.sidebar.warning(warning, icon=":material/warning:")
+    for warning in _startup():  # bad CNNVIZ_* values: the operator's concern, said once per page in the sidebar
+        text = warning.message(lang) if hasattr(warning, "message") else str(warning)
+        st.sidebar.warning(text, icon=":material/warning:")
     _keep_settings()
     pages = {t(section): [st.Page(str(ROOT / s.file), title=t(s.title), icon=s.icon, url_path=s.id,
                                   default=(s.id == "home"))

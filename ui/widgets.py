@@ -78,9 +78,19 @@ def plain(text: str) -> str:
 # ---------------------------------------------------------------- shared, cached loaders
 
 @st.cache_resource(show_spinner=False)
-def dataset(name: str, split: str, download: bool = True) -> Dataset:
-    """One split, loaded once per server (raises DatasetUnavailable)."""
-    return load_dataset(name, split, download)
+def dataset(name: str, split: str) -> Dataset:
+    """One split, loaded once per server (raises DatasetUnavailable). A page view never downloads: only an
+    explicit button does (`download`)."""
+    return load_dataset(name, split, download=False)
+
+
+def download(name: str, split: str) -> Dataset:
+    """Download one split now (a button's action; raises DatasetUnavailable with the reason), then share it."""
+    from cnnviz.data import download_dataset
+
+    download_dataset(name, split)
+    dataset.clear()
+    return dataset(name, split)
 
 
 @st.cache_resource(show_spinner=False)

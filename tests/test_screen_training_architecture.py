@@ -195,6 +195,18 @@ def test_training_widgets_update_the_url():
     assert param(at, "lr") == "0.001" and at.number_input(key="train_lr").value == 0.001
 
 
+def test_training_settings_survive_a_visit_to_another_screen():
+    at = app("training")
+    at.selectbox(key="train_loss").set_value("mse").run()
+    at.number_input(key="train_lr").set_value(0.2).run()
+    at.number_input(key="train_batch").set_value(256).run()
+    at.switch_page("pages/architecture.py").run()
+    at.switch_page("pages/training.py").run()
+    assert not at.exception
+    assert at.selectbox(key="train_loss").value == "mse"
+    assert (at.number_input(key="train_lr").value, at.number_input(key="train_batch").value) == (0.2, 256)
+
+
 TRAIN_HOSTILE = {"dataset": "<script>", "model": "![x](http://evil.example/x.png)", "loss": "<b>l2</b>",
                  "lr": "nan", "momentum": "2", "batch": "1e9", "epochs": "abc", "subset": "-1", "seed": "1" * 100_000}
 

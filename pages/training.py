@@ -8,6 +8,7 @@ from cnnviz.models import ARCHITECTURES, build_model
 from cnnviz.training import TrainConfig, TrainingJob
 from ui.screens import TRAIN_DATASETS, TRAIN_LOSSES, TRAIN_MODELS
 from ui.training_view import draw_job, limits, owner_alive_check, settings_of, show_results, training_slots
+from ui.widgets import download
 
 t, state = ui.page("training")
 lang = t.lang
@@ -63,6 +64,14 @@ try:
     test = ui.dataset(state.dataset, "test")
 except CnnvizError as exc:
     ui.show_error(exc)
+    if st.button(t("train.download"), icon=":material/download:", key="train_download", help=t("train.download_help")):
+        try:
+            with st.spinner(t("train.downloading")):
+                download(state.dataset, "train"), download(state.dataset, "test")
+        except CnnvizError as failure:
+            ui.show_error(failure)
+        else:
+            st.rerun()
     st.stop()
 if not locked:
     try:

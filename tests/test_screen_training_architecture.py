@@ -207,6 +207,26 @@ def test_training_settings_survive_a_visit_to_another_screen():
     assert (at.number_input(key="train_lr").value, at.number_input(key="train_batch").value) == (0.2, 256)
 
 
+def test_training_dataset_not_installed_offers_a_download(monkeypatch):
+    import ui.widgets
+
+    def missing(name, split, download=False):
+        from cnnviz import DatasetUnavailable
+
+        raise DatasetUnavailable("err.data_not_idx", path="data")
+
+    at = app("training", lang="fr")
+    monkeypatch.setattr(ui.widgets, "load_dataset", missing)  # nothing installed, nothing downloaded
+    ui.widgets.dataset.clear()
+    try:
+        at.selectbox(key="train_dataset").set_value("cifar10").run()
+        assert not at.exception and at.error
+        assert "Télécharger l'ensemble de données" in [b.label for b in at.button]
+        assert "train_job" not in at.session_state
+    finally:
+        ui.widgets.dataset.clear()
+
+
 TRAIN_HOSTILE = {"dataset": "<script>", "model": "![x](http://evil.example/x.png)", "loss": "<b>l2</b>",
                  "lr": "nan", "momentum": "2", "batch": "1e9", "epochs": "abc", "subset": "-1", "seed": "1" * 100_000}
 

@@ -207,6 +207,16 @@ def format_layers(rows) -> str:
     return text
 
 
+# ---------------------------------------------------------------- universal approximation
+UA_FUNCTIONS = ("sine", "step", "abs", "noisy")  # = cnnviz.approx.FUNCTIONS (a test checks it; no torch here)
+UA_ACTIVATIONS = ("tanh", "relu")  # = cnnviz.approx.ACTIVATIONS
+
+
+def _hundreds(n: int) -> None:
+    if n % 100:
+        raise ValueError("not a multiple of 100")
+
+
 def _stage_check(text: str) -> None:
     import re
 
@@ -216,6 +226,14 @@ def _stage_check(text: str) -> None:
 
 SCREENS: tuple[Screen, ...] = (
     Screen("home", "screen.home", "pages/home.py", ":material/home:", "section.cnnviz", "home_"),
+    Screen("approximation", "screen.approximation", "pages/approximation.py", ":material/function:", "section.operations", "ua_", (
+        Field("function", "sine", "choice", choices=UA_FUNCTIONS),
+        Field("activation", "tanh", "choice", choices=UA_ACTIVATIONS),
+        Field("neurons", 4, lo=1, hi=64),  # hidden neurons N
+        Field("steps", 2000, lo=100, hi=5000, check=_hundreds),  # Adam steps (full batch)
+        Field("seed", 0, lo=0, hi=9999),  # the initial weights
+        Field("units", False, "bool"),  # draw each hidden neuron's term
+    )),
     Screen("convolution", "screen.convolution", "pages/convolution.py", ":material/grid_on:", "section.operations", "conv_", (
         Field("input", SEED_INPUT, "grid", check=_grid_check(12)),
         Field("kernel", SEED_KERNEL, "grid", check=_grid_check(7)),

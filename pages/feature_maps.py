@@ -1,8 +1,7 @@
 """Screen: what every conv layer of a trained network makes of one image.
 
-Sections: the network and the image, the prediction, every stage's maps, one map large with its kernel,
-the first layer's filters. Each section is a function of what it shows, so a panel (e.g. the explanation
-of one unit) can be added between them.
+Sections: the network and the image, the prediction, every stage's maps, one map large with its kernel (click a
+cell: ui/explain_panel.py explains that unit), what excites the channel, Grad-CAM, the first layer's filters.
 """
 
 import math
@@ -12,6 +11,7 @@ import streamlit as st
 import ui
 from cnnviz.explore import conv_groups, inspect, kernels_of, producing_conv
 from cnnviz.figures import image_figure, input_figure, mosaic_figure, probability_figure
+from ui import explain_panel
 from ui.image_picker import keep_choice
 
 t, state = ui.page("feature_maps")
@@ -55,10 +55,7 @@ def show_one_map(model, result, groups: dict, signed: bool) -> tuple[str, int]:
     channel = b.number_input(t("fm.channel", last=maps.shape[0] - 1), 0, maps.shape[0] - 1, key=state.key("channel"))
     conv = producing_conv(model, stage)
     big, kern = st.columns([3, 2])
-    big.plotly_chart(image_figure(maps[channel], t("fm.big_title", stage=stage, channel=channel, h=maps.shape[1],
-                                                   w=maps.shape[2]),
-                                  colorscale="RdBu_r" if signed else "Viridis", zmid=0 if signed else None,
-                                  height=420, lang=lang), key="fm_big")
+    explain_panel.big_map(t, state, maps, stage, channel, signed, big)  # clickable: a cell opens the panel
     kernel = kernels_of(model, conv, channel)  # (C_in, k, k)
     with kern:
         title = t("fm.kernel_title", conv=conv, channel=channel, c=kernel.shape[0], h=kernel.shape[1],
@@ -115,5 +112,8 @@ if not groups:
 st.subheader(t("fm.stages_title"))
 signed = st.toggle(t("fm.signed"), key=state.key("signed"), help=t("fm.signed_help"))
 show_stages(result, groups, signed)
-show_one_map(model, result, groups, signed)
+stage, channel = show_one_map(model, result, groups, signed)
+explain_panel.panel(t, state, model, image, result)
+explain_panel.excite(t, state, model, state.network, meta, classes, stage, channel)
+explain_panel.gradcam_section(t, state, model, image, classes, result.pred)
 show_first_filters(model, groups)

@@ -1,17 +1,22 @@
-"""Choosing the image a network looks at: a test image (by class and position, or at random) or an upload.
+"""Choosing the image a network looks at: a test image (by class and position, or at random), an upload, or
+a drawing.
 
 The choice is part of the calling screen's settings (`IMAGE_FIELDS` in ui/screens.py: source, cls, idx,
-invert), so a link reproduces the image — all but an uploaded file, which never goes in a link.
+invert), so a link reproduces the image — all but an uploaded file or a drawing, which never go in a link.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import streamlit as st
 
 from ui.widgets import class_name, images_for, plain, upload_image
 
-SOURCES = {"test": "picker.source.test", "upload": "picker.source.upload"}
+SOURCES = {"test": "picker.source.test", "upload": "picker.source.upload", "draw": "picker.source.draw"}
+CANVAS_SIZE = 280  # pixels: ten times a 28×28 input
+STROKE = 18
 
 
 def pick_image(t, state, meta: dict):
@@ -28,7 +33,47 @@ def pick_image(t, state, meta: dict):
                       format_func=lambda s: t(SOURCES[s]))
     if source == "upload":
         return _upload(t, state, meta)
+    if source == "draw":
+        return _draw(t, state, meta)
     return _test_image(t, state, data)
+
+
+def drawn_key(state) -> str:
+    """Session key of the converted drawing (uint8 at the input size); tests may set it directly."""
+    return state.key("drawn")
+
+
+def _draw(t, state, meta: dict):
+    """A drawing area (white strokes on black), converted as an upload is (cnnviz.explain.canvas_to_image)."""
+    from cnnviz.explain import canvas_to_image
+
+    st.caption(t("picker.draw_help"))
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception:  # noqa: BLE001 — the component cannot load (missing package): no drawing, say so
+        st.info(t("picker.draw_unavailable"))
+        return None
+    result = st_canvas(fill_color="rgba(0,0,0,0)", stroke_width=STROKE, stroke_color="#ffffff",
+                       background_color="#000000", height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
+                       return_image_data=True, update_streamlit=True, key=state.key("canvas"))
+    objects = result.json_data.get("objects") if isinstance(result.json_data, dict) else None
+    png = result.image_bytes  # None until the browser has sent a drawing
+    key = drawn_key(state)
+    shape = tuple(meta["input_shape"])
+    if png is not None and objects:
+        digest = (hashlib.sha1(png).hexdigest(), shape)
+        if st.session_state.get(key + "_src") != digest:  # convert a new drawing once, not on every rerun
+            st.session_state[key] = canvas_to_image(result.image_data, shape)
+            st.session_state[key + "_src"] = digest
+    elif png is not None:  # the browser sent an empty canvas: cleared
+        st.session_state.pop(key, None)
+    image = st.session_state.get(key)
+    if image is not None and image.shape != (shape[1:] if shape[0] == 1 else (*shape[1:], shape[0])):
+        image = None  # drawn for another network's input size: draw again (or move a stroke)
+    if image is None:
+        st.info(t("picker.draw_empty"))
+        return None
+    return image, None, t("picker.caption_draw")
 
 
 def _upload(t, state, meta: dict):

@@ -1,0 +1,173 @@
+"""Feature maps' "explain every number" panel (issue 11): the big map clickable, one unit explained from the
+previous stage with the real numbers, stepping back one click at a time, the unit's receptive field, "Open in
+the Convolution screen" for the first layer, what excites a channel (top-9 test images) and Grad-CAM.
+
+The explained unit is a setting of the screen (ex_stage, ex_ch, ex_row, ex_col in ui/screens.py), so a link
+reproduces it. The computations are cnnviz.explain's; the figures cnnviz.figures_explain's.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import streamlit as st
+import torch
+
+from cnnviz import CnnvizError
+from cnnviz.explain import INPUT, LOGITS, explain_unit, grad_cam, stage_maxima, top_activations
+from cnnviz.figures_explain import (
+    DIVERGING,
+    clickable_map_figure,
+    clicked_cell,
+    formula_text,
+    gradcam_figure,
+    kind_label,
+    receptive_field_figure,
+    top_activations_figure,
+    unit_figure,
+)
+from cnnviz.ops import format_grid
+from ui.screens import BY_ID
+from ui.widgets import images_for, plain, show_error
+
+MAP_KEY = "fm_big"
+NONE = ("", -1, -1, -1)
+
+
+def _set_unit(state, stage: str, channel: int, row: int, col: int, spatial=()) -> None:
+    state.ex_stage, state.ex_ch, state.ex_row, state.ex_col = stage, int(channel), int(row), int(col)
+    if stage in spatial:  # the big map follows the explained unit
+        state.stage, state.channel = stage, int(channel)
+
+
+def big_map(t, state, maps: np.ndarray, stage: str, channel: int, signed: bool, container) -> None:
+    """The chosen map large; a click on a cell explains that unit (an invisible scatter of cell centres)."""
+    selected = (state.ex_row, state.ex_col) if (state.ex_stage, state.ex_ch) == (stage, channel) else None
+
+    def clicked():
+        cell = clicked_cell(st.session_state.get(MAP_KEY))
+        if cell is not None and 0 <= cell[0] < maps.shape[1] and 0 <= cell[1] < maps.shape[2]:
+            _set_unit(state, stage, channel, *cell)
+
+    title = t("fm.big_title", stage=stage, channel=channel, h=maps.shape[1], w=maps.shape[2])
+    fig = clickable_map_figure(maps[channel], t.lang, title, selected=selected,
+                               colorscale=DIVERGING if signed else "Viridis", height=420)
+    container.plotly_chart(fig, key=MAP_KEY, on_select=clicked, selection_mode="points")
+    container.caption(t("exui.click_hint"))
+
+
+def _features(result) -> "OrderedDict[str, torch.Tensor]":
+    """The page's forward pass (cnnviz.explore.inspect) as explain_unit's `features`: no second pass."""
+    feats = OrderedDict((name, torch.from_numpy(m)[None]) for name, m in result.maps.items())
+    feats[LOGITS] = feats[next(reversed(feats))]
+    return feats
+
+
+def _unit_text(t, e, spatial: bool | None = None) -> str:
+    if not (e.spatial if spatial is None else spatial):
+        return t("exui.unit_flat", stage=e.stage, channel=e.channel)
+    return t("exui.unit", stage=e.stage, channel=e.channel, row=e.row, col=e.col)
+
+
+def panel(t, state, model, image: np.ndarray, result) -> None:
+    """The explained unit (if any): its computation from the previous stage, its receptive field, step back."""
+    if not state.ex_stage or state.ex_ch < 0:
+        return
+    try:
+        e = explain_unit(model, image, state.ex_stage, state.ex_ch, max(state.ex_row, 0), max(state.ex_col, 0),
+                         features=_features(result))
+    except CnnvizError:  # a link to a unit this network does not have: ignored, with a notice
+        st.toast(t("exui.bad_unit"), icon=":material/info:")
+        state.ex_stage, state.ex_ch, state.ex_row, state.ex_col = NONE
+        return
+    lang = t.lang
+    st.subheader(t("exui.title", unit=plain(_unit_text(t, e))))
+    source = t("exui.input") if e.previous == INPUT else e.previous
+    st.markdown(t("exui.what", kind=kind_label(lang, e.kind), previous=plain(source),
+                  shape=" × ".join(map(str, e.previous_shape))))
+    st.code(formula_text(e, lang), language=None)
+    fig = unit_figure(e, lang)
+    if fig is not None:
+        st.plotly_chart(fig, key="fm_ex_unit")
+    if e.kind == "conv" and len(e.terms.partials) > 8:
+        with st.expander(t("exui.partials", n=len(e.terms.partials))):
+            st.dataframe({t("exui.col_channel"): e.terms.in_channels.tolist(),
+                          t("exui.col_partial"): np.round(e.terms.partials, 5).tolist()}, hide_index=True)
+    left, right = st.columns([2, 3])
+    rf_title = t("exui.rf_unit", stage=e.stage, channel=e.channel)
+    left.plotly_chart(receptive_field_figure(image, e.receptive_field, lang, unit=rf_title), key="fm_ex_rf")
+    with right:
+        _actions(t, state, e, result)
+
+
+def _actions(t, state, e, result) -> None:
+    spatial = result.spatial_stages()
+    if e.follow is not None and e.previous != INPUT:
+        f = e.follow
+        st.button(t("exui.step_back", unit=_unit_text(t, f, f.stage in spatial)),
+                  key="fm_ex_back", icon=":material/arrow_back:", on_click=_set_unit,
+                  args=(state, f.stage, f.channel, f.row, f.col, spatial), help=t("exui.step_back_help"))
+    elif e.previous == INPUT:
+        st.caption(t("exui.at_input"))
+    st.button(t("exui.clear"), key="fm_ex_clear", on_click=_set_unit, args=(state, *NONE))
+    if e.kind == "conv" and e.previous == INPUT and e.terms.window.shape[0] == 1:
+        window = np.round(e.terms.window[0], 2)
+        kernel = np.round(e.terms.kernel[0], 2)
+        st.caption(t("exui.open_conv_help", bias=float(e.terms.bias), partial=float(e.terms.partial_sum),
+                     value=float(e.value)))
+        if st.button(t("exui.open_conv"), key="fm_ex_open_conv", icon=":material/grid_on:"):
+            open_in_convolution(window, kernel)
+
+
+def open_in_convolution(window: np.ndarray, kernel: np.ndarray) -> None:
+    """Load a window and a kernel into the Convolution screen's settings, then go there."""
+    conv = BY_ID["convolution"]
+    values = {"input": format_grid(window), "kernel": format_grid(kernel), "step": 1, "padding": 0, "stride": 1,
+              "dilation": 1, "flip": False, "animate": False, "ksize": int(kernel.shape[0])}
+    for name, value in values.items():
+        st.session_state[conv.key(name)] = value
+    st.switch_page("pages/convolution.py")
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def _maxima(network: str, stage: str, source: str, n: int, _model, _images):
+    """Every test image's max in every channel of `stage`: one pass per network and stage, for the whole server."""
+    return stage_maxima(_model, _images, stage)
+
+
+def excite(t, state, model, network: str, meta: dict, classes, stage: str, channel: int) -> None:
+    """The 9 test images on which the channel responds most (behind a toggle: one pass over the test set)."""
+    st.subheader(t("exui.excite_title", stage=plain(stage), channel=channel))
+    st.toggle(t("exui.top9"), key=state.key("top9"), help=t("exui.top9_help"))
+    if not state.top9:
+        return
+    data = images_for(meta["dataset"])
+    try:
+        with st.spinner(t("exui.top9_computing", n=len(data))):
+            maxima = _maxima(f"{network}#{id(model)}", stage, data.source, len(data), model, data.images)
+        tops = top_activations(model, data.images, stage, channel, k=9, maxima=maxima)
+    except CnnvizError as exc:
+        show_error(exc)
+        return
+    st.plotly_chart(top_activations_figure(data.images, tops, t.lang, stage, channel, data.labels, classes),
+                    key="fm_top9")
+
+
+def gradcam_section(t, state, model, image: np.ndarray, classes, pred: int) -> None:
+    """Grad-CAM of the predicted class or a chosen one, over the input."""
+    st.subheader(t("exui.gradcam_title"))
+    st.toggle(t("exui.gradcam"), key=state.key("gradcam"), help=t("exui.gradcam_help"))
+    if not state.gradcam:
+        return
+    if not -1 <= state.cam_class < len(classes):
+        state.cam_class = -1
+    st.selectbox(t("exui.cam_class"), [-1, *range(len(classes))], key=state.key("cam_class"),
+                 format_func=lambda c: t("exui.cam_predicted", name=classes[pred]) if c < 0 else classes[c])
+    try:
+        cam = grad_cam(model, image, None if state.cam_class < 0 else state.cam_class)
+    except CnnvizError as exc:
+        show_error(exc)
+        return
+    st.plotly_chart(gradcam_figure(image, cam, t.lang, classes), key="fm_gradcam")
+    st.caption(t("exui.gradcam_caption", stage=plain(cam.stage)))

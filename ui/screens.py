@@ -155,7 +155,7 @@ def _multiple_of_4(n: int) -> None:
 
 NETWORK_DEFAULT = "fashion_compact.pt"  # cnnviz.checkpoints.SHIPPED's name
 IMAGE_FIELDS = (  # ui.image_picker: the image a network screen looks at
-    Field("source", "test", "choice", choices=("test", "upload")),
+    Field("source", "test", "choice", choices=("test", "upload", "draw")),  # draw: never in a link (the drawing)
     Field("cls", "any", "choice", choices=("any", *map(str, range(10)))),  # a class id, or any class
     Field("idx", 0, lo=0, hi=69_999),  # position among the test images of that class (clipped)
     Field("invert", True, "bool"),  # an upload to a grayscale network: light on dark, like Fashion-MNIST
@@ -282,6 +282,14 @@ SCREENS: tuple[Screen, ...] = (
         Field("signed", True, "bool"),
         Field("stage", "relu1", "text", max_len=40, check=_layer_check),  # the map shown large (if it exists)
         Field("channel", 0, lo=0, hi=1023),  # clipped to the stage's channels
+        # The unit explained by the panel (ui/explain_panel.py): "" / -1 = none; checked against the network.
+        Field("ex_stage", "", "text", max_len=40, check=lambda text: text and _layer_check(text)),
+        Field("ex_ch", -1, lo=-1, hi=4095),
+        Field("ex_row", -1, lo=-1, hi=4095),
+        Field("ex_col", -1, lo=-1, hi=4095),
+        Field("top9", False, "bool"),  # the 9 test images that excite the big map's channel most
+        Field("gradcam", False, "bool"),  # Grad-CAM over the input
+        Field("cam_class", -1, lo=-1, hi=999),  # its class (-1: the predicted one; clipped to the classes)
     )),
     Screen("translation", "screen.translation", "pages/translation.py", ":material/open_with:", "section.network", "shift_", (
         Field("network", NETWORK_DEFAULT, "text", max_len=200, check=_network_check),

@@ -69,14 +69,15 @@ def free_port() -> int:
 class Server:
     """`streamlit run app.py` on loopback, health-checked; its RSS sampled in a thread."""
 
-    def __init__(self, port: int | None = None, env: dict | None = None):
+    def __init__(self, port: int | None = None, env: dict | None = None, options: list[str] = ()):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         log = open(os.environ.get("CNNVIZ_LOAD_LOG", os.devnull), "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
+             "--browser.gatherUsageStats", "false",
+             *[part for opt in options for part in (f"--{opt.split('=', 1)[0]}", opt.split("=", 1)[1])]],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         self.peak_rss = 0
         self._stop = threading.Event()
@@ -277,7 +278,7 @@ def summarize(level: int, runs: list[Run], wall: float, rss: int, rows: list[str
                 f" | {kb(statistics.median(first)) if first else '—'} | {kb(statistics.median(again)) if again else '—'}"
                 f" | {len(errs)} |")
         rows.append(line)
-        print(line, flush=True)
+        print("  " + line, flush=True)
         for r in errs[:2]:
             print(f"    error: {r.error}", flush=True)
     all_t = [r.seconds for r in done] or [float("nan")]
@@ -295,6 +296,9 @@ def main() -> None:
     ap.add_argument("--lang", default="fr", choices=["fr", "en"])
     ap.add_argument("--url", help="an already running server (http://host:port); default: start one")
     ap.add_argument("--no-warmup", action="store_true", help="skip the first visit of each screen")
+    ap.add_argument("--threads", type=int, help="CNNVIZ_THREADS of the server (PyTorch threads; default: its own)")
+    ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                    help="a `streamlit run` option for the server, e.g. runner.postScriptGC=false (repeatable)")
     args = ap.parse_args()
 
     known = registry_screens()
@@ -306,11 +310,12 @@ def main() -> None:
     if args.url:
         base = args.url.rstrip("/").replace("http://", "ws://").replace("https://", "wss://")
     else:
-        server = Server()
+        server = Server(env={"CNNVIZ_THREADS": str(args.threads)} if args.threads else None, options=args.option)
         print(f"streamlit healthy in {server.wait_healthy():.1f} s on port {server.port}", flush=True)
         base = f"ws://127.0.0.1:{server.port}"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; screens: {', '.join(screens)}; "
-          f"{args.runs} runs per session", flush=True)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; screens: "
+          f"{', '.join(screens)}; {args.runs} runs per session; server threads: {args.threads or 'default'}; options: "
+          f"{' '.join(args.option) or 'none'}", flush=True)
     rows: list[str] = []
     try:
         if not args.no_warmup:  # caches of the server (model, dataset) filled once, as after a first visitor

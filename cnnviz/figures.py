@@ -39,11 +39,12 @@ def _cell_rect(r0: int, c0: int, r1: int, c1: int, color: str, xref="x", yref="y
                 line=dict(color=color, width=width), fillcolor="rgba(0,0,0,0)")
 
 
-def _row_figure(titles: list[str], widths: list[float] | None = None, spacing: float = 0.04,
-                ticks: bool = True) -> go.Figure:
-    """An empty figure with len(titles) side-by-side square grid axes (x, x2, ...), rows downwards.
+def _row_layout(titles: list[str], widths: list[float] | None = None, spacing: float = 0.04,
+                ticks: bool = True) -> dict:
+    """The layout of len(titles) side-by-side square grid axes (x, x2, ...), rows downwards.
 
-    The whole layout is built as one dict: make_subplots and per-axis updates cost ~20 ms a figure.
+    Figures are built as one dict (layout and traces) and validated once: make_subplots, per-axis updates
+    and add_trace each validate again (a step figure went from ~30 to ~8 ms).
     """
     n = len(titles)
     widths = np.asarray(widths if widths is not None else [1.0] * n, dtype=float)
@@ -61,20 +62,20 @@ def _row_figure(titles: list[str], widths: list[float] | None = None, spacing: f
         layout["annotations"].append(dict(text=titles[i], x=(x0 + x1) / 2, y=1.0, xref="paper", yref="paper",
                                           xanchor="center", yanchor="bottom", showarrow=False,
                                           font=dict(size=14)))
-    return go.Figure(layout=layout)
+    return layout
 
 
-def _add(fig: go.Figure, trace, col: int) -> None:
+def _on(trace: dict, col: int) -> dict:
+    """The trace placed on the col-th grid (1-based) of a _row_layout."""
     suffix = "" if col == 1 else str(col)
-    trace.update(xaxis=f"x{suffix}", yaxis=f"y{suffix}")
-    fig.add_trace(trace)
+    return {**trace, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
 
 
 def _grid_heatmap(values: np.ndarray, colorscale=SEQUENTIAL, zmin=None, zmax=None, show_text=True,
-                  name: str = "", showscale=False, text=None, lang: str = "en") -> go.Heatmap:
+                  name: str = "", showscale=False, text=None, lang: str = "en") -> dict:
     values = np.asarray(values, dtype=np.float64)
-    return go.Heatmap(
-        z=values, text=(text if text is not None else _text(values)) if show_text else None,
+    return dict(
+        type="heatmap", z=values, text=(text if text is not None else _text(values)) if show_text else None,
         texttemplate="%{text}" if show_text else None, textfont=dict(size=14),
         colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=showscale, name=name,
         hovertemplate=tr(lang, "fig.cell_hover", name=name) + "<extra></extra>", xgap=2, ygap=2,
@@ -194,36 +195,35 @@ def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height
     out_abs = float(np.abs(trace.output).max()) or 1.0
     kabs = float(np.abs(kernel).max()) or 1.0
 
-    fig = _row_figure([tr(lang, "fig.input_padded" if p else "fig.input", h=h - 2 * p, w=w - 2 * p, p=p),
-                       tr(lang, "fig.kernel", h=kernel.shape[0], w=kernel.shape[1]),
-                       tr(lang, "fig.output", h=ho, w=wo)],
-                      [w + 1, kernel.shape[1] + 1, wo + 1], spacing=0.06)
-    _add(fig, _grid_heatmap(trace.padded, "Blues", -vmax * 0.1, vmax * 1.6, name="input"), 1)
-    _add(fig, _grid_heatmap(kernel, DIVERGING, -kabs * 1.8, kabs * 1.8, name="kernel"), 2)
+    layout = _row_layout([tr(lang, "fig.input_padded" if p else "fig.input", h=h - 2 * p, w=w - 2 * p, p=p),
+                          tr(lang, "fig.kernel", h=kernel.shape[0], w=kernel.shape[1]),
+                          tr(lang, "fig.output", h=ho, w=wo)],
+                         [w + 1, kernel.shape[1] + 1, wo + 1], spacing=0.06)
     partial, (wx, wy), (cx, cy) = _conv_frame(trace, k)
     shown = np.full(trace.output.shape, np.nan)
     shown[:partial.shape[0]] = partial
     output = _grid_heatmap(shown, "Oranges", -out_abs * 0.1, out_abs * 1.6, name="output", show_text=not animate)
     if animate:  # the text follows each frame's values: no per-frame text array
         output.update(texttemplate="%{z:.3~f}", textfont=dict(size=14))
-    _add(fig, output, 3)
+    data = [_on(_grid_heatmap(trace.padded, "Blues", -vmax * 0.1, vmax * 1.6, name="input"), 1),
+            _on(_grid_heatmap(kernel, DIVERGING, -kabs * 1.8, kabs * 1.8, name="kernel"), 2),
+            _on(output, 3)]
     if p:  # the zero border: one translucent heatmap over the padded cells
         border = np.ones((h, w), dtype=np.float32)
         border[p:h - p, p:w - p] = np.nan
-        fig.add_trace(go.Heatmap(z=border, colorscale=[[0, "rgb(160,160,160)"], [1, "rgb(160,160,160)"]],
-                                 opacity=0.4, zmin=0, zmax=1, showscale=False, hoverinfo="skip", xgap=2, ygap=2))
-    line = dict(mode="lines", hoverinfo="skip", showlegend=False)
-    fig.add_trace(go.Scatter(x=wx, y=wy, line=dict(color=WINDOW_COLOR, width=3), **line))
-    fig.add_trace(go.Scatter(x=cx, y=cy, line=dict(color=CURRENT_COLOR, width=4), xaxis="x3", yaxis="y3", **line))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10),  # fixed ranges: outlines and frames
-                      xaxis=dict(range=[-0.5, w - 0.5], autorange=False),  # (fewer output rows) move nothing
-                      yaxis=dict(range=[h - 0.5, -0.5], autorange=False),
-                      xaxis3=dict(range=[-0.5, wo - 0.5], autorange=False),
-                      yaxis3=dict(range=[ho - 0.5, -0.5], autorange=False))
+        data.append(dict(type="heatmap", z=border, colorscale=[[0, "rgb(160,160,160)"], [1, "rgb(160,160,160)"]],
+                         opacity=0.4, zmin=0, zmax=1, showscale=False, hoverinfo="skip", xgap=2, ygap=2))
+    line = dict(type="scatter", mode="lines", hoverinfo="skip", showlegend=False)
+    data.append(dict(x=wx, y=wy, line=dict(color=WINDOW_COLOR, width=3), **line))
+    data.append(dict(x=cx, y=cy, line=dict(color=CURRENT_COLOR, width=4), xaxis="x3", yaxis="y3", **line))
+    layout.update(height=height, margin=dict(l=10, r=10, t=60, b=10))
+    for axis, (lo, hi) in {"xaxis": (-0.5, w - 0.5), "yaxis": (h - 0.5, -0.5),  # fixed ranges: outlines and
+                           "xaxis3": (-0.5, wo - 0.5), "yaxis3": (ho - 0.5, -0.5)}.items():  # frames move nothing
+        layout[axis].update(range=[lo, hi], autorange=False)
     n = len(trace.steps)
     if not animate or n < 2:
-        return fig
-    changing = [2, len(fig.data) - 2, len(fig.data) - 1]  # output, window, output cell
+        return go.Figure(dict(data=data, layout=layout))
+    changing = [2, len(data) - 2, len(data) - 1]  # output, window, output cell
     steps = np.arange(n) if n <= MAX_FRAMES else np.unique(np.linspace(0, n - 1, MAX_FRAMES).round().astype(int))
     frames = []
     for i in steps.tolist():
@@ -237,7 +237,7 @@ def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height
                   steps=[dict(label=str(i + 1), method="animate",
                               args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
                          for i in steps.tolist()])
-    fig.update_layout(
+    layout.update(
         updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.02, xanchor="left", yanchor="top",
                           showactive=False, buttons=[
             dict(label=tr(lang, "fig.play"), method="animate",
@@ -248,7 +248,7 @@ def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height
         ])],
         height=height + 70, margin=dict(l=10, r=10, t=60, b=70),
     )
-    return _LeanFigure.adopt(fig, frames, [slider])
+    return _LeanFigure.adopt(go.Figure(dict(data=data, layout=layout)), frames, [slider])
 
 
 IMAGE_CELLS = 64 * 64  # a map with more cells than this travels as a PNG, not as a heatmap of numbers
@@ -356,12 +356,11 @@ def maps_row(maps: np.ndarray, titles: list[str], colorscale=DIVERGING, height=2
     n = len(maps)
     vmax = float(np.abs(maps).max()) or 1.0
     zmin, zmax = (-vmax, vmax) if symmetric else (float(maps.min()), float(maps.max()))
-    fig = _row_figure(titles, spacing=0.05 if text else 0.02, ticks=text)
-    for i, m in enumerate(maps):
-        _add(fig, _grid_heatmap(m, colorscale, zmin, zmax, show_text=text, name=titles[i], showscale=(i == n - 1),
-                                lang=lang), i + 1)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10))
-    return fig
+    layout = _row_layout(titles, spacing=0.05 if text else 0.02, ticks=text)
+    layout.update(height=height, margin=dict(l=10, r=10, t=40, b=10))
+    data = [_on(_grid_heatmap(m, colorscale, zmin, zmax, show_text=text, name=titles[i], showscale=(i == n - 1),
+                              lang=lang), i + 1) for i, m in enumerate(maps)]
+    return go.Figure(dict(data=data, layout=layout))
 
 
 # ---------------------------------------------------------------- pooling
@@ -372,21 +371,22 @@ def pool_step_figure(trace: PoolTrace, x: np.ndarray, k: int = 0, height=340, la
     partial = np.full(trace.output.shape, np.nan)
     for s in trace.steps[:k + 1]:
         partial[s.out_row, s.out_col] = s.value
-    fig = _row_figure([tr(lang, "fig.input", h=x.shape[0], w=x.shape[1]),
-                       tr(lang, "fig.pool_max" if trace.mode == "max" else "fig.pool_avg", size=trace.size,
-                          stride=trace.stride, h=trace.output.shape[0], w=trace.output.shape[1])],
-                      [x.shape[1] + 1, trace.output.shape[1] + 1], spacing=0.08)
+    layout = _row_layout([tr(lang, "fig.input", h=x.shape[0], w=x.shape[1]),
+                          tr(lang, "fig.pool_max" if trace.mode == "max" else "fig.pool_avg", size=trace.size,
+                             stride=trace.stride, h=trace.output.shape[0], w=trace.output.shape[1])],
+                         [x.shape[1] + 1, trace.output.shape[1] + 1], spacing=0.08)
     vmax = float(np.abs(x).max()) or 1.0
-    _add(fig, _grid_heatmap(x, "Blues", -vmax * 0.1, vmax * 1.6, name=tr(lang, "fig.input_name"), lang=lang), 1)
-    _add(fig, _grid_heatmap(partial, "Oranges", -vmax * 0.1, vmax * 1.6, name=tr(lang, "fig.output_name"), lang=lang), 2)
+    data = [_on(_grid_heatmap(x, "Blues", -vmax * 0.1, vmax * 1.6, name=tr(lang, "fig.input_name"), lang=lang), 1),
+            _on(_grid_heatmap(partial, "Oranges", -vmax * 0.1, vmax * 1.6, name=tr(lang, "fig.output_name"),
+                              lang=lang), 2)]
     shapes = [_cell_rect(step.row, step.col, step.row + trace.size - 1, step.col + trace.size - 1, WINDOW_COLOR)]
     if step.argmax is not None:
         r, c = step.argmax
         shapes.append(dict(type="circle", x0=c - 0.4, x1=c + 0.4, y0=r - 0.4, y1=r + 0.4, xref="x", yref="y",
                            line=dict(color=CURRENT_COLOR, width=4)))
     shapes.append(_cell_rect(step.out_row, step.out_col, step.out_row, step.out_col, CURRENT_COLOR, "x2", "y2", 4))
-    fig.update_layout(shapes=shapes, height=height, margin=dict(l=10, r=10, t=60, b=10))
-    return fig
+    layout.update(shapes=shapes, height=height, margin=dict(l=10, r=10, t=60, b=10))
+    return go.Figure(dict(data=data, layout=layout))
 
 
 # ---------------------------------------------------------------- networks

@@ -5,6 +5,7 @@ import streamlit as st
 import ui
 from cnnviz import CnnvizError
 from cnnviz.figures import conv_step_figure, image_figure
+from cnnviz.figures_steps import add_step_cells, clicked_step, conv_cells
 from cnnviz.images import to_gray
 from cnnviz.ops import KERNEL_PRESETS, conv2d, conv2d_steps, format_grid, kernel_preset, parse_grid
 
@@ -65,7 +66,16 @@ with controls:
 animate = anim.toggle(t("conv.animate"), key=state.key("animate"), help=t("conv.animate_help"))
 step = trace.steps[k - 1]
 
-st.plotly_chart(conv_step_figure(trace, step.index, animate=animate, lang=lang), key="conv_fig", width="stretch")
+
+
+def go_to_clicked():  # a click on an output cell jumps to its step
+    state.step = clicked_step(st.session_state.get("conv_fig")) or state.step
+
+
+fig = conv_step_figure(trace, step.index, animate=animate, lang=lang)
+if not animate:
+    add_step_cells(fig, conv_cells(trace, lang))  # clickable output cells, arithmetic on hover
+st.plotly_chart(fig, key="conv_fig", width="stretch", on_select=go_to_clicked, selection_mode="points")
 where = t("conv.where_padded" if padding else "conv.where", n=step.index + 1, total=n, row=step.row, col=step.col,
           out_row=step.out_row, out_col=step.out_col)
 st.markdown(where)

@@ -7,6 +7,7 @@ from cnnviz import CnnvizError
 from cnnviz.checkpoints import SHIPPED
 from cnnviz.explore import inspect
 from cnnviz.figures import image_figure, pool_step_figure
+from cnnviz.figures_steps import add_step_cells, clicked_step, pool_cells
 from cnnviz.multichannel import number_text
 from cnnviz.ops import parse_grid, pool2d, pool2d_steps
 
@@ -36,7 +37,14 @@ except CnnvizError as exc:
 
 n = len(trace.steps)
 step = trace.steps[ui.step_controls(t, state, n) - 1]
-st.plotly_chart(pool_step_figure(trace, x, step.index, lang=lang), key="pool_fig")
+
+
+def go_to_clicked():  # a click on an output cell jumps to its step
+    state.step = clicked_step(st.session_state.get("pool_fig")) or state.step
+
+
+fig = add_step_cells(pool_step_figure(trace, x, step.index, lang=lang), pool_cells(trace, x, lang))
+st.plotly_chart(fig, key="pool_fig", on_select=go_to_clicked, selection_mode="points")
 values = ", ".join(number_text(lang, v) for v in step.window.ravel())
 if mode == "max":
     r, c = step.argmax

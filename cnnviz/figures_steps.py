@@ -1,0 +1,169 @@
+"""Clickable, self-explaining cells for the step-by-step figures of cnnviz.figures (issue 11).
+
+conv_step_figure and pool_step_figure draw grids as heatmaps, which Streamlit's plotly selection does not
+report. `add_step_cells` adds, on top of such a figure (not animated), invisible markers at the cell centres:
+
+- output cells carry customdata [row, col, step] (the step number, 1-based): a click selects them and
+  `clicked_step(event)` reads the step back; their hover shows the step's arithmetic ("1×1 + 1×0 + … = 4",
+  "max(12, 20, 8, 12) = 20");
+- input cells show their value and which output cells use them (with the kernel weight for a convolution).
+
+Hover texts are written only while the grids are small enough (`MAX_TERMS` products in all), so a figure
+stays a few tens of kilobytes at the screens' largest settings.
+
+    fig = conv_step_figure(trace, k, lang=lang)
+    add_step_cells(fig, conv_cells(trace, lang))
+    st.plotly_chart(fig, key="conv_fig", on_select=..., selection_mode="points")
+    step = clicked_step(st.session_state["conv_fig"])
+
+None of this imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from cnnviz.i18n import tr
+from cnnviz.multichannel import number_text
+from cnnviz.ops import ConvTrace, PoolTrace
+
+MAX_TERMS = 1500  # products written in hover texts, all cells together (12×12 input, 3×3 kernel, no padding: 900)
+MAX_USES = 9  # lines of an input cell's hover ("× w → output (i, j)"), then "…"
+
+
+def _markers(rows, cols, axis: str, hover: list[str], customdata=None, size: int = 18) -> dict:
+    """Invisible square markers at cell centres on grid `axis` ("" for x/y, "2" for x2/y2, ...)."""
+    trace = dict(type="scatter", mode="markers", x=list(map(int, cols)), y=list(map(int, rows)),
+                 xaxis=f"x{axis}", yaxis=f"y{axis}", text=hover, hovertemplate="%{text}<extra></extra>",
+                 marker=dict(size=size, symbol="square", opacity=0, color="black"), showlegend=False,
+                 selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)))
+    if customdata is not None:
+        trace["customdata"] = customdata
+    return trace
+
+
+def _size(n: int, height: int = 380) -> int:
+    return int(max(8, min(40, 0.7 * (height - 80) / max(n, 1))))
+
+
+def _numbers(lang: str):
+    """number_text for one figure, memoised (grids repeat their values)."""
+    seen: dict = {}
+
+    def f(v) -> str:
+        v = float(v)
+        if v not in seen:
+            seen[v] = number_text(lang, v)
+        return seen[v]
+    return f
+
+
+def _template(lang: str, msg_id: str, *names: str) -> str:
+    """A message with its placeholders kept ("{row}"), to fill with str.format cell by cell (tr per cell is slow)."""
+    return tr(lang, msg_id, **{n: "{" + n + "}" for n in names})
+
+
+def _wrap(terms: list[str], per_line: int = 3) -> str:
+    return "<br>".join(" + ".join(terms[i:i + per_line]) for i in range(0, len(terms), per_line))
+
+
+def conv_cells(trace: ConvTrace, lang: str = "en", height: int = 380) -> list[dict]:
+    """Markers of the padded input (hover: value and uses) and of the output (hover: products; click: step)."""
+    f = _numbers(lang)
+    out_t, in_t = _template(lang, "cells.out", "row", "col", "n"), _template(lang, "cells.in", "row", "col", "value")
+    used_t = _template(lang, "cells.used", "w", "value", "row", "col")
+    kernel = trace.kernel
+    h, w = trace.padded.shape
+    ho, wo = trace.output.shape
+    detail = len(trace.steps) * kernel.size <= MAX_TERMS
+    out_hover, out_data, uses = [], [], {}
+    for s in trace.steps:
+        head = out_t.format(row=s.out_row, col=s.out_col, n=s.index + 1)
+        if detail:
+            terms = [f"{f(a)}×{f(b)}" for a, b in zip(s.window.ravel(), kernel.ravel())]
+            out_hover.append(f"{head}<br>{_wrap(terms)} = {f(s.value)}")
+            for a, r in enumerate(s.rows):
+                for b, c in enumerate(s.cols):
+                    uses.setdefault((int(r), int(c)), []).append((s.out_row, s.out_col, kernel[a, b]))
+        else:
+            out_hover.append(f"{head}<br>= {f(s.value)}")
+        out_data.append([s.out_row, s.out_col, s.index + 1])
+    rr, cc = (a.ravel().tolist() for a in np.mgrid[0:h, 0:w])
+    in_hover = []
+    for r, c in zip(rr, cc):
+        text = in_t.format(row=r, col=c, value=f(trace.padded[r, c]))
+        if detail:
+            used = uses.get((int(r), int(c)), [])
+            lines = [used_t.format(w=f(k), value=f(trace.padded[r, c] * k), row=i, col=j)
+                     for i, j, k in used[:MAX_USES]]
+            if len(used) > MAX_USES:
+                lines.append(tr(lang, "cells.more", n=len(used) - MAX_USES))
+            text += "<br>" + ("<br>".join(lines) if lines else tr(lang, "cells.unused"))
+        in_hover.append(text)
+    return [_markers(rr, cc, "", in_hover, size=_size(max(h, w), height)),
+            _markers([s.out_row for s in trace.steps], [s.out_col for s in trace.steps], "3", out_hover, out_data,
+                     size=_size(max(ho, wo), height))]
+
+
+def pool_cells(trace: PoolTrace, x: np.ndarray, lang: str = "en", height: int = 340) -> list[dict]:
+    """Markers of the input (hover: value and the windows that read it) and of the output (hover: the
+    window's max or mean; click: step)."""
+    f = _numbers(lang)
+    out_t, in_t = _template(lang, "cells.out", "row", "col", "n"), _template(lang, "cells.in", "row", "col", "value")
+    use_t = {False: _template(lang, "cells.pool_used", "row", "col"),
+             True: _template(lang, "cells.pool_used_max", "row", "col")}
+    x = np.asarray(x, dtype=np.float64)
+    h, w = x.shape
+    name = "max" if trace.mode == "max" else tr(lang, "cells.mean")
+    out_hover, out_data, uses = [], [], {}
+    for s in trace.steps:
+        values = ", ".join(f(v) for v in s.window.ravel())
+        out_hover.append(out_t.format(row=s.out_row, col=s.out_col, n=s.index + 1)
+                         + f"<br>{name}({values}) = {f(s.value)}")
+        out_data.append([s.out_row, s.out_col, s.index + 1])
+        for r in range(s.row, s.row + s.window.shape[0]):
+            for c in range(s.col, s.col + s.window.shape[1]):
+                uses.setdefault((r, c), []).append((s.out_row, s.out_col, s.argmax == (r, c)))
+    rr, cc = (a.ravel().tolist() for a in np.mgrid[0:h, 0:w])
+    in_hover = []
+    for r, c in zip(rr, cc):
+        used = uses.get((int(r), int(c)), [])
+        lines = [use_t[won].format(row=i, col=j) for i, j, won in used]
+        in_hover.append(in_t.format(row=r, col=c, value=f(x[r, c])) + "<br>"
+                        + ("<br>".join(lines) if lines else tr(lang, "cells.unused")))
+    ho, wo = trace.output.shape
+    return [_markers(rr, cc, "", in_hover, size=_size(max(h, w), height)),
+            _markers([s.out_row for s in trace.steps], [s.out_col for s in trace.steps], "2", out_hover, out_data,
+                     size=_size(max(ho, wo), height))]
+
+
+def add_step_cells(fig: go.Figure, cells: list[dict]) -> go.Figure:
+    """The markers added on top of a (not animated) step figure, with click-to-select and closest hover."""
+    fig.add_traces(cells)
+    fig.update_layout(clickmode="event+select", dragmode=False, hovermode="closest")
+    return fig
+
+
+def clicked_step(event) -> int | None:
+    """The step number (1-based) of the output cell clicked in a figure with `add_step_cells`, from
+    st.plotly_chart's event or st.session_state[key]; None when no output cell is selected.
+
+    A real browser sends customdata as {"0": row, "1": col, "2": step}; AppTest as a list."""
+    if event is None:
+        return None
+    try:
+        selection = event["selection"] if "selection" in event else event
+        points = selection["points"] or ()
+    except (KeyError, TypeError, AttributeError):
+        return None
+    for p in points:
+        data = p.get("customdata") if hasattr(p, "get") else None
+        if isinstance(data, dict):
+            data = [data.get(k, data.get(int(k))) for k in ("0", "1", "2")]
+        if isinstance(data, (list, tuple)) and len(data) >= 3 and data[2] is not None:
+            try:
+                return int(data[2])
+            except (TypeError, ValueError):
+                continue
+    return None

@@ -2,6 +2,7 @@
 
     python bench/run_all.py            # everything (about 2 minutes on 2 cores)
     python bench/run_all.py --quick    # fewer repetitions, no browser cold start
+    python bench/load.py               # concurrent sessions over the websocket (a table of its own)
 
 Figures, not tests: nothing here asserts a time. Run it on an otherwise idle machine.
 """
@@ -82,6 +83,22 @@ def bench_network(repeat: int) -> None:
     t0 = time.perf_counter()
     value = consistency(model, test.images, max_shift=3)
     record("consistency over 10,000 test images (k = 3)", f"{time.perf_counter() - t0:.1f} s (value {value:.4f})", "≤ 30 s")
+
+
+def bench_figures(repeat: int) -> None:
+    """What one chart costs the server (build + plotly's JSON) and weighs on the wire (bench/figures.py)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import figures
+
+    for label, ms, size, frames in figures.worst_conv_animation():
+        if label.startswith(("1×1, stride 1, padding 3, dilation 1", "3×3, stride 1, padding 1, dilation 1")):
+            record(f"convolution animation, 12×12 input, {label} ({frames} frames)", f"{ms:.0f} ms, {size / 1e3:,.0f} kB",
+                   "≤ 300 ms, ≤ 1 MB")
+    ms, size, n = figures.feature_maps_run(repeat)
+    record(f"feature maps: the {n} charts of one run, built + JSON", f"{ms:.0f} ms, {size / 1e3:,.0f} kB", "≤ 500 kB")
+    ms, size, points = figures.live_loss(repeat=repeat)
+    record("live loss chart after 115,000 batches (redrawn every second)", f"{ms:.0f} ms, {size / 1e3:,.0f} kB, "
+           f"{points:,} points", "≤ 2 × 1,000 points")
 
 
 def bench_training(batches: int, pairs: int) -> None:
@@ -186,6 +203,7 @@ def main() -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     bench_screens(repeat)
     bench_network(repeat)
+    bench_figures(repeat)
     bench_training(100 if args.quick else 150, 3 if args.quick else 9)
     if not args.quick:
         bench_cold_start()

@@ -11,7 +11,8 @@ Each session speaks what a browser speaks, without a browser: it opens `/_stcore
 fewer sessions than screens, each session visits its share of the screens in turn, one fresh tab each); the
 first run is a fresh visit (no cached messages), the next ones are reruns where the session, like the
 browser, tells the server which large messages it already holds (`cached_message_hashes`), so an
-unchanged chart comes back as a reference. All sessions of a level start together, with no pause.
+unchanged chart comes back as a reference. All sessions of a level start together, with no pause (the worst
+case); `--ramp` and `--think` make a class of students instead (arrivals spread, a pause between clicks).
 
 Printed per screen and level: median / p95 / max of the page-run time (rerun sent -> script finished),
 the bytes received by a first visit and by a rerun, errors (an exception element, a timeout, a closed
@@ -220,13 +221,15 @@ class Session:
         return run
 
 
-async def run_level(base: str, screens: list[str], n: int, runs: int, think: float, lang: str) -> tuple[list[Run], float]:
-    """n tabs at once. With fewer tabs than screens, each tab visits its share of the screens in turn (a fresh
-    tab per screen), so that every screen is measured at every level."""
+async def run_level(base: str, screens: list[str], n: int, runs: int, think: float, lang: str,
+                    ramp: float = 0.0) -> tuple[list[Run], float]:
+    """n tabs at once (or tab i starting at i·ramp/n s). With fewer tabs than screens, each tab visits its share of
+    the screens in turn (a fresh tab per screen), so that every screen is measured at every level."""
     plan = [[screens[i % len(screens)]] if n >= len(screens) else screens[i::n] for i in range(n)]
     runs_out: list[Run] = []
 
-    async def tab(my_screens: list[str]) -> None:
+    async def tab(i: int, my_screens: list[str]) -> None:
+        await asyncio.sleep(ramp * i / n)
         for screen in my_screens:
             s = Session(base, screen, lang)
             try:
@@ -246,7 +249,7 @@ async def run_level(base: str, screens: list[str], n: int, runs: int, think: flo
                 await s.close()
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(tab(p) for p in plan))
+    await asyncio.gather(*(tab(i, p) for i, p in enumerate(plan)))
     return runs_out, time.perf_counter() - t0
 
 
@@ -293,6 +296,8 @@ def main() -> None:
     ap.add_argument("--screens", default=",".join(DEFAULT_SCREENS), help="comma-separated screen ids")
     ap.add_argument("--all-screens", action="store_true", help="every screen of the registry")
     ap.add_argument("--think", type=float, default=0.0, help="seconds between a session's runs (default 0)")
+    ap.add_argument("--ramp", type=float, default=0.0,
+                    help="spread the sessions' starts over this many seconds (default 0: all at once)")
     ap.add_argument("--lang", default="fr", choices=["fr", "en"])
     ap.add_argument("--url", help="an already running server (http://host:port); default: start one")
     ap.add_argument("--no-warmup", action="store_true", help="skip the first visit of each screen")
@@ -314,7 +319,8 @@ def main() -> None:
         print(f"streamlit healthy in {server.wait_healthy():.1f} s on port {server.port}", flush=True)
         base = f"ws://127.0.0.1:{server.port}"
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; screens: "
-          f"{', '.join(screens)}; {args.runs} runs per session; server threads: {args.threads or 'default'}; options: "
+          f"{', '.join(screens)}; {args.runs} runs per session, think {args.think:g} s, ramp {args.ramp:g} s; server threads: "
+          f"{args.threads or 'default'}; options: "
           f"{' '.join(args.option) or 'none'}", flush=True)
     rows: list[str] = []
     try:
@@ -326,7 +332,7 @@ def main() -> None:
         for n in args.sessions:
             if server:
                 server.reset_peak()
-            runs, wall = asyncio.run(run_level(base, screens, n, args.runs, args.think, args.lang))
+            runs, wall = asyncio.run(run_level(base, screens, n, args.runs, args.think, args.lang, args.ramp))
             rss = max(server.peak_rss, server.rss()) if server else 0
             summarize(n, runs, wall, rss, rows)
     finally:

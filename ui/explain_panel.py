@@ -151,7 +151,7 @@ def excite(t, state, model, network: str, meta: dict, classes, stage: str, chann
         show_error(exc)
         return
     st.plotly_chart(top_activations_figure(data.images, tops, t.lang, stage, channel, data.labels, classes),
-                    key="fm_top9")
+                    key="fm_top9_fig")
 
 
 def gradcam_section(t, state, model, image: np.ndarray, classes, pred: int) -> None:
@@ -169,5 +169,5 @@ def gradcam_section(t, state, model, image: np.ndarray, classes, pred: int) -> N
     except CnnvizError as exc:
         show_error(exc)
         return
-    st.plotly_chart(gradcam_figure(image, cam, t.lang, classes), key="fm_gradcam")
+    st.plotly_chart(gradcam_figure(image, cam, t.lang, classes), key="fm_gradcam_fig")
     st.caption(t("exui.gradcam_caption", stage=plain(cam.stage)))

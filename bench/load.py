@@ -45,6 +45,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 
 DEFAULT_SCREENS = ("feature_maps", "translation", "convolution", "multichannel")
+DEFAULT_PAGE = "home"  # the navigation's default page: its URL is "/", not "/home"
 RUN_TIMEOUT = 180.0  # s: a page run that takes longer counts as an error
 CACHE_AGE = 2  # script runs a message stays in the emulated browser cache (global.maxCachedMessageAge)
 
@@ -165,11 +166,12 @@ class Session:
         cs.query_string = self.query
         if self.page_hash:
             cs.page_script_hash = self.page_hash
-        else:  # a first visit: the page named by the URL, as the browser does for /feature_maps
-            cs.page_name = self.screen
+        else:  # a first visit: the page named by the URL, as the browser does for /feature_maps ("/" for home)
+            cs.page_name = "" if self.screen == DEFAULT_PAGE else self.screen
         cs.context_info.locale = "fr-FR" if self.lang == "fr" else "en-GB"
         cs.context_info.timezone = "Europe/Paris"
-        cs.context_info.url = f"{self.base.replace('ws://', 'http://')}/{self.screen}?{self.query}"
+        path = "" if self.screen == DEFAULT_PAGE else self.screen
+        cs.context_info.url = f"{self.base.replace('ws://', 'http://')}/{path}?{self.query}"
         cs.cached_message_hashes.extend(self.cache)
         return msg.SerializeToString()
 

@@ -35,7 +35,7 @@ def _curves(function: str, x: np.ndarray, truth: np.ndarray, neurons: int, pred:
     fig.add_trace(go.Scatter(x=x, y=pred, mode="lines", name=tr(lang, "ua.fig.network", n=neurons),
                              line=dict(color=NETWORK_COLOR, width=3)))
     fig.update_layout(
-        height=height, margin=dict(l=10, r=10, t=50, b=10), title=title,
+        height=height, margin=dict(l=10, r=10, t=80, b=10), title=dict(text=title, y=0.99, yanchor="top"),
         xaxis=dict(title=dict(text="x"), range=[float(x[0]), float(x[-1])]),
         yaxis=dict(range=_y_range(function, truth)),
         legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
@@ -69,7 +69,7 @@ def fit_figure(fit: Fit, show_units: bool = False, animate: bool = True, height:
               for s, p in zip(fit.snap_steps, fit.snap_preds)]
     fig.frames = frames
     fig.update_layout(
-        height=height + 80, margin=dict(l=10, r=10, t=50, b=90),
+        height=height + 80, margin=dict(l=10, r=10, t=80, b=90),
         updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.12, xanchor="left", yanchor="top",
                           showactive=False, buttons=[
             dict(label=tr(lang, "fig.play"), method="animate",
@@ -78,7 +78,7 @@ def fit_figure(fit: Fit, show_units: bool = False, animate: bool = True, height:
             dict(label=tr(lang, "fig.pause"), method="animate",
                  args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")]),
         ])],
-        sliders=[dict(active=len(frames) - 1, x=0.16, len=0.84, y=-0.1, yanchor="top",
+        sliders=[dict(active=len(frames) - 1, x=0.22, len=0.78, y=-0.1, yanchor="top",
                       currentvalue=dict(prefix=prefix),
                       steps=[dict(label=str(s), method="animate",
                                   args=[[str(s)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
@@ -100,10 +100,11 @@ def sweep_figure(sweep: dict, current: Fit | None = None, height: int = 380, lan
                                  marker=dict(symbol="star", size=15, color=[MAX_COLOR, MSE_COLOR],
                                              line=dict(color="black", width=1))))
     fig.update_layout(
-        height=height, margin=dict(l=10, r=10, t=50, b=10), title=tr(lang, "ua.fig.sweep_title"),
+        height=height, margin=dict(l=10, r=10, t=80, b=10),
+        title=dict(text=tr(lang, "ua.fig.sweep_title"), y=0.99, yanchor="top"),
         xaxis=dict(type="log", title=dict(text=tr(lang, "ua.neurons")), tickvals=sweep["neurons"],
                    ticktext=[str(n) for n in sweep["neurons"]]),
-        yaxis=dict(type="log", title=dict(text=tr(lang, "ua.fig.error")), exponentformat="power"),
+        yaxis=dict(type="log", title=dict(text=tr(lang, "ua.fig.error")), exponentformat="power", dtick=1),
         legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
     )
     return fig

@@ -34,13 +34,13 @@ with st.container(border=True):
     st.markdown(t("ua.theorem"))
     st.markdown(t("ua.caveats"))
 
-c1, c2, c3 = st.columns([4, 2, 4])
+c1, c2, c3 = st.columns([5, 3, 4])
 function = c1.radio(t("ua.function"), FUNCTIONS, key=state.key("function"), horizontal=True,
                     format_func=lambda f: t(FUNCTION_LABELS[f]))
 activation = c2.radio(t("ua.activation"), ACTIVATIONS, key=state.key("activation"), horizontal=True,
                       format_func=lambda a: t(ACTIVATION_LABELS[a]))
 neurons = c3.slider(t("ua.neurons"), 1, MAX_NEURONS, key=state.key("neurons"), help=t("ua.neurons_help"))
-d1, d2, d3, d4 = st.columns([4, 2, 2, 2], vertical_alignment="bottom")
+d1, d2, d3, d4 = st.columns([3, 2, 4, 3], vertical_alignment="bottom")
 steps = d1.slider(t("ua.steps"), 100, 5000, step=100, key=state.key("steps"), help=t("ua.steps_help"))
 seed = d2.number_input(t("ua.seed"), 0, 9999, key=state.key("seed"), help=t("ua.seed_help"))
 show_units = d3.toggle(t("ua.units"), key=state.key("units"), help=t("ua.units_help"))

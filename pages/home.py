@@ -16,6 +16,8 @@ def link(screen_id: str, label_id: str, icon: str = ":material/arrow_forward:") 
 st.title(t("home.title"))
 st.markdown(t("home.intro"))
 
+link("approximation", "home.function", ":material/function:")
+
 st.subheader(t("home.ingredients"))
 c1, c2, c3 = st.columns(3)
 c1.markdown(t("home.data"))

@@ -21,6 +21,7 @@ from cnnviz.figures import params_comparison_figure, receptive_field_figure
 from cnnviz.i18n import format_number
 from cnnviz.models import ConvNetConfig, ConvSpec
 from ui.screens import ARCH_SHAPES, format_layers, parse_layers
+from ui.training_view import train_this_network
 
 t, state = ui.page("architecture")
 lang = t.lang
@@ -58,7 +59,7 @@ def layers_editor() -> tuple[tuple[int, int, int, int], ...]:
     complete = edited.dropna(subset=list(COLUMNS[:3]))  # a row being added has empty cells until filled in
     if complete.empty:
         st.error(t("arch.layers_empty"), icon=":material/error:")
-        st.stop()
+        ui.stop()
     try:  # the library's check first (types, ranges, named row), then the setting's own
         checked = validate_layers(complete[list(COLUMNS)].to_dict("records"))
         out = format_layers((c.out_channels, c.kernel, c.padding, c.pool) for c in checked.convs)
@@ -88,13 +89,17 @@ else:
 
 st.subheader(t("arch.layers"))
 layers = layers_editor()
-fc_width = st.number_input(t("arch.fc_width"), 1, 4096, key=state.key("fc"))
+a, b, c = st.columns(3)
+fc_width = a.number_input(t("arch.fc_width"), 1, 4096, key=state.key("fc"))
+bn = b.checkbox(t("arch.bn"), key=state.key("bn"), help=t("arch.bn_help"))
+dropout = c.number_input(t("arch.dropout"), 0.0, 0.9, step=0.05, key=state.key("dropout"), help=t("arch.dropout_help"))
 if st.button(t("arch.back_to_course"), key="arch_reset"):
-    state.reset("layers", "fc")
+    state.reset("layers", "fc", "bn", "dropout")
     st.rerun()
-config = ConvNetConfig(tuple(int(v) for v in shape), tuple(ConvSpec(f, k, p, bool(pool)) for f, k, p, pool in layers),
-                       int(fc_width), 10)
+config = ConvNetConfig(tuple(int(v) for v in shape), tuple(ConvSpec(f, k, p, bool(pool), batchnorm=bn)
+                                                           for f, k, p, pool in layers), int(fc_width), 10, float(dropout))
 trace = trace_config(config)
+train_this_network(t, preset, state.layers, int(fc_width), bn, float(dropout), trace.error is None)
 
 
 def formula(text: str) -> str:  # "params 64×3×11×11 + 64 = 23,296" in the reader's words and digits

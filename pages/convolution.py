@@ -53,7 +53,7 @@ try:
     trace = conv2d_steps(image, kernel, int(stride), int(padding), int(dilation))
 except CnnvizError as exc:
     ui.show_error(exc)
-    st.stop()
+    ui.stop()
 
 if not ui.presenting():
     st.caption(t("conv.cross_correlation") + (" " + t("conv.flipped") if flip else ""))

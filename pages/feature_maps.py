@@ -86,14 +86,14 @@ st.markdown(t("fm.intro"))
 
 loaded = ui.pick_network(t, state.key("network"))
 if loaded is None:
-    st.stop()
+    ui.stop()
 model, meta = loaded
 st.sidebar.caption(network_caption(meta))
 classes = ui.class_names(meta["classes"])
 
 picked = ui.pick_image(t, state, meta)
 if picked is None:
-    st.stop()
+    ui.stop()
 image, label, caption = picked
 result = inspect(model, image)
 
@@ -107,7 +107,7 @@ with right:
 groups = conv_groups(model)
 if not groups:
     st.info(t("fm.no_conv"))
-    st.stop()
+    ui.stop()
 
 st.subheader(t("fm.stages_title"))
 signed = st.toggle(t("fm.signed"), key=state.key("signed"), help=t("fm.signed_help"))

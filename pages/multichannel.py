@@ -78,7 +78,7 @@ if not state.edited:  # the filters follow the preset
             setattr(state, f"f{f}", text)
     except CnnvizError as exc:
         ui.show_error(exc)
-        st.stop()
+        ui.stop()
 with st.expander(t("mc.edit"), expanded=state.edited):
     edit_cols = st.columns(n_filters)
     for f in range(n_filters):
@@ -94,7 +94,7 @@ try:
     trace = conv2d_multi(x, weight, parse_bias(state.bias, n_filters) if use_bias else None)
 except CnnvizError as exc:
     ui.show_error(exc)
-    st.stop()
+    ui.stop()
 
 F_, C_, kh, kw = weight.shape
 st.markdown(t("mc.params_bias" if use_bias else "mc.params", f=F_, c=C_, kh=kh, kw=kw,

@@ -33,7 +33,7 @@ try:
     trace = pool2d_steps(x, int(size), int(stride), mode)
 except CnnvizError as exc:
     ui.show_error(exc)
-    st.stop()
+    ui.stop()
 
 n = len(trace.steps)
 step = trace.steps[ui.step_controls(t, state, n) - 1]

@@ -4,26 +4,27 @@ import streamlit as st
 
 import ui
 from cnnviz import CnnvizError, ShapeError
-from cnnviz.models import ARCHITECTURES, build_model
+from cnnviz.models import ARCHITECTURES
 from cnnviz.training import TrainConfig, TrainingJob
+from ui import training_view as view
 from ui.screens import TRAIN_DATASETS, TRAIN_LOSSES, TRAIN_MODELS
-from ui.training_view import draw_job, limits, owner_alive_check, settings_of, show_results, training_slots
 from ui.widgets import download
 
 t, state = ui.page("training")
 lang = t.lang
 S = st.session_state
-MAX_JOBS, MAX_SECONDS = limits()
+MAX_JOBS, MAX_SECONDS = view.limits()
 EVAL_LIMIT = 2000  # test images behind the accuracy shown after each epoch
 DATASETS = {"fashion-mnist": "train.ds_fmnist", "cifar10": "train.ds_cifar10"}
 MODELS = {"compact": "train.model_compact", "compact_blur": "train.model_compact_blur",
-          "seednet": "train.model_seednet", "mlp": "train.model_mlp"}
-MODEL_IDS = [m for m in TRAIN_MODELS if m in ARCHITECTURES]
+          "seednet": "train.model_seednet", "mlp": "train.model_mlp", "custom": "train.model_custom"}
+MODEL_IDS = [m for m in TRAIN_MODELS if m in ARCHITECTURES] + ["custom"]
+LIVE_EVERY = 1.0  # seconds between two copies of conv1's weights for the live views
 LOSSES = {"cross-entropy": "train.loss_ce", "mse": "train.loss_mse", "l1": "train.loss_l1"}
 
 job: TrainingJob | None = S.get("train_job")
 if job is not None:  # the settings shown are the job's, whatever was chosen (or linked) since
-    for name, value in settings_of(job.config).items():
+    for name, value in view.settings_of(job.config).items():
         setattr(state, name, value)
 elif state.model not in MODEL_IDS:
     state.reset("model")
@@ -58,6 +59,14 @@ c1.number_input(t("train.epochs"), 1, 50, key=state.key("epochs"), disabled=lock
 c2.number_input(t("train.subset"), 0, 60000, step=1000, key=state.key("subset"), disabled=locked,
                 help=t("train.subset_help"))
 c3.number_input(t("train.seed"), 0, 10**6, key=state.key("seed"), disabled=locked)
+c1, c2 = st.columns(2)
+c1.number_input(t("train.val"), 0, 50, key=state.key("val"), disabled=locked, help=t("train.val_help"))
+c2.toggle(t("train.live"), key=state.key("live"), disabled=locked, help=t("train.live_help"))
+if state.model == "custom":
+    st.caption(t("train.custom", layers=state.layers, fc=state.fc, bn=t("train.yes" if state.bn else "train.no"),
+                 dropout=state.dropout))
+    st.page_link("pages/architecture.py", label=t("train.custom_edit"), icon=":material/account_tree:")
+device = view.device_line(t)
 
 try:
     train = ui.dataset(state.dataset, "train")
@@ -72,25 +81,28 @@ except CnnvizError as exc:
             ui.show_error(failure)
         else:
             st.rerun()
-    st.stop()
+    ui.stop()
 if not locked:
-    try:
-        build_model(state.model, train.input_shape)  # the course's Net does not fit 28×28 images
+    try:  # parameters and time per epoch; the course's Net does not fit 28×28 images
+        view.preview(t, state, train, device, EVAL_LIMIT)
     except ShapeError:
         st.error(t("train.model_too_big", model=t(MODELS[state.model]), shape=" × ".join(map(str, train.input_shape))))
-        st.stop()
+        ui.stop()
 
 b1, b2, b3, b4 = st.columns(4)
 if b1.button(t("train.start"), icon=":material/play_arrow:", type="primary", disabled=locked, key="train_start"):
-    slots = training_slots(MAX_JOBS)
+    slots = view.training_slots(MAX_JOBS)
     if not slots.acquire(blocking=False):
         st.error(t("train.busy", n=MAX_JOBS))
     else:
         try:
-            cfg = TrainConfig(state.dataset, state.model, state.loss, float(state.lr), float(state.momentum),
+            arch, net = view.arch_of(state)
+            cfg = TrainConfig(state.dataset, arch, state.loss, float(state.lr), float(state.momentum),
                               batch_size=int(state.batch), epochs=int(state.epochs), subset=int(state.subset),
-                              seed=int(state.seed), max_seconds=MAX_SECONDS, eval_limit=EVAL_LIMIT)
-            S.train_job = TrainingJob(cfg, train, test, owner_alive=owner_alive_check()).autosave().start(slots)
+                              seed=int(state.seed), max_seconds=MAX_SECONDS, eval_limit=EVAL_LIMIT, net=net,
+                              val_fraction=state.val / 100, live_every=LIVE_EVERY if state.live else 0.0)
+            S.train_job = TrainingJob(cfg, train, test, owner_alive=view.owner_alive_check(),
+                                      device=device).autosave().start(slots)
         except CnnvizError as exc:
             slots.release()
             ui.show_error(exc)
@@ -103,7 +115,7 @@ if b2.button(t("train.stop"), icon=":material/stop:", disabled=not running, key=
     st.rerun()
 if b3.button(t("train.resume"), icon=":material/resume:", disabled=running or job is None or job.status != "stopped",
              key="train_resume"):
-    slots = training_slots(MAX_JOBS)
+    slots = view.training_slots(MAX_JOBS)
     if slots.acquire(blocking=False):
         job.resume(slots)
         st.rerun()
@@ -118,10 +130,14 @@ if job is None:
 elif running:
     @st.fragment(run_every=1.0)
     def live():
-        draw_job(t, job, EVAL_LIMIT)
+        view.draw_job(t, job, EVAL_LIMIT)
+        view.draw_live(t, job, test)
+        view.draw_epochs(t, job.snapshot())
         if not job.alive:  # the job ended (and saved its run): redraw the whole page for the test phase
             st.rerun()
     live()
 else:
-    draw_job(t, job, EVAL_LIMIT)
-    show_results(t, job, test)
+    view.draw_job(t, job, EVAL_LIMIT)
+    view.draw_epochs(t, job.snapshot())
+    view.show_results(t, job, test)
+view.compare_runs(t, job)

@@ -83,11 +83,11 @@ st.markdown(t("shift.intro"))
 
 loaded = ui.pick_network(t, state.key("network"))
 if loaded is None:
-    st.stop()
+    ui.stop()
 model, meta = loaded
 picked = ui.pick_image(t, state, meta)
 if picked is None:
-    st.stop()
+    ui.stop()
 image, label, caption = picked
 st.caption(caption)
 classes = ui.class_names(meta["classes"])

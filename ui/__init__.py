@@ -6,7 +6,7 @@
 - `ui.image_picker`, `ui.training_view`: pieces of the network screens.
 """
 
-from ui.frame import app_frame, page, require_app, run_app
+from ui.frame import app_frame, page, require_app, run_app, stop
 from ui.image_picker import pick_image
 from ui.widgets import (
     class_name,
@@ -25,6 +25,6 @@ from ui.widgets import (
     upload_image,
 )
 
-__all__ = ["app_frame", "run_app", "page", "require_app", "pick_image", "class_name", "class_names", "dataset",
+__all__ = ["app_frame", "run_app", "stop", "page", "require_app", "pick_image", "class_name", "class_names", "dataset",
            "images_for", "intro", "network", "output_size_line", "pick_network", "plain", "presenting", "secondary", "show_error", "step_controls",
            "upload_image"]

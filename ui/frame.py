@@ -210,6 +210,15 @@ def run_app() -> None:
             sync_url(screen)
 
 
+def stop() -> None:
+    """st.stop() for a page: first write the settings into the URL (after st.stop nothing more is sent, so
+    run_app's final sync would not reach the browser when the page changed a setting before stopping)."""
+    screen = BY_ID.get(st.session_state.get("_screen", "home"))
+    if screen is not None:
+        sync_url(screen)
+    st.stop()
+
+
 def require_app() -> None:
     """Make sure this page runs inside app.py's navigation.
 

@@ -72,7 +72,8 @@ def show_error(exc: Exception) -> None:
 def plain(text: str) -> str:
     """Text that Streamlit's Markdown shows as it is: no bold, links, images or HTML from a user's string."""
     specials = "\\`*_{}[]()#+-.!|<>~$"
-    return "".join("\\" + ch if ch in specials else ch for ch in str(text))
+    escaped = "".join("\\" + ch if ch in specials else ch for ch in str(text))
+    return escaped.replace("\n", "  \n")  # a line break stays a line break
 
 
 # ---------------------------------------------------------------- shared, cached loaders

@@ -201,6 +201,9 @@ def app_frame():
 def run_app() -> None:
     """app.py's body: the frame, the chosen page, then the URL once more (the page may have changed a setting,
     e.g. clipped a step to the steps that exist, or run st.stop() after an error)."""
+    from ui.uploads import limit_uploads
+
+    limit_uploads()  # each session keeps its 2 newest uploads (Streamlit has no per-session limit)
     page = app_frame()
     try:
         page.run()

@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 
 from cnnviz import CnnvizError
-from cnnviz.data import DATASETS, Dataset, load_dataset
-from cnnviz.evaluate import SHUTDOWN, EvalReport, EvaluationCancelled, accuracy, evaluate
+from cnnviz.data import DATASETS, Dataset, load_dataset, to_tensor
+from cnnviz.evaluate import SHUTDOWN, EvalReport, EvaluationCancelled, build_report
 from cnnviz.i18n import tr
 from cnnviz.models import ARCHITECTURES, StagedNet, build_model
 
@@ -63,6 +63,8 @@ LOSSES = {
     "l1": "L1 on one-hot targets (nn.L1Loss)",
 }
 SCHEDULES = ("constant", "onecycle")
+CUSTOM_ARCH = "convnet"  # a network described by TrainConfig.net (a ConvNetConfig dict: the Architecture screen's)
+MAX_VAL_FRACTION = 0.5
 
 
 @dataclass
@@ -83,6 +85,9 @@ class TrainConfig:
     max_seconds: float = 0.0  # stop after this much training time (0: no limit); the app sets one
     eval_each_epoch: bool = True  # test accuracy after each epoch
     eval_limit: int = 0  # test images used for that accuracy (0: all)
+    net: dict | None = None  # arch "convnet": the network (ConvNetConfig.to_dict(); input shape and classes: the data's)
+    val_fraction: float = 0.0  # share of the training images kept out for validation (never trained on)
+    live_every: float = 0.0  # seconds between two copies of conv1's weights for a live view (0: none)
 
     def validate(self) -> "TrainConfig":
         """Raise SettingError (a ValueError) with a clear, translatable message for a setting that cannot work."""
@@ -94,7 +99,11 @@ class TrainConfig:
 
         checks = [
             (self.dataset in DATASETS, "err.cfg_dataset", dict(choices=", ".join(sorted(DATASETS)))),
-            (self.arch in ARCHITECTURES, "err.cfg_arch", dict(choices=", ".join(sorted(ARCHITECTURES)))),
+            (self.arch in ARCHITECTURES or (self.arch == CUSTOM_ARCH and isinstance(self.net, dict)),
+             "err.cfg_arch", dict(choices=", ".join(sorted(ARCHITECTURES)))),
+            (number(self.val_fraction) and 0 <= self.val_fraction <= MAX_VAL_FRACTION, "err.cfg_val",
+             dict(max=MAX_VAL_FRACTION)),
+            (number(self.live_every) and self.live_every >= 0, "err.cfg_limits", {}),
             (self.loss in LOSSES, "err.cfg_loss", dict(choices=", ".join(sorted(LOSSES)))),
             (self.schedule in SCHEDULES, "err.cfg_schedule", dict(choices=", ".join(SCHEDULES))),
             (number(self.lr) and 0 < self.lr <= 1e3, "err.cfg_lr", {}),
@@ -134,6 +143,8 @@ class Snapshot:
     saved_path: str | None = None  # the run written for the current state (autosave)
     evaluation: EvalReport | None = None  # the test phase of the current state (autosave)
     save_error: CnnvizError | None = None  # why the run could not be saved, if it could not
+    history: list[dict] | None = None  # per epoch: epoch, train_loss, val_loss, val_accuracy, test_accuracy
+    device: str = "cpu"
 
     @property
     def progress(self) -> float:
@@ -170,15 +181,21 @@ class TrainingJob:
 
     def __init__(self, config: TrainConfig, train: Dataset | None = None, test: Dataset | None = None,
                  model: StagedNet | None = None, on_batch=None, on_epoch=None,
-                 runs_dir: str | Path | None = None, owner_alive: Callable[[], bool] | None = None):
+                 runs_dir: str | Path | None = None, owner_alive: Callable[[], bool] | None = None,
+                 device: str | None = None):
         self.config = config.validate()
+        # The device: `device`, else CNNVIZ_DEVICE (cnnviz.config: "cuda" without a GPU falls back to the CPU).
+        self.device = torch.device(device if device is not None else resolve_device()[0])
         torch.manual_seed(config.seed)
         self.train_set = train if train is not None else load_dataset(config.dataset, "train")
         self.test_set = test
         if test is None and config.eval_each_epoch:
             self.test_set = load_dataset(config.dataset, "test")
         n_classes = len(self.train_set.classes)
-        self.model = model if model is not None else build_model(config.arch, self.train_set.input_shape, n_classes)
+        if model is None:
+            model = build_model(config.arch, self.train_set.input_shape, n_classes,
+                                custom_net(config.net, self.train_set.input_shape, n_classes))
+        self.model = model.to(self.device)
         self.model.train()
         self.criterion = _criterion(config.loss, n_classes)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
@@ -189,6 +206,14 @@ class TrainingJob:
         rng = np.random.default_rng(config.seed)
         n = len(self.train_set)
         self._keep = np.sort(rng.permutation(n)[:config.subset]) if 0 < config.subset < n else None
+        # The validation images: a share of those (a seeded draw), never trained on, never the test set.
+        self._val = np.empty(0, dtype=np.int64)
+        if config.val_fraction > 0:
+            pool = np.arange(n) if self._keep is None else self._keep
+            n_val = min(len(pool) - 1, int(round(len(pool) * config.val_fraction)))
+            if n_val > 0:
+                perm = np.random.default_rng(config.seed + 1).permutation(len(pool))
+                self._val, self._keep = np.sort(pool[perm[:n_val]]), np.sort(pool[perm[n_val:]])
         n_used = n if self._keep is None else len(self._keep)
         self.batches_per_epoch = math.ceil(n_used / config.batch_size)
         self.total_steps = self.batches_per_epoch * config.epochs
@@ -211,6 +236,11 @@ class TrainingJob:
         self.step = self.epoch = self.batch = 0
         self.losses: list[float] = []
         self.epoch_accuracy: list[tuple[int, float]] = []
+        self.history: list[dict] = []  # one entry per completed epoch (see Snapshot.history)
+        self._live: tuple[int, np.ndarray, np.ndarray] | None = None  # (step, conv1 weights, biases)
+        self._next_live = 0.0
+        first_conv = model.conv_layers()[0] if hasattr(model, "conv_layers") and model.conv_layers() else None
+        self._live_module = model.stages[first_conv] if first_conv else None
         self.train_seconds = 0.0
         self._images_seen = 0
         self._next_owner_check = 0.0
@@ -298,10 +328,10 @@ class TrainingJob:
     def _free(self) -> None:
         with self._lock:
             self.status = "closed"
-            self.losses, self.epoch_accuracy = [], []
-            self._evaluation = None
+            self.losses, self.epoch_accuracy, self.history = [], [], []
+            self._evaluation, self._live = None, None
         self.model = self.optimizer = self.scheduler = None
-        self._good_state = None
+        self._good_state = self._live_module = None
         self.train_set = self.test_set = None
         self.on_batch = self.on_epoch = self.owner_alive = None
         with _JOBS_LOCK:
@@ -315,7 +345,23 @@ class TrainingJob:
                             self.total_steps, list(self.losses), ips, list(self.epoch_accuracy),
                             self.train_seconds, self.message, self.code, dict(self.params), self.saving,
                             str(self.saved_path) if self.saved_path and self.saved_step == self.step else None,
-                            ev, self.save_error)
+                            ev, self.save_error, [dict(h) for h in self.history], str(self.device))
+
+    def live_weights(self) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """The latest copy of conv1's weights and biases (step, (F, C, k, k), (F,)) taken by the loop every
+        config.live_every seconds; None before the first (or for a network without convolution)."""
+        with self._lock:
+            return self._live
+
+    @property
+    def validation_indices(self) -> np.ndarray:
+        """Rows of the training set kept out for validation (sorted; empty without a validation split)."""
+        return self._val
+
+    @property
+    def train_indices(self) -> np.ndarray:
+        """Rows of the training set trained on (sorted)."""
+        return np.arange(len(self.train_set)) if self._keep is None else self._keep
 
     # ------------------------------------------------------------ the loop
     def _finish(self, status: str, code: str = "", **params) -> None:
@@ -343,10 +389,20 @@ class TrainingJob:
                         return self.snapshot()
                 with self._lock:
                     self.epoch, self.batch = self.epoch + 1, 0
+                    done = self.losses[(self.epoch - 1) * self.batches_per_epoch:self.epoch * self.batches_per_epoch]
+                entry = dict(epoch=self.epoch, train_loss=float(np.mean(done)) if done else float("nan"),
+                             val_loss=None, val_accuracy=None, test_accuracy=None)
+                if len(self._val):
+                    entry["val_loss"], entry["val_accuracy"] = self._validate()
                 if cfg.eval_each_epoch and self.test_set is not None:
-                    acc = accuracy(self.model, self.test_set, cfg.eval_limit, cancel=self._stop)
+                    n = cfg.eval_limit or len(self.test_set)
+                    pred = self.predict(self.test_set.images[:n], cancel=self._stop).argmax(1).numpy()
+                    acc = float((pred == self.test_set.labels[:n]).mean())
+                    entry["test_accuracy"] = acc
                     with self._lock:
                         self.epoch_accuracy.append((self.epoch, acc))
+                with self._lock:
+                    self.history.append(entry)
                 if self.on_epoch:
                     self.on_epoch(self)
             self._finish("finished", "err.job_finished", epochs=cfg.epochs, steps=self.step)
@@ -359,6 +415,31 @@ class TrainingJob:
             log.exception("training job failed")
             self._finish("failed", "err.job_failed", reason=type(exc).__name__)
         return self.snapshot()
+
+    @torch.inference_mode()
+    def predict(self, images: np.ndarray, batch_size: int = 1000, cancel: threading.Event | None = None
+                ) -> torch.Tensor:
+        """Logits (N, classes) on the CPU of uint8 images, computed on the job's device in eval mode; `cancel`
+        (and a process shutdown) is checked before every batch (EvaluationCancelled)."""
+        was_training = self.model.training
+        self.model.eval()
+        out = []
+        try:
+            for i in range(0, len(images), batch_size):
+                if SHUTDOWN.is_set() or (cancel is not None and cancel.is_set()):
+                    raise EvaluationCancelled("err.eval_cancelled")
+                out.append(self.model(to_tensor(images[i:i + batch_size]).to(self.device)).float().cpu())
+        finally:
+            self.model.train(was_training)
+        return torch.cat(out) if out else torch.empty(0, len(self.train_set.classes))
+
+    def _validate(self) -> tuple[float, float]:
+        """(loss, accuracy) on the validation images (the loss is the training criterion)."""
+        logits = self.predict(self.train_set.images[self._val], cancel=self._stop)
+        y = torch.from_numpy(np.asarray(self.train_set.labels[self._val], dtype=np.int64))
+        with torch.no_grad():
+            loss = float(self.criterion(logits, y))
+        return loss, float((logits.argmax(1) == y).float().mean())
 
     def _n_used(self) -> int:
         return len(self.train_set) if self._keep is None else len(self._keep)
@@ -396,6 +477,8 @@ class TrainingJob:
         rows = idx.numpy() if self._keep is None else self._keep[idx.numpy()]
         x = torch.from_numpy(self.train_set.images[rows])  # a fresh (B, H, W[, 3]) copy of B images only
         x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        if self.device.type != "cpu":  # uint8 travels (4× fewer bytes), normalised on the device
+            x = x.to(self.device, non_blocking=True)
         return x.float().div_(127.5).sub_(1.0)
 
     def _train_batch(self, order: torch.Tensor) -> bool:
@@ -406,6 +489,8 @@ class TrainingJob:
         x = self._batch(idx)
         rows = idx.numpy() if self._keep is None else self._keep[idx.numpy()]
         y = torch.from_numpy(np.asarray(self.train_set.labels[rows], dtype=np.int64))
+        if self.device.type != "cpu":
+            y = y.to(self.device, non_blocking=True)
         if cfg.augment:
             flip = torch.rand(len(idx)) < 0.5
             x[flip] = x[flip].flip(-1)
@@ -422,8 +507,17 @@ class TrainingJob:
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
+        live = None
+        if cfg.live_every and self._live_module is not None and time.monotonic() >= self._next_live:
+            self._next_live = time.monotonic() + cfg.live_every  # a copy of 1k-10k floats: microseconds
+            m = self._live_module
+            live = (self.step + 1, m.weight.detach().float().cpu().numpy().copy(),
+                    m.bias.detach().float().cpu().numpy().copy() if m.bias is not None
+                    else np.zeros(m.weight.shape[0], np.float32))
         dt = time.perf_counter() - t0
         with self._lock:
+            if live is not None:
+                self._live = live
             self.losses.append(value)
             self.step += 1
             self.batch += 1
@@ -447,7 +541,9 @@ class TrainingJob:
                 data = load_dataset(self.config.dataset, "test", download=False)
             except CnnvizError:
                 return None
-        report = evaluate(self.model, data, cancel=self._stop if self.status == "running" else None)
+        cancel = self._stop if self.status == "running" else None
+        pred = self.predict(data.images, cancel=cancel).argmax(1).numpy()
+        report = build_report(data.labels[:len(pred)], pred, data.classes)
         with self._lock:
             if self.step == step:
                 self._evaluation = (step, report)
@@ -510,7 +606,71 @@ class TrainingJob:
             "train_seconds": round(self.train_seconds, 1),
             "train_images": self._n_used(),
             "train_config": asdict(self.config),
+            "history": [dict(h) for h in self.history],
+            "val_images": int(len(self._val)),
+            "device": str(self.device),
         }
+
+
+def resolve_device(requested: str | None = None) -> tuple[str, list]:
+    """(device, warnings): `requested`, else CNNVIZ_DEVICE, checked by cnnviz.config ("cuda" where no GPU is
+    available -> "cpu" and a warning "err.env_device_missing")."""
+    import os
+
+    from cnnviz.config import _device
+
+    raw = requested if requested is not None else os.environ.get("CNNVIZ_DEVICE", "")
+    warnings: list = []
+    return _device({"CNNVIZ_DEVICE": raw}, warnings), warnings
+
+
+def device_label(device: str | torch.device) -> str:
+    """"cpu", or "cuda (NVIDIA H200)": the device and its name."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+def custom_net(net: dict | None, input_shape, num_classes: int) -> dict | None:
+    """A ConvNetConfig dict for arch "convnet" with the data's input shape and number of classes."""
+    if net is None:
+        return None
+    return dict(net, input_shape=list(input_shape), num_classes=int(num_classes))
+
+
+def estimate_epoch_seconds(arch: str, net: dict | None, input_shape, num_classes: int, batch_size: int,
+                           n_images: int, device: str = "cpu", batches: int = 8, budget: float = 1.5,
+                           eval_images: int = 0) -> float:
+    """Seconds of one epoch of `n_images` at `batch_size`, measured: the median time of up to `batches` SGD
+    steps on random inputs (after two warm-up steps; at most `budget` seconds of them), times the batches of
+    an epoch, plus the forward passes of `eval_images` (validation and test after the epoch, about a third of
+    a training step per image)."""
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    model = build_model(arch, input_shape, num_classes, custom_net(net, input_shape, num_classes)).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    bs = max(1, min(batch_size, n_images))
+    x = torch.randn(bs, *input_shape, device=dev)
+    y = torch.randint(0, num_classes, (bs,), device=dev)
+
+    def step() -> float:
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.item()  # waits for the device, as the loop does
+        loss.backward()
+        opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return time.perf_counter() - t0
+
+    step(), step()
+    times, start = [], time.perf_counter()
+    while len(times) < batches and (len(times) < 2 or time.perf_counter() - start < budget):
+        times.append(step())
+    per_batch = float(np.median(times))
+    return per_batch * math.ceil(n_images / bs) + per_batch / 3 * eval_images / bs
 
 
 # ---------------------------------------------------------------- a clean end of the process

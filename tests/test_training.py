@@ -139,7 +139,7 @@ TRAIN, TEST = synthetic("train", 640), synthetic("test", 300, seed=1)
 
 
 def small(**kw):
-    return config(subset=0, arch="mlp", **kw)
+    return config(**{"subset": 0, "arch": "mlp", **kw})
 
 
 def test_two_jobs_finishing_at_once_write_two_runs(tmp_path):
@@ -158,8 +158,8 @@ def test_two_jobs_finishing_at_once_write_two_runs(tmp_path):
 
 def test_stop_resume_stop_without_new_batches_writes_nothing_more(tmp_path, monkeypatch):
     calls = []
-    real = training.evaluate
-    monkeypatch.setattr(training, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = training.build_report  # one test-set evaluation = one report
+    monkeypatch.setattr(training, "build_report", lambda *a, **k: calls.append(1) or real(*a, **k))
     job = TrainingJob(small(max_steps=4), TRAIN, TEST, runs_dir=tmp_path).start()
     assert job.wait(60) and job.snapshot().status == "stopped" and job.step == 4
     first = job.snapshot().saved_path
@@ -257,3 +257,106 @@ def test_close_without_waiting_frees_when_the_thread_ends(tmp_path):
         time.sleep(0.01)
     assert job.model is None and not job.alive and job.snapshot().status == "closed"
     assert len(list(tmp_path.glob("*.pt"))) == 1  # its run was saved on the way out
+
+
+# ---------------------------------------------------------------- issue 12: own network, validation, live views, device
+
+CUSTOM = {"input_shape": [1, 28, 28], "fc_width": 32, "num_classes": 10, "dropout": 0.2,
+          "convs": [{"out_channels": 4, "kernel": 3, "padding": 1, "pool": True, "batchnorm": True}]}
+
+
+def test_validation_split_is_disjoint_from_training_and_never_the_test_set():
+    job = TrainingJob(small(val_fraction=0.1, subset=500), TRAIN, TEST)
+    train_rows, val_rows = job.train_indices, job.validation_indices
+    assert len(val_rows) == 50 and len(train_rows) == 450
+    assert not set(train_rows) & set(val_rows)  # disjoint
+    assert set(train_rows) | set(val_rows) <= set(range(len(TRAIN)))  # rows of the training set only
+    assert job.batches_per_epoch == 8  # ceil(450 / 64): the validation images are never trained on
+    again = TrainingJob(small(val_fraction=0.1, subset=500), TRAIN, TEST)
+    assert (again.validation_indices == val_rows).all()  # the same split for the same seed
+    whole = TrainingJob(small(val_fraction=0.2), TRAIN, TEST)
+    assert len(whole.validation_indices) == 128 and len(whole.train_indices) == 512
+    none = TrainingJob(small(), TRAIN, TEST)
+    assert len(none.validation_indices) == 0 and len(none.train_indices) == len(TRAIN)
+
+
+def test_the_batches_drawn_come_from_the_training_rows_only(monkeypatch):
+    job = TrainingJob(small(val_fraction=0.25, max_steps=0, epochs=1), TRAIN, TEST)
+    seen = []
+    real = job._batch
+    monkeypatch.setattr(job, "_batch", lambda idx: seen.extend(job._keep[idx.numpy()]) or real(idx))
+    job.run()
+    assert sorted(seen) == sorted(job.train_indices) and not set(seen) & set(job.validation_indices)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 0.6, float("nan"), "0.1"])
+def test_validation_share_is_checked(bad):
+    with pytest.raises(training.SettingError) as info:
+        small(val_fraction=bad).validate()
+    assert info.value.code in ("err.cfg_val", "err.cfg_limits")
+
+
+def test_history_per_epoch_is_kept_and_saved(tmp_path):
+    job = TrainingJob(small(val_fraction=0.1, epochs=2, eval_each_epoch=True, eval_limit=100), TRAIN, TEST,
+                      runs_dir=tmp_path)
+    snap = job.run()
+    assert [h["epoch"] for h in snap.history] == [1, 2]
+    for h in snap.history:
+        assert h["train_loss"] > 0 and h["val_loss"] > 0 and 0 <= h["val_accuracy"] <= 1
+        assert 0 <= h["test_accuracy"] <= 1
+    bpe = job.batches_per_epoch
+    assert snap.history[0]["train_loss"] == pytest.approx(np.mean(snap.losses[:bpe]))
+    path = job.save()
+    _, meta = load_checkpoint(path)
+    assert meta["history"] == snap.history and meta["val_images"] == 64
+    assert meta["train_config"]["val_fraction"] == 0.1
+
+
+def test_custom_network_trains_saves_and_reopens(tmp_path):
+    job = TrainingJob(small(arch="convnet", net=CUSTOM, max_steps=3), TRAIN, TEST, runs_dir=tmp_path)
+    assert [n for n in job.model.stages] == ["conv1", "bn1", "relu1", "pool1", "flatten", "fc1", "relu2",
+                                              "dropout", "fc2"]
+    job.run()
+    model, meta = load_checkpoint(job.save())
+    assert meta["arch"] == "convnet" and meta["config"]["convs"] == [dict(CUSTOM["convs"][0], blur=False)]
+    assert meta["config"]["dropout"] == 0.2 and meta["train_config"]["net"]["fc_width"] == 32
+    job.model.eval()
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    torch.testing.assert_close(model(x), job.model(x))
+
+
+def test_an_unknown_arch_without_a_network_is_refused():
+    with pytest.raises(training.SettingError):
+        small(arch="convnet").validate()
+
+
+def test_live_weights_are_copies_taken_by_the_loop():
+    job = TrainingJob(small(arch="convnet", net=CUSTOM, max_steps=5, live_every=1e-9), TRAIN, TEST)
+    assert job.live_weights() is None
+    job.run()
+    step, w, b = job.live_weights()
+    assert step == 5 and w.shape == (4, 1, 3, 3) and b.shape == (4,)
+    np.testing.assert_array_equal(w, job.model.stages["conv1"].weight.detach().numpy())
+    w[...] = 0  # a copy: the model is untouched
+    assert job.model.stages["conv1"].weight.abs().sum() > 0
+    quiet = TrainingJob(small(max_steps=3), TRAIN, TEST)
+    quiet.run()
+    assert quiet.live_weights() is None  # live_every = 0: no copy at all
+
+
+def test_device_cuda_without_a_gpu_falls_back_to_the_cpu_with_a_message(monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    device, warnings = training.resolve_device("cuda")
+    assert device == "cpu" and [w.code for w in warnings] == ["err.env_device_missing"]
+    assert "cuda" in warnings[0].message("en") and "CPU" in warnings[0].message("fr")
+    monkeypatch.setenv("CNNVIZ_DEVICE", "cuda")
+    job = TrainingJob(small(max_steps=2), TRAIN, TEST)
+    assert job.device.type == "cpu" and job.run().device == "cpu"
+    assert training.resolve_device("cpu") == ("cpu", []) and training.device_label("cpu") == "cpu"
+
+
+def test_epoch_estimate_is_a_measured_positive_time():
+    seconds = training.estimate_epoch_seconds("convnet", CUSTOM, (1, 28, 28), 10, 64, 640, batches=3)
+    assert 0 < seconds < 60
+    assert training.estimate_epoch_seconds("mlp", None, (1, 28, 28), 10, 64, 6400, batches=3) > 0

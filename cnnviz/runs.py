@@ -1,0 +1,276 @@
+"""The user's saved runs: list them with their settings and per-epoch history, rename, delete, export.
+
+Only files of the runs folder (cnnviz.checkpoints.runs_dir(): $CNNVIZ_RUNS or runs/) are touched, never the
+shipped checkpoints/. A run is named by its file name, which comes from a browser: `check_name` accepts plain
+file-name characters only (letters, digits, '.', '_', '-', space; no path separator, no '..', no leading dot,
+at most 120 characters), and a rename never replaces another file (a hard link, which fails when the name is
+taken, then the old name is removed).
+
+    summaries = list_runs()                 # newest first: name, dataset, arch, settings, history, accuracy
+    rename_run("old.pt", "lr 0.1")          # -> runs/lr 0.1.pt
+    delete_run("lr 0.1.pt")
+    data = export_zip(path, lang="fr")      # a .zip: the .pt, net.py (the architecture as code), README.md
+
+`net_code(model)` writes any StagedNet as a plain PyTorch module whose state_dict has the same keys as the
+checkpoint's: `Net().load_state_dict(torch.load(f, weights_only=True)["state_dict"])` works.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import math
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnviz import CnnvizError
+from cnnviz.checkpoints import SHIPPED_DIR, _read_bytes, load_checkpoint, runs_dir, validate_meta
+
+MAX_NAME = 120
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
+
+
+class RunError(CnnvizError, ValueError):
+    """A run name that cannot be used, or a run that cannot be renamed or deleted."""
+
+
+def check_name(name) -> str:
+    """A run's file name as typed or linked -> the name ending in .pt; RunError for anything else."""
+    if not isinstance(name, str):
+        raise RunError("err.run_name", name="?")
+    text = name.strip()
+    if text and not text.endswith(".pt"):
+        text += ".pt"
+    if (not 3 < len(text) <= MAX_NAME or not _NAME.fullmatch(text) or ".." in text or "/" in text
+            or "\\" in text or not text.isascii()):
+        raise RunError("err.run_name", name=name[:40])
+    return text
+
+
+def _folder(folder: str | Path | None) -> Path:
+    path = Path(folder) if folder is not None else runs_dir()
+    if path.resolve() == SHIPPED_DIR.resolve():
+        raise RunError("err.run_shipped")
+    return path
+
+
+def run_path(name: str, folder: str | Path | None = None) -> Path:
+    """The path of an existing run named `name` in the runs folder (RunError when it is not one)."""
+    name = check_name(name)
+    base = _folder(folder)
+    path = base / name
+    if path.parent != base or not (path.is_file() or path.is_symlink()):
+        raise RunError("err.run_missing", name=name)
+    return path
+
+
+def delete_run(name: str, folder: str | Path | None = None) -> None:
+    """Remove a run from the runs folder (a link is removed, not what it points to)."""
+    path = run_path(name, folder)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        raise RunError("err.run_missing", name=path.name) from None
+    except OSError as exc:
+        raise RunError("err.run_io", name=path.name, reason=exc.strerror or type(exc).__name__) from None
+
+
+def rename_run(name: str, new_name: str, folder: str | Path | None = None) -> Path:
+    """Give a run a new name in the same folder; never replaces a file (RunError "err.run_exists")."""
+    path = run_path(name, folder)
+    target = path.parent / check_name(new_name)
+    if target.name == path.name:
+        return path
+    try:
+        os.link(path, target, follow_symlinks=False)  # FileExistsError when the name is taken: nothing replaced
+        path.unlink()
+    except FileExistsError:
+        raise RunError("err.run_exists", name=target.name) from None
+    except OSError as exc:
+        raise RunError("err.run_io", name=path.name, reason=exc.strerror or type(exc).__name__) from None
+    return target
+
+
+# ---------------------------------------------------------------- what a run holds
+
+def layers_text(config: dict | None) -> str:
+    """A ConvNetConfig dict's conv blocks as the Architecture screen writes them: '32-3-1-1;64-3-1-1'."""
+    if not config:
+        return ""
+    return ";".join(f"{c['out_channels']}-{c['kernel']}-{c.get('padding', 0)}-{int(bool(c.get('pool')))}"
+                    for c in config.get("convs", ()))
+
+
+@dataclass
+class RunSummary:
+    name: str
+    path: Path
+    dataset: str
+    arch: str
+    test_accuracy: float
+    epochs: float
+    settings: dict  # lr, momentum, batch, loss, subset, val, seed, layers, fc, bn, dropout
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+    mtime: float = 0.0
+
+
+def read_meta(path: str | Path) -> tuple[str, dict]:
+    """(arch, validated metadata) of a checkpoint without building its network (CheckpointError)."""
+    path = Path(path)
+    try:
+        payload = torch.load(io.BytesIO(_read_bytes(path)), weights_only=True, map_location="cpu")
+    except CnnvizError:
+        raise
+    except Exception:  # noqa: BLE001 - a corrupt file: the checkpoints' own message
+        from cnnviz import CheckpointError
+
+        raise CheckpointError("err.ckpt_truncated", name=path.name) from None
+    if not isinstance(payload, dict):
+        from cnnviz import CheckpointError
+
+        raise CheckpointError("err.ckpt_not_cnnviz", name=path.name, format="cnnviz-1")
+    return str(payload.get("arch"))[:40], validate_meta(payload.get("meta"), path.name)
+
+
+def _history(meta: dict) -> list[dict]:
+    out = []
+    for h in meta.get("history") or ():
+        if not isinstance(h, dict) or not isinstance(h.get("epoch"), int):
+            continue
+        row = {"epoch": h["epoch"]}
+        for k in ("train_loss", "val_loss", "val_accuracy", "test_accuracy"):
+            v = h.get(k)
+            row[k] = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+        out.append(row)
+    return out
+
+
+def summary(path: str | Path) -> RunSummary:
+    """A run's settings and history from its metadata (CheckpointError for a file that is not a run)."""
+    path = Path(path)
+    arch, meta = read_meta(path)
+    cfg = meta.get("train_config") if isinstance(meta.get("train_config"), dict) else {}
+    net = meta.get("config") if isinstance(meta.get("config"), dict) else cfg.get("net")
+    convs = (net or {}).get("convs") or ()
+    settings = dict(lr=cfg.get("lr"), momentum=cfg.get("momentum"), batch=cfg.get("batch_size"),
+                    loss=cfg.get("loss"), subset=cfg.get("subset"), val=cfg.get("val_fraction"),
+                    seed=cfg.get("seed"), layers=layers_text(net), fc=(net or {}).get("fc_width"),
+                    bn=any(bool(c.get("batchnorm")) for c in convs) if convs else None,
+                    dropout=(net or {}).get("dropout"))
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return RunSummary(path.name, path, meta["dataset"], arch, meta["test_accuracy"],
+                      float(meta.get("epochs") or 0), settings, _history(meta),
+                      float(meta.get("train_seconds") or 0), mtime)
+
+
+def list_runs(folder: str | Path | None = None) -> tuple[list[RunSummary], list[tuple[str, CnnvizError]]]:
+    """(the runs of the runs folder, newest first; [(name, error)] for the .pt files that are not runs)."""
+    base = _folder(folder)
+    runs, skipped = [], []
+    try:
+        paths = sorted(base.glob("*.pt"))
+    except OSError:
+        return [], []
+    for p in paths:
+        try:
+            check_name(p.name)
+            runs.append(summary(p))
+        except CnnvizError as exc:
+            skipped.append((p.name, exc))
+    runs.sort(key=lambda r: r.mtime, reverse=True)
+    return runs, skipped
+
+
+# ---------------------------------------------------------------- export
+
+def _module_code(m: nn.Module) -> str:
+    """The constructor call of a stage, in the course's short style where PyTorch's repr is long."""
+    def opt(name, value, default):
+        return f", {name}={value}" if value != default else ""
+
+    if isinstance(m, nn.Conv2d):
+        k, s, p, d = (v[0] if isinstance(v, tuple) else v for v in (m.kernel_size, m.stride, m.padding, m.dilation))
+        return (f"nn.Conv2d({m.in_channels}, {m.out_channels}, {k}{opt('stride', s, 1)}{opt('padding', p, 0)}"
+                f"{opt('dilation', d, 1)}{opt('bias', m.bias is not None, True)})")
+    if isinstance(m, nn.BatchNorm2d):
+        return f"nn.BatchNorm2d({m.num_features})"
+    if isinstance(m, nn.MaxPool2d):
+        return f"nn.MaxPool2d({m.kernel_size}{opt('stride', m.stride, m.kernel_size)}{opt('padding', m.padding, 0)})"
+    if isinstance(m, nn.Linear):
+        return f"nn.Linear({m.in_features}, {m.out_features})"
+    if isinstance(m, nn.Flatten):
+        return f"nn.Flatten({m.start_dim})"
+    if isinstance(m, nn.Dropout):
+        return f"nn.Dropout({m.p})"
+    if type(m).__module__.startswith("torch.nn"):
+        return f"nn.{m!r}"
+    return f"{type(m).__name__}({m.extra_repr()})"  # cnnviz's own (BlurPool2d): its module is copied
+
+
+def _module_source(cls: type) -> str:
+    """The source of the module defining `cls` (cnnviz.blurpool: torch only), without its __future__ import."""
+    src = inspect.getsource(inspect.getmodule(cls))
+    return "\n".join(line for line in src.splitlines() if not line.startswith("from __future__"))
+
+
+def net_code(model: nn.Module, input_shape=None) -> str:
+    """A StagedNet as a plain PyTorch module (`class Net`) with the same stage names, so the checkpoint's
+    state_dict loads into it as it is."""
+    stages = model.stages
+    extra = []
+    for m in stages.values():
+        if not type(m).__module__.startswith("torch.nn"):
+            src = _module_source(type(m))
+            if src not in extra:
+                extra.append(src)
+    shape = tuple(input_shape or getattr(model, "input_shape", ()))
+    lines = ['"""The network of a cnnviz run, as plain PyTorch (generated).', "",
+             f"Input: {' × '.join(map(str, shape))} images with values in [-1, 1] (x / 255, then (x - 0.5) / 0.5).",
+             '"""', "", "import math", "", "import torch", "import torch.nn.functional as F", "from torch import nn",
+             "", ""]
+    for src in extra:
+        lines += [src.rstrip(), "", ""]
+    lines += ["class Net(nn.Module):", "    def __init__(self):", "        super().__init__()",
+              "        self.stages = nn.ModuleDict({"]
+    for name, m in stages.items():
+        lines.append(f"            {name!r}: {_module_code(m)},")
+    lines += ["        })", f"        self.input_shape = {shape!r}", "",
+              "    def forward(self, x):", "        for stage in self.stages.values():", "            x = stage(x)",
+              "        return x", ""]
+    return "\n".join(lines)
+
+
+def readme(lang: str, file_name: str, meta: dict) -> str:
+    from cnnviz.i18n import tr
+
+    shape = " × ".join(map(str, meta.get("input_shape", ())))
+    return tr(lang, "runs.readme", file=file_name, shape=shape, dataset=str(meta.get("dataset")),
+              classes=", ".join(meta.get("classes", ())), acc=float(meta.get("test_accuracy", float("nan"))))
+
+
+def export_zip(path: str | Path, lang: str = "en") -> bytes:
+    """A run as a .zip: the checkpoint itself (state_dict + meta), net.py (its architecture as code) and
+    README.md (how to load it in a notebook). The checkpoint is validated first (CheckpointError)."""
+    path = Path(path)
+    model, meta = load_checkpoint(path)
+    data = _read_bytes(path)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(path.name, data)
+        z.writestr("net.py", net_code(model, meta["input_shape"]))
+        z.writestr("README.md", readme(lang, path.name, meta))
+    return buf.getvalue()
+
+
+def export_name(path: str | Path) -> str:
+    return Path(path).stem + ".zip"

@@ -1,0 +1,175 @@
+"""cnnviz.runs: saved runs listed with their settings and history, renamed (never over another file), deleted
+(only in the runs folder), exported as a .zip whose net.py loads the checkpoint's weights; cnnviz.figures_runs."""
+
+import io
+import os
+import runpy
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from cnnviz.checkpoints import SHIPPED, SHIPPED_DIR, load_checkpoint
+from cnnviz.data import FASHION_MNIST_CLASSES, Dataset
+from cnnviz.figures_runs import compare_figure, conv1_maps, epoch_figure
+from cnnviz.runs import (
+    RunError,
+    check_name,
+    delete_run,
+    export_zip,
+    layers_text,
+    list_runs,
+    net_code,
+    rename_run,
+    summary,
+)
+from cnnviz.training import TrainConfig, TrainingJob
+
+
+def synthetic(split: str, n: int, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    images, labels = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64)
+    return Dataset("fashion-mnist", split, images, labels, FASHION_MNIST_CLASSES, "synthetic")
+
+
+TRAIN, TEST = synthetic("train", 320), synthetic("test", 100, seed=1)
+NET = {"input_shape": [1, 28, 28], "fc_width": 16, "num_classes": 10, "dropout": 0.3,
+       "convs": [{"out_channels": 4, "kernel": 3, "padding": 1, "pool": True, "batchnorm": True},
+                 {"out_channels": 6, "kernel": 5, "padding": 0, "pool": False, "batchnorm": True}]}
+
+
+def train_run(folder, **kw) -> str:
+    cfg = dict(arch="convnet", net=NET, batch_size=64, epochs=2, val_fraction=0.1, eval_limit=50, **kw)
+    job = TrainingJob(TrainConfig(**cfg), TRAIN, TEST, runs_dir=folder)
+    job.run()
+    return job.save()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runs")
+    a, b = train_run(folder, lr=0.05), train_run(folder, lr=0.2)
+    return folder, a, b
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("lr 0.1", "lr 0.1.pt"), ("run_1.pt", "run_1.pt"), ("A-b.c", "A-b.c.pt"), ("  x1  ", "x1.pt")])
+def test_plain_names_are_accepted(name, expected):
+    assert check_name(name) == expected
+
+
+@pytest.mark.parametrize("name", ["", ".pt", "../x", "a/b", "a\\b", "..", "x..y", ".hidden", "-x", "<script>",
+                                  "![x](http://e/x.png)", "é", "a" * 200, "a\nb", None, 3])
+def test_other_names_are_refused(name):
+    with pytest.raises(RunError) as info:
+        check_name(name)
+    assert info.value.code == "err.run_name"
+
+
+def test_list_runs_gives_settings_and_history(runs):
+    folder, a, b = runs
+    (folder / "junk.pt").write_bytes(b"not a checkpoint")
+    found, skipped = list_runs(folder)
+    assert {r.name for r in found} == {a.name, b.name} and [n for n, _ in skipped] == ["junk.pt"]
+    s = summary(a)
+    assert s.arch == "convnet" and s.dataset == "fashion-mnist"
+    assert s.settings["lr"] == 0.05 and s.settings["val"] == 0.1 and s.settings["batch"] == 64
+    assert s.settings["layers"] == "4-3-1-1;6-5-0-0" and s.settings["fc"] == 16 and s.settings["bn"] is True
+    assert [h["epoch"] for h in s.history] == [1, 2] and all(h["val_accuracy"] is not None for h in s.history)
+    assert layers_text(None) == ""
+    (folder / "junk.pt").unlink()
+
+
+def test_rename_never_overwrites_and_delete_stays_in_the_runs_folder(tmp_path):
+    a, b = train_run(tmp_path, max_steps=1), train_run(tmp_path, max_steps=1, seed=1)
+    bytes_b = b.read_bytes()
+    with pytest.raises(RunError) as info:
+        rename_run(a.name, b.name, tmp_path)
+    assert info.value.code == "err.run_exists" and a.exists() and b.read_bytes() == bytes_b
+    new = rename_run(a.name, "my run", tmp_path)
+    assert new == tmp_path / "my run.pt" and new.exists() and not a.exists()
+    load_checkpoint(new)  # still a valid run
+    for bad in ("../outside", "sub/x"):
+        with pytest.raises(RunError):
+            rename_run(new.name, bad, tmp_path)
+    with pytest.raises(RunError) as info:
+        delete_run("../" + b.name, tmp_path)
+    assert info.value.code == "err.run_name" and b.exists()
+    with pytest.raises(RunError) as info:
+        delete_run("missing.pt", tmp_path)
+    assert info.value.code == "err.run_missing"
+    with pytest.raises(RunError) as info:
+        delete_run(SHIPPED.name, SHIPPED_DIR)  # the shipped network is never touched
+    assert info.value.code == "err.run_shipped" and SHIPPED.exists()
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.pt"
+    outside.write_bytes(b"keep me")
+    os.symlink(outside, tmp_path / "link.pt")
+    delete_run("link.pt", tmp_path)  # the link goes, not what it points to
+    assert outside.read_bytes() == b"keep me" and not (tmp_path / "link.pt").exists()
+    outside.unlink()
+    delete_run(new.name, tmp_path)
+    assert not new.exists() and b.exists()
+    assert str(RunError("err.run_exists", name="x.pt").message("fr")).startswith("Un entraînement")
+
+
+def test_export_zip_holds_the_checkpoint_code_and_readme(runs, tmp_path):
+    _, a, _ = runs
+    data = export_zip(a, lang="fr")
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert sorted(z.namelist()) == sorted([a.name, "net.py", "README.md"])
+        z.extractall(tmp_path)
+        readme = z.read("README.md").decode()
+    assert "from net import Net" in readme and a.name in readme and "exactitude" in readme
+    assert (tmp_path / a.name).read_bytes() == a.read_bytes()
+    # the notebook's way: net.py alone, the checkpoint's state_dict loaded as it is
+    ns = runpy.run_path(str(tmp_path / "net.py"))
+    net = ns["Net"]()
+    net.load_state_dict(torch.load(tmp_path / a.name, weights_only=True)["state_dict"])
+    net.eval()
+    model, _ = load_checkpoint(a)
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    torch.testing.assert_close(net(x), model(x))
+
+
+@pytest.mark.parametrize("arch", ["compact", "compact_blur", "mlp"])
+def test_net_code_of_every_shipped_architecture_loads_its_weights(arch):
+    from cnnviz.models import build_model
+
+    model = build_model(arch, (1, 28, 28), 10).eval()
+    ns = {}
+    exec(compile(net_code(model), "net.py", "exec"), ns)
+    net = ns["Net"]().eval()
+    net.load_state_dict(model.state_dict())
+    x = torch.rand(2, 1, 28, 28)
+    torch.testing.assert_close(net(x), model(x))
+
+
+def test_shipped_checkpoint_exports():
+    data = export_zip(SHIPPED)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert "nn.BatchNorm2d(32)" in z.read("net.py").decode()
+
+
+def test_figures_of_runs_in_french():
+    hist = [dict(epoch=1, train_loss=1.0, val_loss=0.9, val_accuracy=0.7, test_accuracy=0.68),
+            dict(epoch=2, train_loss=0.6, val_loss=0.7, val_accuracy=0.8, test_accuracy=None)]
+    fig = epoch_figure(hist, lang="fr")
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["Coût par époque (tirets : validation)", "Exactitude de validation"]
+    assert [tr.name for tr in fig.data] == ["Coût d'entraînement", "Coût de validation", "Exactitude de validation",
+                                            "Exactitude en test (échantillon)"]
+    assert list(fig.data[3].x) == [1]  # an epoch without a measure is left out
+    two = compare_figure([("a", hist), ("b", hist[:1])], lang="en")
+    assert len(two.data) == 6 and [d.name for d in two.data if d.showlegend is not False] == ["a", "b"]
+
+
+def test_conv1_maps_match_the_network():
+    from cnnviz.models import CompactCNN
+
+    model = CompactCNN().eval()
+    conv = model.stages["conv1"]
+    image = TEST.images[0]
+    maps = conv1_maps(conv.weight.detach().numpy(), conv.bias.detach().numpy(), image, padding=1)
+    x = torch.from_numpy(image.astype(np.float32) / 127.5 - 1)[None, None]
+    np.testing.assert_allclose(maps, conv(x).detach().numpy()[0], atol=1e-5)

@@ -2,11 +2,15 @@
 
     python bench/explain.py            # needs the Fashion-MNIST test set for the top-9 line
     python bench/explain.py --threads 2
+    python bench/explain.py --screen   # also: the Feature maps screen's server time (AppTest reruns)
 
 Prints: one unit explained with its figures (conv3, a 128-channel input, the worst case), every kind of
 stage, the top-9 images of a channel over the 10,000 test images the first time (one pass computing every
 channel of the stage, what a page caches per network and stage) and then for another channel from that
-cache, and Grad-CAM (deep copy of the model + Captum).
+cache, and Grad-CAM (deep copy of the model + Captum). The screen's own work (ui/explain_panel.py): a clicked
+unit explained from the page's forward pass plus its figures serialised as Streamlit sends them, and a drawing
+turned into a new prediction (the canvas PNG decoded, converted, the network run, the prediction's figures); with
+--screen, whole reruns of the Feature maps screen after a click and after a drawing.
 """
 
 from __future__ import annotations
@@ -44,9 +48,91 @@ def timed(fn, repeat: int = 7) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def screen_panel(model, image, meta) -> None:
+    """What the screen does for a click and for a drawing, figures serialised to JSON as Streamlit does."""
+    import base64
+    import io
+
+    import numpy as np
+    import plotly.io as pio
+    from PIL import Image
+
+    from cnnviz.explain import canvas_to_image
+    from cnnviz.explore import inspect
+    from cnnviz.figures import input_figure, probability_figure
+    from ui.explain_panel import _features  # the page's forward pass reused (no Streamlit call in it)
+
+    result = inspect(model, image)
+
+    def clicked(stage, ch, r, c):
+        e = explain_unit(model, image, stage, ch, r, c, features=_features(result))
+        figs = [unit_figure(e, "fr"), clickable_map_figure(result.maps[stage][ch], "fr", stage, (r, c), height=420),
+                receptive_field_figure(image, e.receptive_field, "fr", stage)]
+        return sum(len(pio.to_json(f, validate=False)) for f in figs if f is not None)
+
+    for stage, unit in (("conv3", (5, 3, 3)), ("conv2", (5, 3, 4)), ("pool1", (4, 5, 7)), ("bn2", (3, 4, 8))):
+        s, size = timed(lambda stage=stage, unit=unit: clicked(stage, *unit))
+        print(f"screen: a click on {stage:5s} -> its panel (explain + 3 figures as JSON): {s * 1e3:7.1f} ms, "
+              f"{size / 1e3:.0f} kB  (goal ≤ 150 ms)")
+
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[40:240, 90:110] = rgba[40:240, 170:190] = 255  # two white strokes on black, as the canvas sends them
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+    def drawing():
+        png = base64.b64decode(url.split(";base64,", 1)[1])
+        img = canvas_to_image(np.asarray(Image.open(io.BytesIO(png))), tuple(meta["input_shape"]))
+        res = inspect(model, img)
+        figs = [input_figure(img, "input", height=300, lang="fr"),
+                probability_figure(res.probs, meta["classes"], None, lang="fr")]
+        return res.pred, sum(len(pio.to_json(f, validate=False)) for f in figs)
+
+    s, (pred, _) = timed(drawing)
+    print(f"screen: a drawing -> new prediction ({meta['classes'][pred]}; decode, convert, run, 2 figures): "
+          f"{s * 1e3:7.1f} ms  (goal ≤ 300 ms)")
+
+
+def screen_reruns(image_index: int = 0) -> None:
+    """Whole reruns of the Feature maps screen in AppTest (server time of a rerun, all its charts included)."""
+    import numpy as np
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120)
+    at.switch_page("pages/feature_maps.py")
+    at.query_params.update({"lang": "fr", "stage": "pool2", "channel": "3"})
+    at.run()
+    at.run()
+    base, _ = timed(lambda: at.run(), repeat=3)
+    units = iter([(r, c) for r in range(7) for c in range(7)])
+
+    def click():
+        r, c = next(units)
+        S = at.session_state
+        S["fm_ex_stage"], S["fm_ex_ch"], S["fm_ex_row"], S["fm_ex_col"] = "pool2", 3, r, c  # what a click sets
+        at.run()
+
+    s, _ = timed(click, repeat=5)
+    print(f"screen rerun (AppTest), nothing explained: {base * 1e3:7.1f} ms; after a click (panel shown): "
+          f"{s * 1e3:7.1f} ms -> the panel adds {(s - base) * 1e3:.0f} ms")
+    at.session_state["fm_source"] = "draw"
+    rng = np.random.default_rng(0)
+
+    def draw():
+        drawn = np.zeros((28, 28), np.uint8)
+        drawn[4:24, rng.integers(4, 20):][:, :6] = 255
+        at.session_state["fm_drawn"] = drawn
+        at.run()
+
+    s, _ = timed(draw, repeat=5)
+    print(f"screen rerun (AppTest) after a new drawing, every map and the panel redrawn: {s * 1e3:7.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--screen", action="store_true", help="also time whole reruns of the Feature maps screen")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model, meta = load_checkpoint(SHIPPED)
@@ -62,6 +148,9 @@ def main() -> None:
         return (e, unit_figure(e, "fr"), clickable_map_figure(fmap, "fr", stage, (r, c)),
                 receptive_field_figure(image, e.receptive_field, "fr", stage))
 
+    screen_panel(model, image, meta)
+    if args.screen:
+        screen_reruns()
     panel()
     s, _ = timed(panel)
     print(f"explain panel, conv3 unit (128 input channels) + 3 figures: {s * 1e3:7.1f} ms  (goal ≤ 150 ms)")

@@ -8,6 +8,7 @@ reproduces it. The computations are cnnviz.explain's; the figures cnnviz.figures
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 
 import numpy as np
@@ -164,10 +165,14 @@ def gradcam_section(t, state, model, image: np.ndarray, classes, pred: int) -> N
         state.cam_class = -1
     st.selectbox(t("exui.cam_class"), [-1, *range(len(classes))], key=state.key("cam_class"),
                  format_func=lambda c: t("exui.cam_predicted", name=classes[pred]) if c < 0 else classes[c])
+    target = None if state.cam_class < 0 else state.cam_class
+    key = (id(model), hashlib.sha1(np.ascontiguousarray(image)).hexdigest(), target)
+    memo = st.session_state.get("fm_cam_memo")  # Grad-CAM costs a backward pass: not again on every rerun
     try:
-        cam = grad_cam(model, image, None if state.cam_class < 0 else state.cam_class)
+        cam = memo[1] if memo and memo[0] == key else grad_cam(model, image, target)
     except CnnvizError as exc:
         show_error(exc)
         return
+    st.session_state["fm_cam_memo"] = (key, cam)
     st.plotly_chart(gradcam_figure(image, cam, t.lang, classes), key="fm_gradcam_fig")
     st.caption(t("exui.gradcam_caption", stage=plain(cam.stage)))

@@ -43,8 +43,9 @@ def _language() -> str:
             S[LANG_KEY] = normalize(from_url)
         else:
             S.setdefault("_notices", []).append(("notice.bad_lang", {}))
-    if normalize(S.get(LANG_KEY)) is None:
-        S[LANG_KEY] = normalize(getattr(st.context, "locale", None)) or "en"
+    if normalize(S.get(LANG_KEY)) is None:  # st.switch_page resets every widget's state, the language's too
+        S[LANG_KEY] = normalize(S.get("_lang_kept")) or normalize(getattr(st.context, "locale", None)) or "en"
+    S["_lang_kept"] = S[LANG_KEY]
     return S[LANG_KEY]
 
 
@@ -55,7 +56,8 @@ def _presenter() -> bool:
     if from_url is not None and S.get("_present_url") != from_url:
         S["_present_url"] = from_url
         S[PRESENT_KEY] = from_url in ("1", "true")
-    S[PRESENT_KEY] = bool(S.get(PRESENT_KEY, False))
+    S[PRESENT_KEY] = bool(S.get(PRESENT_KEY, S.get("_present_kept", False)))  # kept across st.switch_page
+    S["_present_kept"] = S[PRESENT_KEY]
     return S[PRESENT_KEY]
 
 

@@ -99,3 +99,14 @@ def test_click_a_convolution_output_cell(server, page):
     wait_ready(page)
     no_exception(page)
     assert "window at row 1, column 2" in main_text(page)
+
+
+def test_open_in_convolution_keeps_the_language(server, page):
+    """st.switch_page resets every widget's state, the language switch's too: the frame keeps a copy."""
+    page.goto(f"{server}/feature_maps?lang=fr&ex_stage=conv1&ex_ch=25&ex_row=10&ex_col=19")
+    wait_ready(page)
+    page.get_by_role("button", name="Ouvrir dans l'écran Convolution").click()
+    page.get_by_text("Étape 1 sur 1").wait_for()
+    wait_ready(page)
+    no_exception(page)
+    assert "La convolution, pas à pas" in main_text(page) and "lang=fr" in page.url

@@ -289,7 +289,8 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
     assert job.snapshot().status == "stopped"
     assert not at.exception
     assert any(m.label == "Test accuracy" for m in at.metric)
-    assert any("weighted avg" in c.value for c in at.code)
+    report = next(d.value for d in at.dataframe if "precision" in d.value.columns)  # a table, not sklearn's text
+    assert report["cls"].tolist()[:2] == ["T-shirt/top", "Trouser"] and report["support"][:10].sum() == 10_000
     assert chart(at, "train_confusion")["data"][0]["type"] == "heatmap"
     saved = list(tmp_path.glob("*.pt"))
     assert len(saved) == 1  # saved once, by the job itself
@@ -304,7 +305,7 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["fm_network"] == saved[0].name and at.session_state["fm_idx"] == wrong
     assert at.session_state["fm_cls"] == "any" and at.session_state["fm_source"] == "test"
-    assert param(at, "network") == saved[0].name and param(at, "idx") == str(wrong)
+    assert param(at, "network") == saved[0].name and param(at, "idx") == (str(wrong) if wrong else None)  # 0 is the default: not in the link
     assert any(f"#{wrong}" in c.value for c in at.caption), [c.value for c in at.caption]
     at.switch_page("pages/training.py").run()
     button(at, "Reset").click().run()
@@ -325,7 +326,7 @@ def test_training_in_french_after_a_run(tmp_path, monkeypatch):
     assert not at.exception
     assert any(m.label == "Exactitude en test" for m in at.metric)
     assert any("arrêté" in i.value or "terminé" in i.value for i in at.info)
-    assert [s.value for s in at.subheader] == ["Phase de test"]
+    assert [s.value for s in at.subheader] == ["Phase de test", "Comparer des entraînements"]
     metric = next(m for m in at.metric if m.label == "Exactitude en test")
     assert "," in metric.value and "%" in metric.value  # "71,30 %"
     assert "Examiner" in [b.label for b in at.button]
@@ -372,3 +373,127 @@ def test_owner_alive_asks_the_server_with_a_grace(monkeypatch):
     assert not alive()
     Runtime.active = True  # reconnected
     assert alive()
+
+
+# ---------------------------------------------------------------- issue 12: your own network
+
+def test_design_then_train_opens_training_with_the_network():
+    at = app("architecture")
+    at.selectbox(key="arch_preset").set_value("slide").run()
+    assert button(at, "Train this network").disabled  # no dataset has the slide's input shape
+    at.selectbox(key="arch_preset").set_value("fmnist").run()
+    at.session_state["arch_layers"] = "8-3-1-1;16-3-1-1"
+    at.run()
+    at.checkbox(key="arch_bn").check().run()
+    at.number_input(key="arch_dropout").set_value(0.1).run()
+    assert param(at, "bn") == "1" and param(at, "dropout") == "0.1"
+    button(at, "Train this network").click().run()
+    assert not at.exception
+    at.switch_page("pages/training.py").run()  # AppTest's next run stays on the page it was given
+    assert not at.exception and not at.error
+    assert at.selectbox(key="train_model").value == "custom" and at.selectbox(key="train_dataset").value == "fashion-mnist"
+    assert (param(at, "model"), param(at, "layers"), param(at, "bn"), param(at, "dropout")) == \
+        ("custom", "8-3-1-1;16-3-1-1", None, "0.1")  # bn: on is the Training default
+    assert param(at, "fc") == "120"
+    # 8·1·9+8 + 2·8 + 16·8·9+16 + 2·16 + 784·120+120 + 120·10+10 parameters
+    n = 80 + 16 + 1168 + 32 + 94200 + 1210
+    preview = next(i.value for i in at.info if "parameters" in i.value)
+    assert f"**{n:,}**" in preview and "per epoch" not in preview and " s** on this machine" in preview
+    assert any("8-3-1-1;16-3-1-1" in c.value for c in at.caption)
+
+
+def test_custom_network_link_reproduces_the_view_in_french():
+    at = open_link("training", lang="fr", model="custom", layers="4-5-2-1", fc="32", bn="0", dropout="0.5", val="20",
+                   subset="1000", live="0")
+    assert not at.exception and not at.error
+    assert at.selectbox(key="train_model").value == "custom" and at.number_input(key="train_val").value == 20
+    assert at.toggle(key="train_live").value is False
+    caption = next(c.value for c in at.caption if "4-5-2-1" in c.value)
+    assert "fc1 de 32 neurones" in caption and "normalisation par lots : non" in caption and "0,50" in caption
+    n = 4 * 25 + 4 + 4 * 14 * 14 * 32 + 32 + 330
+    preview = nbsp(next(i.value for i in at.info if "paramètres" in i.value))
+    assert f"**{n:,}**".replace(",", " ") in preview and "800 images d'entraînement, 200 images de validation" in preview
+    assert "Mon réseau (conçu sur l'écran Architecture)" in at.selectbox(key="train_model").options
+
+
+def test_custom_network_hostile_link_values_are_ignored():
+    at = open_link("training", model="custom", layers="<script>alert(1)</script>", fc="1e9", bn="maybe",
+                   dropout="2", val="99", live="<b>")
+    assert not at.exception and not at.error
+    assert param(at, "layers") is None and at.session_state["train_layers"] == "32-3-1-1;64-3-1-1;128-3-1-1"
+    assert at.number_input(key="train_val").value == 10
+    notices = " ".join(t.value for t in at.toast)
+    assert all(name in notices for name in ("layers", "fc", "bn", "dropout", "val", "live"))
+    assert "<script>" not in shown(at) and "<b>" not in shown(at)
+
+
+def test_device_cuda_without_a_gpu_says_so_and_uses_the_cpu(monkeypatch):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setenv("CNNVIZ_DEVICE", "cuda")
+    at = app("training", lang="fr")
+    assert not at.exception
+    assert any("CNNVIZ_DEVICE=cuda demande un GPU" in w.value and "processeur (cpu)" in w.value for w in at.warning)
+    assert any(c.value == "Processeur de calcul : cpu" for c in at.caption)
+
+
+def test_runs_compared_renamed_exported_and_deleted(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    at = app("training", lang="fr")
+    at.number_input(key="train_subset").set_value(1000).run()
+    at.number_input(key="train_epochs").set_value(1).run()
+    at.number_input(key="train_batch").set_value(100).run()
+    button(at, "Démarrer").click().run()
+    job = at.session_state["train_job"]
+    assert job.wait(180) and len(job.validation_indices) == 100
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    report = next(d for d in at.dataframe if "precision" in d.value.columns)
+    run = job.snapshot().saved_path.rsplit("/", 1)[1]
+    assert at.multiselect(key="train_compare").value == [run]  # this session's run, chosen by default
+    assert chart(at, "train_epoch_chart")["layout"]["annotations"][0]["text"].startswith("Coût par époque")
+    compare = chart(at, "train_compare_chart")
+    assert compare["data"][0]["name"] == run
+    table = next(d.value for d in at.dataframe if "lr" in d.value.columns)
+    assert table["run"].tolist() == [run] and table["val"].tolist() == [0.1] and table["batch"].tolist() == [100]
+    assert report.value["cls"].tolist()[0] == "T-shirt/haut"  # translated class names
+    assert len(at.get("download_button")) == 2  # the run just trained, and the one picked below
+    at.text_input(key="train_rename_to").set_value("../evil").run()
+    button(at, "Renommer").click().run()
+    assert any("ne peut pas être le nom" in e.value for e in at.error) and (tmp_path / run).exists()
+    at.text_input(key="train_rename_to").set_value("taux 0,05").run()
+    button(at, "Renommer").click().run()
+    assert any("ne peut pas être le nom" in e.value for e in at.error)  # a comma is not a plain file character
+    at.text_input(key="train_rename_to").set_value("lr 0.05").run()
+    button(at, "Renommer").click().run()
+    assert not at.exception and (tmp_path / "lr 0.05.pt").exists() and not (tmp_path / run).exists()
+    assert at.multiselect(key="train_compare").value == ["lr 0.05.pt"]
+    at.checkbox(key="train_delete_sure_lr 0.05.pt").check().run()
+    button(at, "Supprimer").click().run()
+    assert not at.exception and not list(tmp_path.glob("*.pt"))
+    assert any("Aucun entraînement enregistré" in c.value for c in at.caption)
+    job.close(30)
+
+
+def test_a_custom_run_reopens_in_feature_maps_and_translation(tmp_path, monkeypatch):
+    import numpy as np
+
+    from cnnviz.data import FASHION_MNIST_CLASSES, Dataset
+    from cnnviz.training import TrainConfig, TrainingJob
+    from ui.training_view import custom_net
+
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    rng = np.random.default_rng(0)
+    data = Dataset("fashion-mnist", "train", rng.integers(0, 256, (256, 28, 28), dtype=np.uint8),
+                   rng.integers(0, 10, 256).astype(np.int64), FASHION_MNIST_CLASSES, "synthetic")
+    cfg = TrainConfig(arch="convnet", net=custom_net("6-5-2-1;12-3-0-0", 24, True, 0.2), max_steps=2,
+                      eval_each_epoch=False)
+    job = TrainingJob(cfg, data, data, runs_dir=tmp_path)
+    job.run()
+    name = job.save().name
+    for page, stage in (("feature_maps", "relu2"), ("translation", "conv2")):
+        at = open_link(page, network=name, stage=stage)
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert param(at, "network") == name and param(at, "stage") == stage

@@ -170,6 +170,7 @@ ARCH_SHAPES = {"fmnist": (1, 28, 28), "cifar": (3, 32, 32), "slide": (3, 210, 31
 LAYER_LIMITS = ((1, 1024), (1, 15), (0, 8), (0, 1))  # = cnnviz.architecture.LIMITS (a test checks it)
 MAX_LAYERS = 16
 SEED_LAYERS = "64-11-0-1;128-5-0-1;256-3-0-0"  # the course's Net
+COMPACT_LAYERS = "32-3-1-1;64-3-1-1;128-3-1-1"  # the shipped network's conv blocks (cnnviz.models.COMPACT_CONVS)
 
 
 def parse_layers(text: str) -> tuple[tuple[int, int, int, int], ...]:
@@ -304,7 +305,7 @@ SCREENS: tuple[Screen, ...] = (
     )),
     Screen("training", "screen.training", "pages/training.py", ":material/trending_down:", "section.network", "train_", (
         Field("dataset", "fashion-mnist", "choice", choices=TRAIN_DATASETS),
-        Field("model", "compact", "choice", choices=TRAIN_MODELS),
+        Field("model", "compact", "choice", choices=(*TRAIN_MODELS, "custom")),  # custom: layers, fc, bn, dropout
         Field("loss", "cross-entropy", "choice", choices=TRAIN_LOSSES),
         Field("lr", 0.05, "float", lo=1e-6, hi=1e3),  # learning rate γ
         Field("momentum", 0.9, "float", lo=0.0, hi=0.999),
@@ -312,6 +313,13 @@ SCREENS: tuple[Screen, ...] = (
         Field("epochs", 2, lo=1, hi=50),
         Field("subset", 10_000, lo=0, hi=60_000),  # training images used (0: all)
         Field("seed", 0, lo=0, hi=1_000_000),
+        # model "custom": the network of the Architecture screen (its layers encoding), on the dataset's images
+        Field("layers", COMPACT_LAYERS, "text", max_len=400, check=lambda text: parse_layers(text)),
+        Field("fc", 128, lo=1, hi=4096),  # fc1 width
+        Field("bn", True, "bool"),  # batch norm after each convolution
+        Field("dropout", 0.25, "float", lo=0.0, hi=0.9),  # before fc2
+        Field("val", 10, lo=0, hi=50),  # % of the training images kept out for validation
+        Field("live", True, "bool"),  # conv1's filters and maps refreshed while training
     )),
     Screen("architecture", "screen.architecture", "pages/architecture.py", ":material/account_tree:", "section.network", "arch_", (
         Field("preset", "slide", "choice", choices=tuple(ARCH_SHAPES)),  # input shape
@@ -320,6 +328,8 @@ SCREENS: tuple[Screen, ...] = (
         Field("w", 64, lo=1, hi=512),
         Field("layers", SEED_LAYERS, "text", max_len=400, check=lambda text: parse_layers(text)),
         Field("fc", 120, lo=1, hi=4096),  # fc1 width
+        Field("bn", False, "bool"),  # batch norm after each convolution
+        Field("dropout", 0.0, "float", lo=0.0, hi=0.9),  # before fc2
         Field("rf_stage", "", "text", max_len=16, check=lambda text: _stage_check(text)),  # "": the last stage
         Field("rf_row", -1, lo=-1, hi=4095),  # -1: the centre
         Field("rf_col", -1, lo=-1, hi=4095),

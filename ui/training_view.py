@@ -65,9 +65,81 @@ def owner_alive_check(grace: float = OWNER_GRACE_S):
 
 def settings_of(config) -> dict:
     """A job's TrainConfig as the Training screen's settings (name -> value)."""
-    return dict(dataset=config.dataset, model=config.arch, loss=config.loss, lr=float(config.lr),
-                momentum=float(config.momentum), batch=int(config.batch_size), epochs=int(config.epochs),
-                subset=int(config.subset), seed=int(config.seed))
+    from cnnviz.runs import layers_text
+
+    out = dict(dataset=config.dataset, model=config.arch, loss=config.loss, lr=float(config.lr),
+               momentum=float(config.momentum), batch=int(config.batch_size), epochs=int(config.epochs),
+               subset=int(config.subset), seed=int(config.seed), val=int(round(config.val_fraction * 100)),
+               live=bool(config.live_every))
+    if config.net is not None:  # the Architecture screen's network
+        convs = config.net.get("convs", ())
+        out.update(model="custom", layers=layers_text(config.net), fc=int(config.net["fc_width"]),
+                   bn=any(c.get("batchnorm") for c in convs), dropout=float(config.net.get("dropout", 0.0)))
+    return out
+
+
+def custom_net(layers: str, fc: int, bn: bool, dropout: float) -> dict:
+    """The ConvNetConfig dict of the settings layers/fc/bn/dropout (input shape and classes: the data's)."""
+    from cnnviz.models import ConvNetConfig, ConvSpec
+    from ui.screens import parse_layers
+
+    convs = tuple(ConvSpec(f, k, p, bool(pool), batchnorm=bool(bn)) for f, k, p, pool in parse_layers(layers))
+    return ConvNetConfig((1, 28, 28), convs, int(fc), 10, dropout=float(dropout)).to_dict()
+
+
+def arch_of(state) -> tuple[str, dict | None]:
+    """(TrainConfig.arch, TrainConfig.net) of the screen's model setting."""
+    from cnnviz.training import CUSTOM_ARCH
+
+    if state.model == "custom":
+        return CUSTOM_ARCH, custom_net(state.layers, state.fc, state.bn, state.dropout)
+    return state.model, None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def epoch_estimate(arch: str, net_json: str, input_shape: tuple, batch: int, n_images: int, eval_images: int,
+                   device: str) -> float:
+    """Seconds per epoch, measured once per network, batch size and data size (cnnviz.training)."""
+    import json
+
+    from cnnviz.training import estimate_epoch_seconds
+
+    net = json.loads(net_json) if net_json else None
+    return estimate_epoch_seconds(arch, net, input_shape, 10, batch, n_images, device, eval_images=eval_images)
+
+
+def device_line(t) -> str:
+    """"Device: cpu" or "cuda (NVIDIA H200)"; a CNNVIZ_DEVICE that cannot be used is said (then the CPU)."""
+    from cnnviz.training import device_label, resolve_device
+
+    device, warnings = resolve_device()
+    for w in warnings:  # "cuda" on a machine without a GPU: said here too (the sidebar says it for the server)
+        st.warning(t("train.device_fallback", value=plain(str(w.params.get("value", ""))), device=device),
+                   icon=":material/memory:")
+    st.caption(t("train.device", device=device_label(device)))
+    return device
+
+
+def preview(t, state, train, device: str, eval_images: int) -> None:
+    """Before Start: the chosen network's parameters and an estimate of an epoch's time on this machine."""
+    import json
+
+    from cnnviz import CnnvizError
+    from cnnviz.models import build_model, count_parameters
+    from cnnviz.training import custom_net as with_data
+
+    arch, net = arch_of(state)
+    model = build_model(arch, train.input_shape, len(train.classes), with_data(net, train.input_shape,
+                                                                               len(train.classes)))
+    n = state.subset if 0 < state.subset < len(train) else len(train)
+    n_val = int(round(n * state.val / 100))
+    try:
+        seconds = epoch_estimate(arch, json.dumps(net, sort_keys=True) if net else "", tuple(train.input_shape),
+                                 int(state.batch), n - n_val, n_val + eval_images, device)
+    except (CnnvizError, RuntimeError):
+        seconds = float("nan")
+    st.info(t("train.preview", params=count_parameters(model), seconds=seconds, train=n - n_val, val=n_val),
+            icon=":material/timer:")
 
 
 STATUS = {"idle": "train.status_idle", "running": "train.status_running", "stopped": "train.status_stopped",
@@ -113,6 +185,10 @@ def show_results(t, job, test) -> None:
     st.subheader(t("train.test_phase"))
     if snap.save_error is not None:
         show_error(snap.save_error)
+    if snap.saved_path:  # this session's runs: compared by default
+        mine = st.session_state.setdefault("train_session_runs", [])
+        if Path(snap.saved_path).name not in mine:
+            mine.append(Path(snap.saved_path).name)
     report = snap.evaluation
     if report is None:  # the job could not evaluate on its way out (the server stopping): once, here
         with st.spinner(t("train.evaluating")):
@@ -146,11 +222,12 @@ def show_test_phase(t, report, test, path) -> None:
     left, right = st.columns([1, 1])
     with left:
         st.markdown(t("train.report"))
-        st.code(report.report_text, language=None)
+        report_table(t, report, test.classes)
     right.plotly_chart(confusion_figure(report.confusion, class_names(test.classes), lang=lang),
                        key="train_confusion")
     if path is not None:
         st.caption(t("train.saved", name=plain(path.name)))
+        export_button(t, path, key="train_export_current")
 
     wrong_all = np.flatnonzero(report.y_true != report.y_pred)
     wrong = wrong_all[:12]
@@ -164,3 +241,200 @@ def show_test_phase(t, report, test, path) -> None:
             if path is not None and st.button(t("train.inspect"), icon=":material/map:", key=f"train_open_{i}",
                                               help=t("train.inspect_help")):
                 _open_in_feature_maps(int(i), path)
+
+
+def draw_live(t, job, test) -> None:
+    """conv1's filters and its maps of one fixed test image, from the copy of the weights the loop takes every
+    config.live_every seconds (the maps are computed here, in the page, never in the training loop)."""
+    from cnnviz.figures import mosaic_figure
+    from cnnviz.figures_runs import conv1_maps
+
+    live = job.live_weights()
+    conv = getattr(job, "_live_module", None)
+    if live is None or conv is None or test is None:
+        return
+    step, weights, bias = live
+    pad = conv.padding[0] if isinstance(conv.padding, tuple) else int(conv.padding)
+    maps = conv1_maps(weights, bias, test.images[0], pad)
+    left, right = st.columns(2)
+    left.plotly_chart(mosaic_figure(weights.mean(axis=1), t("train.live_filters", step=step), max_maps=32,
+                                    colorscale="RdBu_r", symmetric=True, height=260, lang=t.lang),
+                      key="train_live_filters")
+    right.plotly_chart(mosaic_figure(maps, t("train.live_maps", step=step), max_maps=32, colorscale="RdBu_r",
+                                     symmetric=True, height=260, lang=t.lang), key="train_live_maps")
+
+
+def draw_epochs(t, snap) -> None:
+    """Per epoch: the training loss, the validation loss and accuracy (the run's history)."""
+    from cnnviz.figures_runs import epoch_figure
+
+    if snap.history:
+        st.plotly_chart(epoch_figure(snap.history, lang=t.lang), key="train_epoch_chart")
+
+
+def report_table(t, report, classes) -> None:
+    """scikit-learn's classification report as a table: translated headers and class names."""
+    import pandas as pd
+    from sklearn.metrics import classification_report
+
+    names = class_names(classes)
+    d = classification_report(report.y_true, report.y_pred, labels=list(range(len(classes))),
+                              target_names=[str(i) for i in range(len(classes))], zero_division=0, output_dict=True)
+    rows = [dict(cls=names[i], precision=d[str(i)]["precision"], recall=d[str(i)]["recall"],
+                 f1=d[str(i)]["f1-score"], support=int(d[str(i)]["support"])) for i in range(len(classes))]
+    for key, label in (("macro avg", "train.report_macro"), ("weighted avg", "train.report_weighted")):
+        rows.append(dict(cls=t(label), precision=d[key]["precision"], recall=d[key]["recall"],
+                         f1=d[key]["f1-score"], support=int(d[key]["support"])))
+    pct = dict(format="percent")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="train_report_table", column_config={
+        "cls": t("train.report_class"),
+        "precision": st.column_config.NumberColumn(t("train.report_precision"), **pct),
+        "recall": st.column_config.NumberColumn(t("train.report_recall"), **pct),
+        "f1": st.column_config.NumberColumn(t("train.report_f1"), **pct),
+        "support": st.column_config.NumberColumn(t("train.report_support"), format="localized")})
+
+
+def export_button(t, path, key: str) -> None:
+    """Download a run: its checkpoint, net.py (its architecture as PyTorch code) and a README, in one .zip."""
+    from cnnviz import CnnvizError
+    from cnnviz.runs import export_name
+
+    try:
+        data = _export(str(path), Path(path).stat().st_mtime, t.lang)
+    except (CnnvizError, OSError) as exc:
+        if isinstance(exc, CnnvizError):
+            show_error(exc)
+        return
+    st.download_button(t("train.export"), data, file_name=export_name(path), mime="application/zip",
+                       icon=":material/download:", key=key, help=t("train.export_help"))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _export(path: str, mtime: float, lang: str) -> bytes:
+    from cnnviz.runs import export_zip
+
+    return export_zip(path, lang)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _summary(path: str, mtime: float):
+    from cnnviz.runs import summary
+
+    return summary(path)
+
+
+def saved_runs():
+    """The runs folder's runs (newest first), each read once per file version."""
+    from cnnviz import CnnvizError
+    from cnnviz.checkpoints import runs_dir
+
+    out = []
+    try:
+        paths = sorted(runs_dir().glob("*.pt"))
+    except OSError:
+        return out
+    for p in paths:
+        try:
+            out.append(_summary(str(p), p.stat().st_mtime))
+        except (CnnvizError, OSError):
+            continue  # not a run of this app (the pickers say which files they skip)
+    return sorted(out, key=lambda r: r.mtime, reverse=True)
+
+
+def _settings_row(t, label: str, r) -> dict:
+    s = r.settings
+    return dict(run=label, dataset=r.dataset, arch="custom" if r.arch == "convnet" else r.arch, layers=s.get("layers"),
+                fc=s.get("fc"), lr=s.get("lr"), momentum=s.get("momentum"), batch=s.get("batch"),
+                val=s.get("val"), epochs=r.epochs, accuracy=None if r.test_accuracy != r.test_accuracy else r.test_accuracy,
+                seconds=r.train_seconds)
+
+
+def compare_runs(t, job) -> None:
+    """Saved runs (and the current job) overlaid on one chart, their settings in a table; rename, delete, export."""
+    import pandas as pd
+
+    from cnnviz.figures_runs import compare_figure
+
+    S = st.session_state
+    runs = saved_runs()
+    st.subheader(t("train.compare"))
+    if not runs:
+        st.caption(t("train.compare_none"))
+        return
+    by_name = {r.name: r for r in runs}
+    mine = [n for n in S.get("train_session_runs", []) if n in by_name]
+    renamed = S.pop("train_compare_renamed", None)  # (old, new): kept in the comparison under its new name
+    if renamed and "train_compare" in S:
+        S["train_compare"] = [renamed[1] if n == renamed[0] else n for n in S["train_compare"]]
+    if "train_compare" not in S or not set(S["train_compare"]) <= set(by_name):
+        S["train_compare"] = [n for n in S.get("train_compare", []) if n in by_name] or mine or list(by_name)[:2]
+    chosen = st.multiselect(t("train.compare_pick"), list(by_name), key="train_compare",
+                            help=t("train.compare_help"))
+    if chosen:
+        picked = [by_name[n] for n in chosen]
+        st.plotly_chart(compare_figure([(r.name, r.history) for r in picked], lang=t.lang), key="train_compare_chart")
+        table = pd.DataFrame([_settings_row(t, r.name, r) for r in picked])
+        st.dataframe(table, hide_index=True, key="train_compare_table", column_config={
+            "run": t("train.col_run"), "dataset": t("train.col_dataset"), "arch": t("train.col_arch"),
+            "layers": t("train.col_layers"), "fc": t("train.col_fc"),
+            "lr": st.column_config.NumberColumn(t("train.col_lr"), format="%g"),
+            "momentum": st.column_config.NumberColumn(t("train.col_momentum"), format="%g"),
+            "batch": t("train.col_batch"),
+            "val": st.column_config.NumberColumn(t("train.col_val"), format="percent"),
+            "epochs": st.column_config.NumberColumn(t("train.col_epochs"), format="%.2f"),
+            "accuracy": st.column_config.NumberColumn(t("train.col_accuracy"), format="percent"),
+            "seconds": st.column_config.NumberColumn(t("train.col_seconds"), format="%.0f")})
+    manage_runs(t, by_name, job)
+
+
+def manage_runs(t, by_name: dict, job) -> None:
+    """Rename, delete or download one saved run (only files of the runs folder; names checked by cnnviz.runs)."""
+    from cnnviz import CnnvizError
+    from cnnviz.runs import delete_run, rename_run
+
+    S = st.session_state
+    with st.expander(t("train.manage")):
+        name = st.selectbox(t("train.manage_pick"), list(by_name), key="train_manage_run")
+        if name is None:
+            return
+        busy = job is not None and job.alive
+        current = job.snapshot().saved_path if job is not None else None
+        st.text(name)
+        c1, c2 = st.columns([3, 1])
+        new = c1.text_input(t("train.rename_to"), key="train_rename_to", max_chars=100, help=t("train.rename_help"))
+        try:
+            if c2.button(t("train.rename"), icon=":material/edit:", key="train_rename", disabled=not new):
+                target = rename_run(name, new)
+                S["train_session_runs"] = [target.name if n == name else n for n in S.get("train_session_runs", [])]
+                S["train_compare_renamed"] = (name, target.name)
+                st.toast(t("train.renamed", name=plain(target.name)))
+                st.rerun()
+            sure = c1.checkbox(t("train.delete_confirm"), key="train_delete_sure_" + name)
+            is_live = busy and current is not None and Path(current).name == name
+            if c2.button(t("train.delete"), icon=":material/delete:", key="train_delete", disabled=not sure or is_live):
+                delete_run(name)
+                st.toast(t("train.deleted", name=plain(name)))
+                st.rerun()
+        except CnnvizError as exc:
+            show_error(exc)
+        export_button(t, by_name[name].path, key="train_export_saved")
+
+
+SHAPE_DATASETS = {"fmnist": "fashion-mnist", "cifar": "cifar10"}  # Architecture's input shapes that have data
+
+
+def train_this_network(t, preset: str, layers: str, fc: int, bn: bool, dropout: float, ok: bool) -> None:
+    """The Architecture screen's "Train this network": Training opens with it chosen (model "custom" and its
+    layers, fc, bn, dropout settings: a link reproduces it)."""
+    dataset = SHAPE_DATASETS.get(preset)
+    if st.button(t("arch.train_this"), icon=":material/model_training:", key="arch_train_this", type="primary",
+                 disabled=dataset is None or not ok, help=t("arch.train_this_help")):
+        screen = BY_ID["training"]
+        values = dict(model="custom", dataset=dataset, layers=layers, fc=int(fc), bn=bool(bn), dropout=float(dropout))
+        for name, value in values.items():
+            st.session_state[screen.key(name)] = value
+        st.switch_page(screen.file)
+    if dataset is None:
+        st.caption(t("arch.train_shape"))
+    elif st.session_state.get("train_job") is not None:
+        st.caption(t("arch.train_busy"))

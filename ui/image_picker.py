@@ -47,15 +47,16 @@ def _draw(t, state, meta: dict):
     """A drawing area (white strokes on black), converted as an upload is (cnnviz.explain.canvas_to_image)."""
     from cnnviz.explain import canvas_to_image
 
-    st.caption(t("picker.draw_help"))
     try:
         from streamlit_drawable_canvas import st_canvas
     except Exception:  # noqa: BLE001 — the component cannot load (missing package): no drawing, say so
         st.info(t("picker.draw_unavailable"))
         return None
+    st.space("small")  # room for the canvas's toolbar, drawn just above it
     result = st_canvas(fill_color="rgba(0,0,0,0)", stroke_width=STROKE, stroke_color="#ffffff",
                        background_color="#000000", height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
                        return_image_data=True, update_streamlit=True, key=state.key("canvas"))
+    st.caption(t("picker.draw_help"))
     objects = result.json_data.get("objects") if isinstance(result.json_data, dict) else None
     png = result.image_bytes  # None until the browser has sent a drawing
     key = drawn_key(state)

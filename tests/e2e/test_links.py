@@ -25,17 +25,17 @@ def test_a_link_opens_its_view_on_a_fresh_server(fresh_server, page):
     main = page.get_by_test_id("stMain")
     assert "La convolution, pas à pas" in main.inner_text()
     assert page.get_by_test_id("stSidebar").count() == 1  # the app's frame, not the legacy page list
-    assert "Étape 3 sur 36" in main.inner_text()  # 4×4 padded by 1, 3×3 kernel -> 6×6 steps
+    assert "Étape 3 sur 16" in main.inner_text()  # 4×4 padded by 1 is 6×6; a 3×3 kernel -> 4×4 steps
     assert page.get_by_label("Remplissage de zéros (padding)", exact=True).input_value() == "1"
     page.get_by_role("button", name="Suivant ▶").click()  # the first click after the deep link
-    page.get_by_text("Étape 4 sur 36").wait_for()
+    page.get_by_text("Étape 4 sur 16").wait_for()
     wait_ready(page)
     assert query(page)["step"] == "4"
     assert query(page)["padding"] == "1" and query(page)["lang"] == "fr"
     box = page.get_by_label("Pas (stride)", exact=True)
     box.fill("2")
     box.press("Enter")
-    page.get_by_text("Étape 1 sur 9").or_(page.get_by_text("Étape 3 sur 9")).first.wait_for()
+    page.get_by_text("Étape 4 sur 4").wait_for()  # stride 2: 2×2 steps, step 4 kept
     wait_ready(page)
     assert query(page)["stride"] == "2"
     no_exception(page)

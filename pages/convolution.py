@@ -39,7 +39,7 @@ with ui.secondary(t):  # folded away in the presenter view, so the figure fits t
                   help=t("conv.preset_size_help"))
         st.button(t("conv.reset"), key="conv_reset", on_click=state.reset)
 
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = st.columns([1, 1, 1, 1.5])
     stride = c1.number_input(t("conv.stride"), 1, 6, key=state.key("stride"))
     padding = c2.number_input(t("conv.padding"), 0, 3, key=state.key("padding"))
     dilation = c3.number_input(t("conv.dilation"), 1, 3, key=state.key("dilation"))
@@ -60,7 +60,7 @@ if not ui.presenting():
 st.markdown(ui.output_size_line(t, image.shape, kernel.shape, int(stride), int(padding), int(dilation)))
 
 n = len(trace.steps)
-controls, anim = st.columns([8, 2])
+controls, anim = st.columns([7, 3])
 with controls:
     k = ui.step_controls(t, state, n)
 animate = anim.toggle(t("conv.animate"), key=state.key("animate"), help=t("conv.animate_help"))

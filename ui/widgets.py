@@ -199,7 +199,7 @@ def step_controls(t, state, n: int, name: str = "step") -> int:
     def move(delta: int):
         S[key] = int(np.clip(S[key] + delta, 1, n))
 
-    b1, b2, b3 = st.columns([1.3, 1.3, 7.4])
+    b1, b2, b3 = st.columns([2.2, 2.2, 5.6])  # wide enough for the label and its shortcut
     big = "primary" if presenting() else "secondary"  # the presenter view's big buttons; arrows work everywhere
     b1.button(t("step.previous"), on_click=move, args=(-1,), disabled=S[key] <= 1, width="stretch",
               key=f"{key}_prev", shortcut="Left", type=big, help=t("step.keys_help"))

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.e2e
 
 SCREENS = {
     "": "home",
+    "approximation": "approximation",
     "convolution": "convolution",
     "multichannel": "multichannel",
     "pooling": "pooling",

@@ -36,6 +36,14 @@ def _two_panels(lang: str, height: int) -> go.Figure:
     return fig
 
 
+def _accuracy_range(fig: go.Figure) -> None:
+    """The accuracy axis spans the values shown with a margin (one point: ±5 points), within [0, 1]."""
+    ys = [y for tr in fig.data if tr.xaxis == "x2" for y in (tr.y or ()) if y is not None]
+    lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    pad = max(0.05, (hi - lo) * 0.1)
+    fig.update_yaxes(range=[max(0.0, lo - pad), min(1.0, hi + pad)], row=1, col=2)
+
+
 def epoch_figure(history: list[dict], height: int = 320, lang: str = "en") -> go.Figure:
     """One run: training loss (solid) and validation loss (dashed) per epoch; validation accuracy (and the
     test accuracy measured each epoch on a sample, dotted)."""
@@ -52,6 +60,7 @@ def epoch_figure(history: list[dict], height: int = 320, lang: str = "en") -> go
         fig.add_trace(go.Scatter(x=x, y=y, name=tr(lang, name), mode="lines+markers",
                                  hovertemplate="%{x}: %{y:.2%}<extra></extra>", line=dict(dash=dash, color=color)),
                       row=1, col=2)
+    _accuracy_range(fig)
     return fig
 
 
@@ -75,6 +84,7 @@ def compare_figure(runs: list[tuple[str, list[dict]]], height: int = 380, lang: 
         fig.add_trace(go.Scatter(x=x, y=y, name=label, legendgroup=str(i), showlegend=False, mode="lines+markers",
                                  line=dict(color=color), hovertemplate=f"{label} · %{{x}}: %{{y:.2%}}<extra></extra>"),
                       row=1, col=2)
+    _accuracy_range(fig)
     return fig
 
 

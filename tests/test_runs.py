@@ -162,7 +162,7 @@ def test_figures_of_runs_in_french():
     assert list(fig.data[3].x) == [1]  # an epoch without a measure is left out
     two = compare_figure([("a", hist), ("b", hist[:1])], lang="en")
     assert len(two.data) == 6 and [d.name for d in two.data if d.showlegend is not False] == ["a", "b"]
-    assert two.layout.yaxis2.range == (0.65, 0.85)  # the accuracies shown, ± 5 points, within [0, 1]
+    assert two.layout.yaxis2.range == pytest.approx((0.65, 0.85))  # the accuracies shown, ± 5 points, within [0, 1]
 
 
 def test_conv1_maps_match_the_network():

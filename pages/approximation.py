@@ -29,10 +29,11 @@ def errors_by_width(function: str, activation: str, seed: int) -> dict:
 
 
 st.title(t("ua.title"))
-st.markdown(t("ua.intro"))
-with st.container(border=True):
-    st.markdown(t("ua.theorem"))
-    st.markdown(t("ua.caveats"))
+ui.intro(t("ua.intro"))
+if not ui.presenting():  # at a projector the instructor states it; the figure comes first
+    with st.container(border=True):
+        st.markdown(t("ua.theorem"))
+        st.markdown(t("ua.caveats"))
 
 c1, c2, c3 = st.columns([5, 3, 4])
 function = c1.radio(t("ua.function"), FUNCTIONS, key=state.key("function"), horizontal=True,
@@ -40,28 +41,32 @@ function = c1.radio(t("ua.function"), FUNCTIONS, key=state.key("function"), hori
 activation = c2.radio(t("ua.activation"), ACTIVATIONS, key=state.key("activation"), horizontal=True,
                       format_func=lambda a: t(ACTIVATION_LABELS[a]))
 neurons = c3.slider(t("ua.neurons"), 1, MAX_NEURONS, key=state.key("neurons"), help=t("ua.neurons_help"))
-d1, d2, d3, d4 = st.columns([3, 2, 4, 3], vertical_alignment="bottom")
-steps = d1.slider(t("ua.steps"), 100, 5000, step=100, key=state.key("steps"), help=t("ua.steps_help"))
-seed = d2.number_input(t("ua.seed"), 0, 9999, key=state.key("seed"), help=t("ua.seed_help"))
-show_units = d3.toggle(t("ua.units"), key=state.key("units"), help=t("ua.units_help"))
-retrain = d4.button(t("ua.train"), key="ua_train", icon=":material/play_arrow:", help=t("ua.train_help"),
-                    width="stretch")
+with ui.secondary(t):
+    d1, d2, d3, d4 = st.columns([3, 2, 4, 3], vertical_alignment="bottom")
+    steps = d1.slider(t("ua.steps"), 100, 5000, step=100, key=state.key("steps"), help=t("ua.steps_help"))
+    seed = d2.number_input(t("ua.seed"), 0, 9999, key=state.key("seed"), help=t("ua.seed_help"))
+    show_units = d3.toggle(t("ua.units"), key=state.key("units"), help=t("ua.units_help"))
+    retrain = d4.button(t("ua.train"), key="ua_train", icon=":material/play_arrow:", help=t("ua.train_help"),
+                        width="stretch")
 
 settings = (function, activation, int(neurons), int(steps), int(seed))
 store = shared_fits()
 result = store.get(settings)
 chart = st.empty()
+fig_height = 300 if ui.presenting() else 420  # a projector shows 1280×720
 if result is None or retrain:  # train here, redrawing the curve at each snapshot (20 per fit)
     bar = st.progress(0.0, text=t("ua.training", step=0, steps=steps))
 
     def draw(step, pred, loss):
         bar.progress(step / steps, text=t("ua.training", step=step, steps=steps))
-        chart.plotly_chart(training_figure(function, neurons, steps, step, pred, lang=lang), width="stretch")
+        chart.plotly_chart(training_figure(function, neurons, steps, step, pred, height=fig_height, lang=lang),
+                           width="stretch")
 
     result = fit(*settings, on_snapshot=draw)
     store.put(settings, result)
     bar.empty()
-chart.plotly_chart(fit_figure(result, show_units=show_units, lang=lang), key="ua_fit", width="stretch")
+chart.plotly_chart(fit_figure(result, show_units=show_units, height=fig_height, lang=lang), key="ua_fit",
+                   width="stretch")
 
 m1, m2, m3 = st.columns(3)
 m1.metric(t("ua.max_error"), format_number(lang, result.max_error, ".3f"), help=t("ua.errors_help", n=N_GRID))

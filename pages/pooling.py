@@ -17,16 +17,18 @@ MODES = {"max": "pool.mode.max", "avg": "pool.mode.avg"}
 WHAT = {"image": "pool.what.image", "feature_map": "pool.what.feature_map"}
 
 st.title(t("pool.title"))
-st.markdown(t("pool.intro"))
+ui.intro(t("pool.intro"))
 
-left, right = st.columns([2, 1])
-left.text_area(t("pool.input"), key=state.key("input"), height=160, max_chars=4000)
-with right:
-    mode = st.radio(t("pool.mode"), list(MODES), format_func=lambda m: t(MODES[m]), horizontal=True,
-                    key=state.key("mode"))
-    size = st.number_input(t("pool.size"), 1, 6, key=state.key("size"))
-    stride = st.number_input(t("pool.stride"), 1, 6, key=state.key("stride"))
-    st.button(t("pool.reset"), key="pool_reset", on_click=state.reset, args=("input", "mode", "size", "stride", "step"))
+with ui.secondary(t):  # folded away in the presenter view, so the figure fits the projector
+    left, right = st.columns([2, 1])
+    left.text_area(t("pool.input"), key=state.key("input"), height=160, max_chars=4000)
+    with right:
+        mode = st.radio(t("pool.mode"), list(MODES), format_func=lambda m: t(MODES[m]), horizontal=True,
+                        key=state.key("mode"))
+        size = st.number_input(t("pool.size"), 1, 6, key=state.key("size"))
+        stride = st.number_input(t("pool.stride"), 1, 6, key=state.key("stride"))
+        st.button(t("pool.reset"), key="pool_reset", on_click=state.reset,
+                  args=("input", "mode", "size", "stride", "step"))
 
 try:
     x = parse_grid(state.input, "@grid.input")

@@ -79,17 +79,19 @@ def show_consistency(model, meta: dict, circular: bool) -> None:
 
 
 st.title(t("shift.title"))
-st.markdown(t("shift.intro"))
+ui.intro(t("shift.intro"))
 
 loaded = ui.pick_network(t, state.key("network"))
 if loaded is None:
     ui.stop()
 model, meta = loaded
-picked = ui.pick_image(t, state, meta)
+with ui.secondary(t):  # in the presenter view the image comes from the link, the picker is folded away
+    picked = ui.pick_image(t, state, meta)
 if picked is None:
     ui.stop()
 image, label, caption = picked
-st.caption(caption)
+if not ui.presenting():
+    st.caption(caption)
 classes = ui.class_names(meta["classes"])
 
 c1, c2, c3 = st.columns(3)

@@ -27,7 +27,7 @@ PRESENTER_CSS = """
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] { font-size: 22px !important; }
 [data-testid="stMain"] h1 { font-size: 2.4rem !important; padding-top: 0 !important; }
 [data-testid="stMain"] code { font-size: 20px !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 1.2rem !important; max-width: 100% !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 3rem !important; max-width: 100% !important; }
 [data-testid="stMain"] button { font-size: 22px !important; min-height: 3rem; }
 </style>
 """

@@ -65,6 +65,8 @@ LOSSES = {
 SCHEDULES = ("constant", "onecycle")
 CUSTOM_ARCH = "convnet"  # a network described by TrainConfig.net (a ConvNetConfig dict: the Architecture screen's)
 MAX_VAL_FRACTION = 0.5
+MAX_NET_PARAMS = 20_000_000  # a network from a browser (arch "convnet"): parameters ...
+MAX_NET_MACS = 500_000_000  # ... and multiply-adds per image (the shipped CompactCNN: ~0.24 M and ~7.5 M)
 
 
 @dataclass
@@ -193,6 +195,8 @@ class TrainingJob:
             self.test_set = load_dataset(config.dataset, "test")
         n_classes = len(self.train_set.classes)
         if model is None:
+            if config.arch == CUSTOM_ARCH:  # checked on PyTorch's meta device before any memory is taken
+                network_cost(config.net, self.train_set.input_shape, n_classes)
             model = build_model(config.arch, self.train_set.input_shape, n_classes,
                                 custom_net(config.net, self.train_set.input_shape, n_classes))
         self.model = model.to(self.device)
@@ -639,6 +643,29 @@ def custom_net(net: dict | None, input_shape, num_classes: int) -> dict | None:
     return dict(net, input_shape=list(input_shape), num_classes=int(num_classes))
 
 
+def network_cost(net: dict, input_shape, num_classes: int) -> tuple[int, int]:
+    """(parameters, multiply-adds per image) of a ConvNetConfig dict for this data, computed from the settings
+    alone (no memory); SettingError when it is beyond MAX_NET_PARAMS / MAX_NET_MACS, or ShapeError when a
+    layer's output has no pixel left."""
+    from cnnviz.architecture import trace_config
+    from cnnviz.models import ConvNetConfig
+
+    try:
+        config = ConvNetConfig.from_dict(custom_net(net, input_shape, num_classes))
+    except (KeyError, TypeError, ValueError):
+        raise SettingError("err.cfg_arch", choices=", ".join(sorted(ARCHITECTURES))) from None
+    trace = trace_config(config)
+    if trace.exception is not None:
+        raise trace.exception
+    params = trace.total_params
+    macs = sum(r.params * (r.out_shape[1] * r.out_shape[2] if len(r.out_shape) == 3 else 1)
+               for r in trace.rows if r.kind in ("Conv2d", "Linear"))
+    if params > MAX_NET_PARAMS or macs > MAX_NET_MACS:
+        raise SettingError("err.cfg_net_too_big", params=params, macs=macs, max_params=MAX_NET_PARAMS,
+                           max_macs=MAX_NET_MACS)
+    return params, macs
+
+
 def estimate_epoch_seconds(arch: str, net: dict | None, input_shape, num_classes: int, batch_size: int,
                            n_images: int, device: str = "cpu", batches: int = 8, budget: float = 1.5,
                            eval_images: int = 0) -> float:
@@ -648,6 +675,8 @@ def estimate_epoch_seconds(arch: str, net: dict | None, input_shape, num_classes
     a training step per image)."""
     torch.manual_seed(0)
     dev = torch.device(device)
+    if arch == CUSTOM_ARCH:
+        network_cost(net, input_shape, num_classes)
     model = build_model(arch, input_shape, num_classes, custom_net(net, input_shape, num_classes)).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     bs = max(1, min(batch_size, n_images))

@@ -497,3 +497,11 @@ def test_a_custom_run_reopens_in_feature_maps_and_translation(tmp_path, monkeypa
         at = open_link(page, network=name, stage=stage)
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert param(at, "network") == name and param(at, "stage") == stage
+
+
+def test_a_linked_network_too_large_is_refused_with_a_message():
+    at = open_link("training", lang="fr", model="custom", layers=";".join(["1024-15-7-0"] * 16))
+    assert not at.exception
+    assert any("trop grand pour être entraîné" in e.value for e in at.error)
+    assert "Démarrer" not in [b.label for b in at.button]  # the page stopped before Start
+    assert param(at, "layers") == ";".join(["1024-15-7-0"] * 16)  # the link is kept, only refused

@@ -360,3 +360,16 @@ def test_epoch_estimate_is_a_measured_positive_time():
     seconds = training.estimate_epoch_seconds("convnet", CUSTOM, (1, 28, 28), 10, 64, 640, batches=3)
     assert 0 < seconds < 60
     assert training.estimate_epoch_seconds("mlp", None, (1, 28, 28), 10, 64, 6400, batches=3) > 0
+
+
+def test_a_network_too_large_is_refused_before_any_memory_is_taken(monkeypatch):
+    huge = dict(CUSTOM, convs=[{"out_channels": 1024, "kernel": 15, "padding": 7, "pool": False}] * 16)
+    built = []
+    monkeypatch.setattr(training, "build_model", lambda *a, **k: built.append(1))
+    with pytest.raises(training.SettingError) as info:
+        TrainingJob(small(arch="convnet", net=huge), TRAIN, TEST)
+    assert info.value.code == "err.cfg_net_too_big" and info.value.params["params"] > 3e9 and not built
+    with pytest.raises(training.SettingError):
+        training.estimate_epoch_seconds("convnet", huge, (1, 28, 28), 10, 64, 640)
+    assert not built
+    assert training.network_cost(CUSTOM, (1, 28, 28), 10)[0] == 4 * 9 + 4 + 8 + 4 * 14 * 14 * 32 + 32 + 330

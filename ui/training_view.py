@@ -126,9 +126,18 @@ def preview(t, state, train, device: str, eval_images: int) -> None:
 
     from cnnviz import CnnvizError
     from cnnviz.models import build_model, count_parameters
+    from cnnviz.training import SettingError, network_cost
     from cnnviz.training import custom_net as with_data
 
     arch, net = arch_of(state)
+    if net is not None:  # a linked network is checked on the meta device first (its size, its shapes)
+        try:
+            network_cost(net, train.input_shape, len(train.classes))
+        except SettingError as exc:
+            from ui.frame import stop
+
+            show_error(exc)
+            stop()
     model = build_model(arch, train.input_shape, len(train.classes), with_data(net, train.input_shape,
                                                                                len(train.classes)))
     n = state.subset if 0 < state.subset < len(train) else len(train)

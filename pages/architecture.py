@@ -99,7 +99,7 @@ if st.button(t("arch.back_to_course"), key="arch_reset"):
 config = ConvNetConfig(tuple(int(v) for v in shape), tuple(ConvSpec(f, k, p, bool(pool), batchnorm=bn)
                                                            for f, k, p, pool in layers), int(fc_width), 10, float(dropout))
 trace = trace_config(config)
-train_this_network(t, preset, state.layers, int(fc_width), bn, float(dropout), trace.error is None)
+train_this_network(t, shape, state.layers, int(fc_width), bn, float(dropout), trace.error is None)
 
 
 def formula(text: str) -> str:  # "params 64×3×11×11 + 64 = 23,296" in the reader's words and digits

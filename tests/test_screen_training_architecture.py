@@ -505,3 +505,10 @@ def test_a_linked_network_too_large_is_refused_with_a_message():
     assert any("trop grand pour être entraîné" in e.value for e in at.error)
     assert "Démarrer" not in [b.label for b in at.button]  # the page stopped before Start
     assert param(at, "layers") == ";".join(["1024-15-7-0"] * 16)  # the link is kept, only refused
+
+
+def test_train_this_network_needs_a_dataset_s_input_shape():
+    at = open_link("architecture", preset="custom", c="1", h="28", w="28", layers="8-3-1-1")
+    assert not at.exception and not button(at, "Train this network").disabled
+    at = open_link("architecture", preset="custom", c="1", h="29", w="28", layers="8-3-1-1")
+    assert button(at, "Train this network").disabled and any("CIFAR-10 (3 × 32 × 32)" in c.value for c in at.caption)

@@ -429,13 +429,13 @@ def manage_runs(t, by_name: dict, job) -> None:
         export_button(t, by_name[name].path, key="train_export_saved")
 
 
-SHAPE_DATASETS = {"fmnist": "fashion-mnist", "cifar": "cifar10"}  # Architecture's input shapes that have data
+SHAPE_DATASETS = {(1, 28, 28): "fashion-mnist", (3, 32, 32): "cifar10"}  # input shapes that have data
 
 
-def train_this_network(t, preset: str, layers: str, fc: int, bn: bool, dropout: float, ok: bool) -> None:
+def train_this_network(t, shape, layers: str, fc: int, bn: bool, dropout: float, ok: bool) -> None:
     """The Architecture screen's "Train this network": Training opens with it chosen (model "custom" and its
-    layers, fc, bn, dropout settings: a link reproduces it)."""
-    dataset = SHAPE_DATASETS.get(preset)
+    layers, fc, bn, dropout settings: a link reproduces it) on the dataset of its input shape."""
+    dataset = SHAPE_DATASETS.get(tuple(int(v) for v in shape))
     if st.button(t("arch.train_this"), icon=":material/model_training:", key="arch_train_this", type="primary",
                  disabled=dataset is None or not ok, help=t("arch.train_this_help")):
         screen = BY_ID["training"]

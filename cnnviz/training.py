@@ -67,6 +67,22 @@ CUSTOM_ARCH = "convnet"  # a network described by TrainConfig.net (a ConvNetConf
 MAX_VAL_FRACTION = 0.5
 MAX_NET_PARAMS = 20_000_000  # a network from a browser (arch "convnet"): parameters ...
 MAX_NET_MACS = 500_000_000  # ... and multiply-adds per image (the shipped CompactCNN: ~0.24 M and ~7.5 M)
+MAX_TRANSLATE = 8  # pixels: the largest random training shift (--translate)
+
+
+def random_translate(x: torch.Tensor, k: int, fill: float = -1.0) -> torch.Tensor:
+    """Each image of x (B, C, H, W) moved by its own random (dx, dy) in [−k, k]² (torch's generator);
+    `fill` enters from the edges (−1 is a black pixel in the [−1, 1] normalisation: the zero fill of
+    cnnviz.shift.shift_image)."""
+    if k <= 0:
+        return x
+    _, _, h, w = x.shape
+    padded = F.pad(x, (k, k, k, k), value=fill)
+    d = torch.randint(-k, k + 1, (len(x), 2))  # (dx, dy) per image
+    out = torch.empty_like(x)
+    for i, (dx, dy) in enumerate(d.tolist()):  # content moves dx right, dy down
+        out[i] = padded[i, :, k - dy:k - dy + h, k - dx:k - dx + w]
+    return out
 
 
 @dataclass
@@ -82,6 +98,7 @@ class TrainConfig:
     subset: int = 0  # number of training images used (0: all)
     schedule: str = "constant"  # or "onecycle" (learning rate warm-up then annealing to ~0)
     augment: bool = False  # random horizontal flips
+    translate: int = 0  # random shifts of each training image by up to this many pixels (zero fill); 0: none
     seed: int = 0
     max_steps: int = 0  # stop after this many batches in all (0: no limit); --dry-run uses it
     max_seconds: float = 0.0  # stop after this much training time (0: no limit); the app sets one
@@ -115,6 +132,8 @@ class TrainConfig:
             (integer(self.epochs) and 1 <= self.epochs <= 1000, "err.cfg_epochs", {}),
             (integer(self.subset) and self.subset >= 0, "err.cfg_subset", {}),
             (integer(self.seed) and 0 <= self.seed < 2**31, "err.cfg_seed", {}),
+            (integer(self.translate) and 0 <= self.translate <= MAX_TRANSLATE, "err.cfg_translate",
+             dict(max=MAX_TRANSLATE)),
             (integer(self.max_steps) and self.max_steps >= 0 and number(self.max_seconds) and self.max_seconds >= 0
              and integer(self.eval_limit) and self.eval_limit >= 0, "err.cfg_limits", {}),
         ]
@@ -498,6 +517,8 @@ class TrainingJob:
         if cfg.augment:
             flip = torch.rand(len(idx)) < 0.5
             x[flip] = x[flip].flip(-1)
+        if cfg.translate:
+            x = random_translate(x, cfg.translate)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.criterion(self.model(x), y)
         value = loss.item()

@@ -82,19 +82,22 @@ def pytorch_code(config: ConvNetConfig, last_shape: tuple[int, int, int] | None 
     for i, spec in enumerate(config.convs, start=1):
         pad = f", padding={spec.padding}" if spec.padding else ""
         lines.append(f"        self.conv{i} = nn.Conv2d({c}, {spec.out_channels}, {spec.kernel}{pad})")
+        if spec.batchnorm:
+            lines.append(f"        self.bn{i} = nn.BatchNorm2d({spec.out_channels})")
         c = spec.out_channels
     if last_shape is None:
         fc1 = f"        self.fc1 = nn.Linear(___, {config.fc_width})  # TODO"
     else:
         c_, h_, w_ = last_shape
         fc1 = f"        self.fc1 = nn.Linear({c_} * {h_} * {w_}, {config.fc_width})  # {c_ * h_ * w_:,} inputs"
-    lines += [fc1,
+    lines += [fc1] + ([f"        self.dropout = nn.Dropout({config.dropout:g})"] if config.dropout else []) + [
               f"        self.fc2 = nn.Linear({config.fc_width}, {config.num_classes})", "",
               "    def forward(self, x):"]
     for i, spec in enumerate(config.convs, start=1):
-        relu = f"F.relu(self.conv{i}(x))"
+        relu = f"F.relu(self.bn{i}(self.conv{i}(x)))" if spec.batchnorm else f"F.relu(self.conv{i}(x))"
         lines.append(f"        x = F.max_pool2d({relu}, 2)" if spec.pool else f"        x = {relu}")
-    lines += ["        x = torch.flatten(x, 1)", "        x = F.relu(self.fc1(x))", "        x = self.fc2(x)",
+    lines += ["        x = torch.flatten(x, 1)", "        x = F.relu(self.fc1(x))",
+              *(["        x = self.dropout(x)"] if config.dropout else []), "        x = self.fc2(x)",
               "        return x", "", "", "net = Net()"]
     return "\n".join(lines) + "\n"
 

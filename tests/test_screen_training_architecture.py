@@ -512,3 +512,14 @@ def test_train_this_network_needs_a_dataset_s_input_shape():
     assert not at.exception and not button(at, "Train this network").disabled
     at = open_link("architecture", preset="custom", c="1", h="29", w="28", layers="8-3-1-1")
     assert button(at, "Train this network").disabled and any("CIFAR-10 (3 × 32 × 32)" in c.value for c in at.caption)
+
+
+def test_batch_norm_and_dropout_options_reach_the_table_and_the_code():
+    at = open_link("architecture", lang="fr", preset="fmnist", layers="8-3-1-1", bn="1", dropout="0.25")
+    assert not at.exception and not at.error
+    assert at.checkbox(key="arch_bn").value is True and at.number_input(key="arch_dropout").value == 0.25
+    table = at.dataframe[-1].value
+    assert table["layer"].tolist()[:2] == ["conv1", "bn1"] and table["parameters"].tolist()[1] == 16
+    code = text(at)
+    assert "self.bn1 = nn.BatchNorm2d(8)" in code and "F.relu(self.bn1(self.conv1(x)))" in code
+    assert "self.dropout = nn.Dropout(0.25)" in code and "x = self.dropout(x)" in code

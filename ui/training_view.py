@@ -120,14 +120,27 @@ def device_line(t) -> str:
     return device
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def parameter_count(arch: str, net_json: str, input_shape: tuple, n_classes: int) -> int:
+    """Parameters of a network, built on PyTorch's meta device (no memory); ShapeError when it does not fit."""
+    import json
+
+    import torch
+
+    from cnnviz.models import build_model, count_parameters
+    from cnnviz.training import custom_net
+
+    net = json.loads(net_json) if net_json else None
+    with torch.device("meta"):
+        return count_parameters(build_model(arch, input_shape, n_classes, custom_net(net, input_shape, n_classes)))
+
+
 def preview(t, state, train, device: str, eval_images: int) -> None:
     """Before Start: the chosen network's parameters and an estimate of an epoch's time on this machine."""
     import json
 
     from cnnviz import CnnvizError
-    from cnnviz.models import build_model, count_parameters
     from cnnviz.training import SettingError, network_cost
-    from cnnviz.training import custom_net as with_data
 
     arch, net = arch_of(state)
     if net is not None:  # a linked network is checked on the meta device first (its size, its shapes)
@@ -138,16 +151,16 @@ def preview(t, state, train, device: str, eval_images: int) -> None:
 
             show_error(exc)
             stop()
-    model = build_model(arch, train.input_shape, len(train.classes), with_data(net, train.input_shape,
-                                                                               len(train.classes)))
+    net_json = json.dumps(net, sort_keys=True) if net else ""
+    params = parameter_count(arch, net_json, tuple(train.input_shape), len(train.classes))
     n = state.subset if 0 < state.subset < len(train) else len(train)
     n_val = int(round(n * state.val / 100))
     try:
-        seconds = epoch_estimate(arch, json.dumps(net, sort_keys=True) if net else "", tuple(train.input_shape),
-                                 int(state.batch), n - n_val, n_val + eval_images, device)
+        seconds = epoch_estimate(arch, net_json, tuple(train.input_shape), int(state.batch), n - n_val,
+                                 n_val + eval_images, device)
     except (CnnvizError, RuntimeError):
         seconds = float("nan")
-    st.info(t("train.preview", params=count_parameters(model), seconds=seconds, train=n - n_val, val=n_val),
+    st.info(t("train.preview", params=params, seconds=seconds, train=n - n_val, val=n_val),
             icon=":material/timer:")
 
 

@@ -84,3 +84,23 @@ def tradeoff_figure(rows, k: int = 3, lang: str = "en", height: int = 340) -> go
 def _separators(lang: str) -> str:
     """Plotly's decimal and thousands separators for the axes: '0,9' in French."""
     return ", " if lang == "fr" else ".,"
+
+
+def remedy_curves_figure(curves: dict, k: int, lang: str = "en", height: int = 320) -> go.Figure:
+    """For each network (id -> (p along x, p along y), each (2k+1,)): the probability of the class it gives
+    the unshifted image, as the image moves along x (dy = 0) and along y (dx = 0). Two panels side by side."""
+    from plotly.subplots import make_subplots
+
+    shifts = list(range(-k, k + 1))
+    fig = make_subplots(1, 2, shared_yaxes=True, subplot_titles=(tr(lang, "fig.shift_x"), tr(lang, "fig.shift_y")))
+    for i, (network, (along_x, along_y)) in enumerate(curves.items()):
+        name = network_label(network, lang)
+        for col, ys in ((1, along_x), (2, along_y)):
+            fig.add_trace(go.Scatter(x=shifts, y=list(map(float, ys)), mode="lines+markers", name=name,
+                                     legendgroup=network, showlegend=col == 1,
+                                     line=dict(color=_color(network, i), width=2)), 1, col)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    fig.update_xaxes(title_text=tr(lang, "fig.pixels"), dtick=1 if k <= 6 else 2)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3),
+                      title=tr(lang, "remedies.curves_title"), separators=_separators(lang))
+    return fig

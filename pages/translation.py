@@ -22,6 +22,7 @@ from cnnviz.shift import (
     stage_scale,
 )
 from ui.image_picker import keep_choice
+from ui.remedies_view import show_remedies
 
 t, state = ui.page("translation")
 lang = t.lang
@@ -125,3 +126,8 @@ st.plotly_chart(shift_curves_figure(probs, classes, k, lang=lang), key="shift_cu
 st.plotly_chart(shift_heatmap_figure(probs, classes, k, lang=lang), key="shift_heatmap")
 
 show_consistency(model, meta, circular)
+
+st.subheader(t("remedies.ui_title"))
+if st.toggle(t("remedies.ui_toggle"), key=state.key("compare")):
+    ui.intro(t("remedies.ui_intro"))
+    show_remedies(t, image, dx, dy, circular, k)

@@ -302,6 +302,7 @@ SCREENS: tuple[Screen, ...] = (
         Field("channels", 8, lo=4, hi=32, check=_multiple_of_4),
         Field("k", 5, lo=1, hi=8),
         Field("cons_k", 3, lo=1, hi=8),
+        Field("compare", False, "bool"),  # the three shipped networks side by side (remedies)
     )),
     Screen("training", "screen.training", "pages/training.py", ":material/trending_down:", "section.network", "train_", (
         Field("dataset", "fashion-mnist", "choice", choices=TRAIN_DATASETS),

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnviz import CnnvizError
+from cnnviz.blurpool import BlurPool2d
 from cnnviz.data import to_tensor
 from cnnviz.ops import ChannelTerm, conv2d_multi
 
@@ -293,9 +294,21 @@ def _scalar(prev: np.ndarray, channel: int, row: int, col: int) -> float:
     return float(prev[channel, row, col]) if prev.ndim == 3 else float(prev[channel])
 
 
+def _blur_as_conv(m: BlurPool2d) -> nn.Conv2d:
+    """The Conv2d that computes the same as a BlurPool2d (its binomial filter, depthwise, same padding)."""
+    mode = {"zero": "zeros"}.get(m.pad_mode, m.pad_mode)
+    conv = nn.Conv2d(m.channels, m.channels, m.size, stride=m.stride, padding=m.pads[0], groups=m.channels,
+                     bias=False, padding_mode=mode)
+    with torch.no_grad():
+        conv.weight.copy_(m.weight)
+    return conv.eval()
+
+
 def _explain_module(m: nn.Module, prev: np.ndarray, prev_name: str, channel: int, row: int, col: int):
     """(kind, value, terms, sources, follow) of unit (channel, row, col) of m(prev); prev without batch."""
     same = _prev_unit(prev_name, prev.shape, channel, row, col)
+    if isinstance(m, BlurPool2d) and m.size > 1 and m.pads[0] == m.pads[1]:
+        m = _blur_as_conv(m)  # anti-aliased subsampling is a fixed depthwise convolution: explained as one
     if isinstance(m, nn.Conv2d):
         return ("conv", *_explain_conv(m, prev, prev_name, channel, row, col))
     if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
@@ -429,7 +442,7 @@ def receptive_field(model: nn.Module, stage: str, row: int, col: int, names: lis
     for m in reversed(chain.values()):
         if isinstance(m, (nn.Flatten, nn.Linear)):
             return (0, h - 1, 0, w - 1)
-        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, BlurPool2d)):
             k = _pair(m.kernel_size)
             s = _pair(m.stride if m.stride is not None else m.kernel_size)
             p = _pair(m.padding) if not isinstance(m.padding, str) else (

@@ -453,3 +453,19 @@ def test_explain_unit_does_not_touch_the_model(shipped, samples):
     explain_unit(shipped, samples[0], "conv2", 0, 3, 3)
     assert _hooks(shipped) == before and not shipped.training
     assert isinstance(shipped, StagedNet)
+
+
+def test_the_anti_aliased_network_is_explained_too():
+    """compact_blur's BlurPool2d stages (a fixed depthwise binomial convolution) explain like a conv."""
+    from cnnviz.checkpoints import SHIPPED_DIR, load_checkpoint
+    from cnnviz.explain import explain_unit
+
+    model, _ = load_checkpoint(SHIPPED_DIR / "fashion_compact_blur.pt")
+    image = np.random.default_rng(3).integers(0, 256, size=(28, 28), dtype=np.uint8)
+    feats = model.forward_features(torch.from_numpy(image).float()[None, None] / 255 * 2 - 1)
+    for stage in ("blur1", "blur2"):
+        c, h, w = feats[stage].shape[1:]
+        for ch, r, q in ((0, 0, 0), (c - 1, h - 1, w - 1), (c // 2, h // 2, w // 3)):
+            e = explain_unit(model, image, stage, ch, r, q)
+            assert e.kind == "conv"
+            assert abs(e.value - float(feats[stage][0, ch, r, q])) < 1e-4

@@ -8,8 +8,10 @@ PORT   ?= 8501
 
 .PHONY: run test system bench train train-blur train-shift remedies screenshots clean
 
+# Your own model: make run MODEL=path/to/net.py:Net WEIGHTS=path/to/net.pt (README: "Your own model")
 run: $(VENV)/.installed
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(if $(MODEL),CNNVIZ_MODEL=$(MODEL)) $(if $(WEIGHTS),CNNVIZ_WEIGHTS=$(WEIGHTS)) \
+	  $(PY) -m streamlit run app.py --server.port $(PORT)
 
 test: system $(VENV)/.installed
 	$(VENV)/bin/ruff check .

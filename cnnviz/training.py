@@ -377,6 +377,12 @@ class TrainingJob:
             return self._live
 
     @property
+    def live_padding(self) -> int:
+        """conv1's padding, to compute its maps from a copy of its weights (0 without a convolution)."""
+        pad = getattr(self._live_module, "padding", 0)
+        return int(pad[0] if isinstance(pad, tuple) else pad)
+
+    @property
     def validation_indices(self) -> np.ndarray:
         """Rows of the training set kept out for validation (sorted; empty without a validation split)."""
         return self._val

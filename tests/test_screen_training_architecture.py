@@ -285,6 +285,9 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
     wait_for(job, 20)
     at.run()  # fragments do not tick in AppTest: poll by running again
     assert any(el.proto.id and "train_loss_chart" in el.proto.id for el in at.get("plotly_chart"))
+    if job.alive:  # watch it learn: conv1's filters and maps from the loop's weight copy
+        assert chart(at, "train_live_filters") and chart(at, "train_live_maps")["layout"]["title"]["text"].startswith(
+            "conv1's feature maps")
     button(at, "Stop").click().run()
     assert job.snapshot().status == "stopped"
     assert not at.exception

@@ -335,7 +335,7 @@ def test_live_weights_are_copies_taken_by_the_loop():
     assert job.live_weights() is None
     job.run()
     step, w, b = job.live_weights()
-    assert step == 5 and w.shape == (4, 1, 3, 3) and b.shape == (4,)
+    assert step == 5 and w.shape == (4, 1, 3, 3) and b.shape == (4,) and job.live_padding == 1
     np.testing.assert_array_equal(w, job.model.stages["conv1"].weight.detach().numpy())
     w[...] = 0  # a copy: the model is untouched
     assert job.model.stages["conv1"].weight.abs().sum() > 0

@@ -272,12 +272,10 @@ def draw_live(t, job, test) -> None:
     from cnnviz.figures_runs import conv1_maps
 
     live = job.live_weights()
-    conv = getattr(job, "_live_module", None)
-    if live is None or conv is None or test is None:
+    if live is None or test is None:
         return
     step, weights, bias = live
-    pad = conv.padding[0] if isinstance(conv.padding, tuple) else int(conv.padding)
-    maps = conv1_maps(weights, bias, test.images[0], pad)
+    maps = conv1_maps(weights, bias, test.images[0], job.live_padding)
     left, right = st.columns(2)
     left.plotly_chart(mosaic_figure(weights.mean(axis=1), t("train.live_filters", step=step), max_maps=32,
                                     colorscale="RdBu_r", symmetric=True, height=260, lang=t.lang),

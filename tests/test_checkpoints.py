@@ -83,7 +83,7 @@ def test_shipped_checkpoint_reaches_92_percent(fmnist_test):
 
 def test_shipped_files_are_small():
     total = sum(p.stat().st_size for p in SHIPPED.parent.iterdir() if p.is_file())
-    assert total < 2 * 1024 * 1024
+    assert total < 4 * 1024 * 1024  # three networks (standard and two remedies) and the samples: ≤ 4 MB in all
 
 
 # ---------------------------------------------------------------- runs/ is input too (issue 15, item 5)

@@ -9,10 +9,12 @@ import math
 import streamlit as st
 
 import ui
-from cnnviz.explore import conv_groups, inspect, kernels_of, producing_conv
+from cnnviz.explore import conv_groups, kernels_of, producing_conv
 from cnnviz.figures import image_figure, input_figure, mosaic_figure, probability_figure
-from ui import explain_panel
+from ui import explain_panel, shared_cache
+from ui.frame import sync_url
 from ui.image_picker import keep_choice
+from ui.screens import BY_ID
 
 t, state = ui.page("feature_maps")
 lang = t.lang
@@ -33,14 +35,26 @@ def show_prediction(result, classes: list[str], label: int | None) -> None:
     st.plotly_chart(probability_figure(result.probs, classes, label, lang=lang), key="fm_probs")
 
 
-def show_stages(result, groups: dict, signed: bool) -> None:
-    for tab, stages in zip(st.tabs(list(groups)), groups.values()):
+def show_stages(model, meta: dict, image, result, groups: dict, signed: bool) -> None:
+    """Every stage's mosaic: the figures are built once per server for this image (ui/shared_cache.py)."""
+    stages = [s for g in groups.values() for s in g]
+    titles = {s: t("fm.mosaic_title", stage=s, c=result.maps[s].shape[0], h=result.maps[s].shape[1],
+                   w=result.maps[s].shape[2]) for s in stages}
+    figures = shared_cache.stage_mosaics(model, meta, image, stages, signed, lang, titles)
+    for tab, group in zip(st.tabs(list(groups)), groups.values()):
         with tab:
-            for stage in stages:
-                maps = result.maps[stage]
-                c, h, w = maps.shape
-                st.plotly_chart(mosaic_figure(maps, t("fm.mosaic_title", stage=stage, c=c, h=h, w=w),
-                                              symmetric=signed, cols=min(16, c), lang=lang), key=f"fm_mosaic_{stage}")
+            for stage in group:
+                st.plotly_chart(figures[stage], key=f"fm_mosaic_{stage}")
+
+
+@st.fragment
+def one_map_and_unit(model, meta: dict, image, result, groups: dict, signed: bool, classes) -> None:
+    """The part that follows one widget — the large map's stage/channel, a clicked cell, the explained unit,
+    what excites the channel: a change there reruns only this, not the mosaics above."""
+    stage, channel = show_one_map(model, result, groups, signed)
+    explain_panel.panel(t, state, model, image, result)
+    explain_panel.excite(t, state, model, state.network, meta, classes, stage, channel)
+    sync_url(BY_ID["feature_maps"])  # a fragment rerun does not reach the frame's own sync
 
 
 def show_one_map(model, result, groups: dict, signed: bool) -> tuple[str, int]:
@@ -95,7 +109,7 @@ picked = ui.pick_image(t, state, meta)
 if picked is None:
     ui.stop()
 image, label, caption = picked
-result = inspect(model, image)
+result = shared_cache.image_maps(model, meta, image)
 
 left, right = st.columns([1, 2])
 with left:
@@ -111,9 +125,7 @@ if not groups:
 
 st.subheader(t("fm.stages_title"))
 signed = st.toggle(t("fm.signed"), key=state.key("signed"), help=t("fm.signed_help"))
-show_stages(result, groups, signed)
-stage, channel = show_one_map(model, result, groups, signed)
-explain_panel.panel(t, state, model, image, result)
-explain_panel.excite(t, state, model, state.network, meta, classes, stage, channel)
+show_stages(model, meta, image, result, groups, signed)
+one_map_and_unit(model, meta, image, result, groups, signed, classes)
 explain_panel.gradcam_section(t, state, model, image, classes, result.pred)
 show_first_filters(model, groups)

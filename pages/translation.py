@@ -10,19 +10,14 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from cnnviz.explore import inspect
 from cnnviz.figures import input_figure, mosaic_figure, shift_curves_figure, shift_heatmap_figure
 from cnnviz.i18n import format_number
-from cnnviz.shift import (
-    consistency,
-    equivariance_gap,
-    probabilities_over_shifts,
-    relative_gap,
-    shift_image,
-    stage_scale,
-)
+from cnnviz.shift import consistency, equivariance_gap, relative_gap, shift_image, stage_scale
+from ui import shared_cache
+from ui.frame import sync_url
 from ui.image_picker import keep_choice
 from ui.remedies_view import show_remedies
+from ui.screens import BY_ID
 
 t, state = ui.page("translation")
 lang = t.lang
@@ -79,6 +74,23 @@ def show_consistency(model, meta: dict, circular: bool) -> None:
         x2.metric(t("shift.test_accuracy"), "—" if acc is None or math.isnan(acc) else format_number(lang, acc, ".2%"))
 
 
+REMEDIES_K = "shift_remedies_k"  # the k the remedies below were drawn with (not a setting)
+
+
+@st.fragment
+def show_curves(model, meta: dict, image, classes, circular: bool) -> None:
+    """The curves over shifts of up to k pixels: moving k reruns only this part (the probabilities are
+    shared by the sessions, ui/shared_cache.py) — or the whole page when the remedies below show k too."""
+    st.subheader(t("shift.curves_title"))
+    k = st.slider(t("shift.k"), 1, 8, key=state.key("k"))
+    if state.compare and st.session_state.get(REMEDIES_K) != k:
+        st.rerun(scope="app")
+    probs = shared_cache.shift_probabilities(model, meta, image, k, circular)
+    st.plotly_chart(shift_curves_figure(probs, classes, k, lang=lang), key="shift_curves")
+    st.plotly_chart(shift_heatmap_figure(probs, classes, k, lang=lang), key="shift_heatmap")
+    sync_url(BY_ID["translation"])  # a fragment rerun does not reach the frame's own sync
+
+
 st.title(t("shift.title"))
 ui.intro(t("shift.intro"))
 
@@ -100,7 +112,7 @@ dx = c1.slider(t("shift.dx"), -8, 8, key=state.key("dx"))
 dy = c2.slider(t("shift.dy"), -8, 8, key=state.key("dy"))
 circular = c3.toggle(t("shift.circular"), key=state.key("circular"), help=t("shift.circular_help"))
 shifted = shift_image(image, dx, dy, circular)
-orig, moved = inspect(model, image), inspect(model, shifted)
+orig, moved = shared_cache.image_maps(model, meta, image), shared_cache.image_maps(model, meta, shifted)
 
 a, b = st.columns(2)
 a.plotly_chart(input_figure(image, t("shift.original", name=classes[orig.pred], p=float(orig.probs.max())),
@@ -119,11 +131,9 @@ if orig.spatial_stages():
 else:  # an MLP: every stage is a vector, nothing moves with the image
     st.info(t("shift.no_maps"))
 
-st.subheader(t("shift.curves_title"))
-k = st.slider(t("shift.k"), 1, 8, key=state.key("k"))
-probs = probabilities_over_shifts(model, image, k, circular)
-st.plotly_chart(shift_curves_figure(probs, classes, k, lang=lang), key="shift_curves")
-st.plotly_chart(shift_heatmap_figure(probs, classes, k, lang=lang), key="shift_heatmap")
+st.session_state[REMEDIES_K] = state.k
+show_curves(model, meta, image, classes, circular)
+k = state.k
 
 show_consistency(model, meta, circular)
 

@@ -59,8 +59,9 @@ def big_map(t, state, maps: np.ndarray, stage: str, channel: int, signed: bool, 
 
 
 def _features(result) -> "OrderedDict[str, torch.Tensor]":
-    """The page's forward pass (cnnviz.explore.inspect) as explain_unit's `features`: no second pass."""
-    feats = OrderedDict((name, torch.from_numpy(m)[None]) for name, m in result.maps.items())
+    """The page's forward pass (the shared, read-only maps of ui/shared_cache.py) as explain_unit's `features`:
+    no second pass. Copied: torch cannot hold a read-only array, and the shared maps are never changed."""
+    feats = OrderedDict((name, torch.from_numpy(np.array(m))[None]) for name, m in result.maps.items())
     feats[LOGITS] = feats[next(reversed(feats))]
     return feats
 

@@ -7,18 +7,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnnviz.explore import inspect
 from cnnviz.figures import mosaic_figure
 from cnnviz.figures_shift import consistency_figure, network_label, remedy_curves_figure, tradeoff_figure
 from cnnviz.i18n import format_number
 from cnnviz.shift import (
     equivariance_gap,
     layer_gaps,
-    probabilities_over_shifts,
     remedy_paths,
     shift_image,
     stored_table,
 )
+from ui.shared_cache import image_maps, shift_probabilities
 from ui.widgets import class_names, network
 
 
@@ -46,7 +45,7 @@ def show_remedies(t, image: np.ndarray, dx: int, dy: int, circular: bool, k: int
     gaps, curves = {}, {}
     for col, (name, (model, meta)) in zip(cols, nets.items()):
         classes = class_names(meta["classes"])
-        before, after = inspect(model, image), inspect(model, shifted)
+        before, after = image_maps(model, meta, image), image_maps(model, meta, shifted)
         with col:
             st.markdown(f"**{network_label(name, lang)}**")
             st.caption(t("remedies.ui_prediction", before=classes[before.pred], after=classes[after.pred],
@@ -57,7 +56,7 @@ def show_remedies(t, image: np.ndarray, dx: int, dy: int, circular: bool, k: int
             diff, _ = equivariance_gap(after.maps[last], before.maps[last], dx, dy, scale, circular)
             st.plotly_chart(mosaic_figure(diff[:8], t("remedies.ui_diff", stage=last, gap=whole), symmetric=True,
                                           cols=4, height=220, lang=lang), key=f"remedy_diff_{name}")
-        probs = probabilities_over_shifts(model, image, k, circular)  # (2k+1 [dy], 2k+1 [dx], classes)
+        probs = shift_probabilities(model, meta, image, k, circular)  # (2k+1 [dy], 2k+1 [dx], classes)
         curves[name] = (probs[k, :, before.pred], probs[:, k, before.pred])
     st.plotly_chart(remedy_curves_figure(curves, k, lang=lang), key="remedy_curves")
 

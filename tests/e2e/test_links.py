@@ -6,6 +6,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import no_exception, wait_ready
 
@@ -26,7 +27,7 @@ def test_a_link_opens_its_view_on_a_fresh_server(fresh_server, page):
     assert "La convolution, pas à pas" in main.inner_text()
     assert page.get_by_test_id("stSidebar").count() == 1  # the app's frame, not the legacy page list
     assert "Étape 3 sur 16" in main.inner_text()  # 4×4 padded by 1 is 6×6; a 3×3 kernel -> 4×4 steps
-    assert page.get_by_label("Remplissage de zéros (padding)", exact=True).input_value() == "1"
+    expect(page.get_by_label("Remplissage de zéros (padding)", exact=True)).to_have_value("1")
     page.get_by_role("button", name="Suivant ▶").click()  # the first click after the deep link
     page.get_by_text("Étape 4 sur 16").wait_for()
     wait_ready(page)

@@ -21,6 +21,20 @@ def app(page: str | None = None, lang: str = "en", **query) -> AppTest:
     return at
 
 
+def open_link(page: str, **query) -> AppTest:
+    """A fresh session opening /<page>?<query>, as a browser following a shared link (values sent as text)."""
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.switch_page(f"pages/{page}.py")
+    at.query_params.update({k: str(v) for k, v in query.items()})
+    return at.run()
+
+
+def param(at: AppTest, name: str):
+    """One query parameter of the address bar (AppTest gives a list or a string)."""
+    value = at.query_params.get(name)
+    return value[0] if isinstance(value, list) else value
+
+
 def chart(at: AppTest, key: str) -> dict:
     for el in at.get("plotly_chart"):
         spec = json.loads(el.proto.spec)

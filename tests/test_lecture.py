@@ -1,20 +1,18 @@
 """The home page's lecture path: every link opens its screen with the settings it carries."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.apptest import TIMEOUT, app
+from tests.apptest import app, open_link
 from ui.screens import BY_ID, LECTURE_PATH, query_for
 
 
 @pytest.mark.parametrize("label_id, screen_id, values", LECTURE_PATH, ids=[e[1] for e in LECTURE_PATH])
 def test_each_lecture_link_opens_its_screen_set_up(label_id, screen_id, values):
     screen = BY_ID[screen_id]
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
-    at.switch_page(screen.file)
-    at.query_params.update(query_for(screen_id, "fr", **values))
-    at.run()
+    at = open_link(Path(screen.file).stem, **query_for(screen_id, "fr", **values))
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     for name, value in values.items():

@@ -6,20 +6,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnviz.approx import target
-from tests.apptest import TIMEOUT, app, button, chart, decode, text
+from tests import apptest
+from tests.apptest import app, button, chart, decode, param, text
 
 
 def open_link(**query) -> AppTest:
     """A fresh session opening /approximation?<query>, as a browser following a shared link."""
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
-    at.switch_page("pages/approximation.py")
-    at.query_params.update(query)
-    return at.run()
-
-
-def param(at: AppTest, name: str):
-    value = at.query_params.get(name)
-    return value[0] if isinstance(value, list) else value
+    return apptest.open_link("approximation", **query)
 
 
 def network_name(at: AppTest) -> str:

@@ -2,17 +2,9 @@
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.apptest import TIMEOUT, app, button, chart, decode, text, z
+from tests.apptest import app, button, chart, decode, open_link, text, z
 
-
-def open_link(page: str, **query) -> AppTest:
-    """A fresh session opening /<page>?<query>, as a browser following a shared link."""
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
-    at.switch_page(f"pages/{page}.py")
-    at.query_params.update(query)
-    return at.run()
 
 def test_convolution_defaults_are_the_seeds():
     at = app("convolution")

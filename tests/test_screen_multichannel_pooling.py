@@ -8,15 +8,12 @@ from streamlit.testing.v1 import AppTest
 
 from cnnviz.i18n import catalogue
 from cnnviz.ops import SEED_POOL_INPUT, SEED_POOL_OUTPUT, filter_bank, format_filter
-from tests.apptest import TIMEOUT, app, button, chart, text, z
+from tests.apptest import app, button, chart, open_link, text, z
 
 
 def linked(page: str, **query) -> AppTest:
     """The app opened from a link to `page` with `query` (the way a browser arrives)."""
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
-    at.switch_page(f"pages/{page}.py")
-    at.query_params.update(query)
-    at.run()
+    at = open_link(page, **query)
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnviz.i18n import catalogue
-from tests.apptest import app, chart, decode, text
+from tests.apptest import app, chart, decode, open_link, text
 
 HOSTILE = {
     "script": "<script>alert(1)</script>",
@@ -21,10 +21,7 @@ HOSTILE = {
 
 def link(page: str, **query) -> AppTest:
     """The app opened on a link to `page` with `query` in its query string (as a browser would)."""
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.switch_page(f"pages/{page}.py")
-    at.query_params.update({k: str(v) for k, v in query.items()})
-    at.run()
+    at = open_link(page, **query)
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -6,7 +6,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import TIMEOUT, app, button, chart, text
+from tests.apptest import app, button, chart, open_link, param, text
 from ui.screens import (
     ARCH_SHAPES,
     BY_ID,
@@ -16,19 +16,6 @@ from ui.screens import (
     format_layers,
     parse_layers,
 )
-
-
-def open_link(page: str, **query) -> AppTest:
-    """A fresh session opening /<page>?<query>, as a browser following a shared link."""
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
-    at.switch_page(f"pages/{page}.py")
-    at.query_params.update(query)
-    return at.run()
-
-
-def param(at: AppTest, name: str):
-    value = at.query_params.get(name)
-    return value[0] if isinstance(value, list) else value
 
 
 def shown(at: AppTest) -> str:

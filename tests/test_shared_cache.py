@@ -8,15 +8,12 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from cnnviz import shared
-from tests.apptest import chart
+from tests.apptest import chart, open_link
 
 
 def link(page: str, **query) -> AppTest:
     """A fresh session opened on a link to `page` with `query` in its query string."""
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.switch_page(f"pages/{page}.py")
-    at.query_params.update({"lang": "en", **{k: str(v) for k, v in query.items()}})
-    at.run()
+    at = open_link(page, **{"lang": "en", **query})
     assert not at.exception, [e.value for e in at.exception]
     return at
 

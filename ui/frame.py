@@ -136,26 +136,17 @@ def share_link(screen: Screen) -> str:
 
 @st.cache_resource
 def _startup() -> list:
-    """Once per server: thread count and the other environment settings (with their warnings)."""
-    import os
-
+    """Once per server: thread count and the other environment settings (with their warnings), and a clean
+    stop of the training jobs on SIGTERM."""
     import torch
 
-    try:
-        from cnnviz import config
+    from cnnviz.config import load_settings
+    from cnnviz.training import install_clean_shutdown
 
-        settings = config.load_settings()
-        threads, warnings = settings.threads, list(settings.warnings)
-    except ImportError:
-        threads, warnings = int(os.environ.get("CNNVIZ_THREADS", min(4, os.cpu_count() or 1))), []
-    torch.set_num_threads(threads)
-    try:
-        from cnnviz.training import install_clean_shutdown
-
-        install_clean_shutdown()
-    except (ImportError, ValueError):  # ValueError: signals can only be set from the main thread
-        pass
-    return warnings
+    settings = load_settings()
+    torch.set_num_threads(settings.threads)
+    install_clean_shutdown()  # never raises; off the main thread it installs an exit hook only
+    return list(settings.warnings)
 
 
 def _sidebar(t, screen: Screen | None) -> None:

@@ -40,6 +40,12 @@ def configured() -> str | None:
     return os.environ.get("CNNVIZ_MODEL") or None
 
 
+def picker_name(spec: str | None = None) -> str | None:
+    """How the network pickers and links name the configured model ("user:Net"), or None without one."""
+    spec = configured() if spec is None else spec
+    return f"{USER_PREFIX}{spec.rpartition(':')[2]}" if spec else None
+
+
 def _import_class(spec: str):
     path_text, _, cls_name = spec.rpartition(":")
     path = Path(path_text).expanduser()

@@ -135,10 +135,9 @@ KERNEL_PRESETS = ("seed", "identity", "box_blur", "gaussian_blur", "sharpen", "s
 def _network_check(name: str) -> None:
     """A name the network picker offers (a checkpoint file: shipped or a run; "user:Class": CNNVIZ_MODEL)."""
     from cnnviz.checkpoints import list_checkpoints
-    from cnnviz.usermodel import USER_PREFIX, configured
+    from cnnviz.usermodel import picker_name
 
-    spec = configured()
-    if name not in {p.name for p in list_checkpoints()} and (spec is None or name != USER_PREFIX + spec.rpartition(":")[2]):
+    if name not in {p.name for p in list_checkpoints()} and name != picker_name():
         raise ValueError("unknown network")
 
 

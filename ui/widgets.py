@@ -118,7 +118,7 @@ def _user_entry() -> tuple[str, str, callable] | None:
     """(picker name, label parts, loader) of the server's own user model, when one is configured."""
     import os
 
-    from cnnviz.usermodel import USER_PREFIX, configured
+    from cnnviz.usermodel import configured, picker_name
 
     spec = configured()
     if spec is None:
@@ -128,7 +128,7 @@ def _user_entry() -> tuple[str, str, callable] | None:
     files = [Path(spec.rpartition(":")[0]), *([Path(weights)] if weights else [])]
     mtime = max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
     cls = spec.rpartition(":")[2]
-    return (f"{USER_PREFIX}{cls}", f"{cls} ({Path(spec.rpartition(':')[0]).name})",
+    return (picker_name(spec), f"{cls} ({Path(spec.rpartition(':')[0]).name})",
             lambda: user_network(spec, weights, dataset, mtime))
 
 

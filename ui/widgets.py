@@ -90,8 +90,7 @@ def download(name: str, split: str) -> Dataset:
     from cnnviz.data import download_dataset
 
     download_dataset(name, split)
-    dataset.clear()
-    return dataset(name, split)
+    return dataset(name, split)  # a failed load is not cached: this one now reads the downloaded files
 
 
 @st.cache_resource(show_spinner=False)

@@ -13,6 +13,9 @@ first run is a fresh visit (no cached messages), the next ones are reruns where 
 browser, tells the server which large messages it already holds (`cached_message_hashes`), so an
 unchanged chart comes back as a reference. All sessions of a level start together, with no pause (the worst
 case); `--ramp` and `--think` make a class of students instead (arrivals spread, a pause between clicks).
+By default every session opens the screen's default view, as a class following the instructor does (what they
+have in common is computed once: ui/shared_cache.py); `--distinct` gives each session its own view (another
+test image, seed or step), so that nothing is shared but the network.
 
 Printed per screen and level: median / p95 / max of the page-run time (rerun sent -> script finished),
 the bytes received by a first visit and by a rerun, errors (an exception element, a timeout, a closed
@@ -47,6 +50,10 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 DEFAULT_SCREENS = ("feature_maps", "translation", "convolution", "multichannel")
 DEFAULT_PAGE = "home"  # the navigation's default page: its URL is "/", not "/home"
 RUN_TIMEOUT = 180.0  # s: a page run that takes longer counts as an error
+# --distinct: what session i changes in its link, so that no two sessions see the same view (nothing shared)
+DISTINCT = {"feature_maps": lambda i: f"idx={i}", "translation": lambda i: f"idx={i}",
+            "convolution": lambda i: f"padding={i % 4}&step={i // 4 % 9 + 1}", "multichannel": lambda i: f"seed={i}",
+            "pooling": lambda i: f"step={i % 4 + 1}"}
 CACHE_AGE = 2  # script runs a message stays in the emulated browser cache (global.maxCachedMessageAge)
 
 
@@ -110,6 +117,16 @@ class Server:
             pass
         return 0
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used (user + system, all its threads), from /proc (Linux): its cost
+        per page run does not depend on what else the machine runs, unlike a page run's wall time."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return float("nan")
+
     def _sample(self) -> None:
         while not self._stop.wait(0.25):
             self.peak_rss = max(self.peak_rss, self.rss())
@@ -150,6 +167,7 @@ class Session:
     cache: dict[str, int] = field(default_factory=dict)  # message hash -> last run that used it
     n_run: int = 0
     ws: object = None
+    extra: str = ""  # more of the first visit's query string (--distinct)
 
     async def connect(self) -> None:
         self.ws = await websockets.connect(f"{self.base}/_stcore/stream", subprotocols=["streamlit"],
@@ -178,7 +196,7 @@ class Session:
     async def run_once(self) -> Run:
         first = not self.page_hash
         if first:
-            self.query = f"lang={self.lang}"
+            self.query = f"lang={self.lang}" + (f"&{self.extra}" if self.extra else "")
         self.n_run += 1
         nbytes, error = 0, ""
         t0 = time.perf_counter()
@@ -224,7 +242,7 @@ class Session:
 
 
 async def run_level(base: str, screens: list[str], n: int, runs: int, think: float, lang: str,
-                    ramp: float = 0.0) -> tuple[list[Run], float]:
+                    ramp: float = 0.0, distinct: bool = False) -> tuple[list[Run], float]:
     """n tabs at once (or tab i starting at i·ramp/n s). With fewer tabs than screens, each tab visits its share of
     the screens in turn (a fresh tab per screen), so that every screen is measured at every level."""
     plan = [[screens[i % len(screens)]] if n >= len(screens) else screens[i::n] for i in range(n)]
@@ -233,7 +251,8 @@ async def run_level(base: str, screens: list[str], n: int, runs: int, think: flo
     async def tab(i: int, my_screens: list[str]) -> None:
         await asyncio.sleep(ramp * i / n)
         for screen in my_screens:
-            s = Session(base, screen, lang)
+            vary = DISTINCT.get(screen) if distinct else None
+            s = Session(base, screen, lang, extra=vary(i + 1) if vary else "")
             try:
                 await s.connect()
             except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
@@ -267,12 +286,13 @@ def kb(n: float) -> str:
     return f"{n / 1e3:,.0f} kB" if n < 1e6 else f"{n / 1e6:,.1f} MB"
 
 
-def summarize(level: int, runs: list[Run], wall: float, rss: int, rows: list[str]) -> None:
+def summarize(level: int, runs: list[Run], wall: float, rss: int, rows: list[str], cpu: float = float("nan")) -> None:
     done = [r for r in runs if not r.error]
     errors = [r for r in runs if r.error]
     rate = len(runs) / wall if wall else 0.0
+    per_run = f", server CPU {cpu / len(runs) * 1e3:.0f} ms per page run" if runs and cpu == cpu else ""
     print(f"\n{level} session(s): {len(runs)} page runs in {wall:.1f} s ({rate:.2f} runs/s), {len(errors)} errors,"
-          f" server RSS {rss / 2**20:,.0f} MiB", flush=True)
+          f" server RSS {rss / 2**20:,.0f} MiB{per_run}", flush=True)
     for screen in dict.fromkeys(r.screen for r in runs):
         mine = [r for r in runs if r.screen == screen]
         t = [r.seconds for r in mine if not r.error] or [float("nan")]
@@ -301,6 +321,8 @@ def main() -> None:
     ap.add_argument("--ramp", type=float, default=0.0,
                     help="spread the sessions' starts over this many seconds (default 0: all at once)")
     ap.add_argument("--lang", default="fr", choices=["fr", "en"])
+    ap.add_argument("--distinct", action="store_true",
+                    help="each session opens another view (another image, seed or step): nothing to share")
     ap.add_argument("--url", help="an already running server (http://host:port); default: start one")
     ap.add_argument("--no-warmup", action="store_true", help="skip the first visit of each screen")
     ap.add_argument("--threads", type=int, help="CNNVIZ_THREADS of the server (PyTorch threads; default: its own)")
@@ -321,7 +343,8 @@ def main() -> None:
         print(f"streamlit healthy in {server.wait_healthy():.1f} s on port {server.port}", flush=True)
         base = f"ws://127.0.0.1:{server.port}"
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; screens: "
-          f"{', '.join(screens)}; {args.runs} runs per session, think {args.think:g} s, ramp {args.ramp:g} s; server threads: "
+          f"{', '.join(screens)}; {args.runs} runs per session{', distinct views' if args.distinct else ''}, think {args.think:g} s, "
+          f"ramp {args.ramp:g} s; server threads: "
           f"{args.threads or 'default'}; options: "
           f"{' '.join(args.option) or 'none'}", flush=True)
     rows: list[str] = []
@@ -334,9 +357,11 @@ def main() -> None:
         for n in args.sessions:
             if server:
                 server.reset_peak()
-            runs, wall = asyncio.run(run_level(base, screens, n, args.runs, args.think, args.lang, args.ramp))
+            cpu0 = server.cpu_seconds() if server else float("nan")
+            runs, wall = asyncio.run(run_level(base, screens, n, args.runs, args.think, args.lang, args.ramp,
+                                               args.distinct))
             rss = max(server.peak_rss, server.rss()) if server else 0
-            summarize(n, runs, wall, rss, rows)
+            summarize(n, runs, wall, rss, rows, server.cpu_seconds() - cpu0 if server else float("nan"))
     finally:
         if server:
             server.stop()

@@ -145,6 +145,27 @@ def add_step_cells(fig: go.Figure, cells: list[dict]) -> go.Figure:
     return fig
 
 
+def conv_view(image: np.ndarray, kernel: np.ndarray, stride: int, padding: int, dilation: int, k: int,
+              animate: bool, lang: str = "en") -> go.Figure:
+    """The Convolution screen's figure from plain values (so that ui/shared_cache.py can key it): step k of
+    the cross-correlation of `image` with `kernel`; still, with clickable output cells, or animated."""
+    from cnnviz.figures import conv_step_figure
+    from cnnviz.ops import conv2d_steps
+
+    trace = conv2d_steps(image, kernel, stride, padding, dilation)
+    fig = conv_step_figure(trace, k, animate=animate, lang=lang)
+    return fig if animate else add_step_cells(fig, conv_cells(trace, lang))
+
+
+def pool_view(x: np.ndarray, size: int, stride: int, mode: str, k: int, lang: str = "en") -> go.Figure:
+    """The Pooling screen's figure from plain values: step k of pooling `x`, with clickable output cells."""
+    from cnnviz.figures import pool_step_figure
+    from cnnviz.ops import pool2d_steps
+
+    trace = pool2d_steps(x, size, stride, mode)
+    return add_step_cells(pool_step_figure(trace, x, k, lang=lang), pool_cells(trace, x, lang))
+
+
 def clicked_step(event) -> int | None:
     """The step number (1-based) of the output cell clicked in a figure with `add_step_cells`, from
     st.plotly_chart's event or st.session_state[key]; None when no output cell is selected.

@@ -84,9 +84,16 @@ class _LocaleFormatter(string.Formatter):
         return format_number(self.lang, value, spec)
 
 
+@lru_cache(maxsize=16)
+def _locale(lang: str) -> Locale:
+    """One Babel Locale per language: a new one would load its locale data again (a figure formats hundreds of
+    numbers)."""
+    return Locale.parse(lang)
+
+
 def format_number(lang: str, value, spec: str = "") -> str:
     """One number in the language's notation; `spec` is a Python format spec ('', ',', 'd', '.2f', '.1%', '.3g')."""
-    loc = Locale.parse(lang)
+    loc = _locale(lang)
     body = spec.lstrip(",")
     if body.endswith("%"):
         digits = int(body[1:-1]) if body.startswith(".") and body[1:-1].isdigit() else 0

@@ -19,10 +19,12 @@ read-only and every figure is only read (st.plotly_chart serialises a figure wit
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
 from collections import Counter
 
 import numpy as np
+import plotly.graph_objects as go
 import torch
 
 CALLS: Counter = Counter()  # function name -> how many times it computed (not how many times it was asked)
@@ -84,8 +86,8 @@ def stage_mosaics(maps: dict, stages: list[str], signed: bool, lang: str, cols: 
     out = {}
     for stage in stages:
         m = maps[stage]
-        out[stage] = mosaic_figure(m, (titles or {}).get(stage, stage), symmetric=signed, cols=min(cols, m.shape[0]),
-                                   lang=lang)
+        out[stage] = FrozenFigure.of(mosaic_figure(m, (titles or {}).get(stage, stage), symmetric=signed,
+                                                   cols=min(cols, m.shape[0]), lang=lang))
     return out
 
 
@@ -99,6 +101,69 @@ def test_consistency(model, images: np.ndarray, k: int, circular: bool = False) 
     from cnnviz.shift import consistency
 
     return float(consistency(model, images, k, circular))
+
+
+class FrozenFigure(go.Figure):
+    """A figure built once and shown by many sessions: its dict form — what st.plotly_chart serialises on every
+    run, after a deep copy of every trace — is made once, here.
+
+    Profiled with thirty sessions (bench/load.py), building plotly figures and copying them in `to_dict` took
+    more than half the server's CPU. Never change a FrozenFigure: a change would not reach the dict.
+    """
+
+    @classmethod
+    def of(cls, figure: go.Figure) -> "FrozenFigure":
+        """`figure` itself, frozen (no second validation of its traces, which costs as much as building it)."""
+        frozen = figure.to_dict()  # deep copy, numpy arrays as base64 typed arrays
+        figure.__class__ = cls
+        figure._frozen = frozen
+        return figure
+
+    def to_dict(self) -> dict:
+        # Fresh top-level and trace dicts: plotly.io.to_json removes each trace's "uid" in place; the values
+        # below them are shared and only read.
+        return {**self._frozen, "data": [dict(trace) for trace in self._frozen["data"]]}
+
+
+def call_key(build, args: tuple, kwargs: dict) -> str:
+    """A digest of `build(*args, **kwargs)`: the function's qualified name and every argument by value — arrays
+    by their bytes, shape and dtype. Raises TypeError for an argument it cannot read as a value (a model, a
+    dataset): such things are keyed by the caller, not guessed."""
+    h = hashlib.sha1(f"{build.__module__}.{build.__qualname__}".encode())
+
+    def feed(v) -> None:
+        if isinstance(v, torch.Tensor):
+            v = v.detach().cpu().numpy()
+        if isinstance(v, np.ndarray):
+            a = np.ascontiguousarray(v)
+            h.update(f"A{a.shape}{a.dtype.str}".encode())
+            h.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
+        elif isinstance(v, (list, tuple)):
+            h.update(f"{type(v).__name__}{len(v)}(".encode())
+            for x in v:
+                feed(x)
+            h.update(b")")
+        elif isinstance(v, dict):
+            h.update(f"dict{len(v)}(".encode())
+            for k in sorted(v, key=repr):
+                feed(k)
+                feed(v[k])
+            h.update(b")")
+        elif v is None or isinstance(v, (str, bool, int, float, np.generic)):
+            h.update(repr((type(v).__name__, v.item() if isinstance(v, np.generic) else v)).encode())
+        else:
+            raise TypeError(f"call_key: cannot key an argument of type {type(v).__name__}")
+
+    feed(args)
+    feed(kwargs)
+    return h.hexdigest()
+
+
+def built_figure(build, args: tuple, kwargs: dict) -> FrozenFigure:
+    """build(*args, **kwargs) frozen; counted in CALLS["figure:<name>"]."""
+    with _CALLS_LOCK:
+        CALLS[f"figure:{build.__name__}"] += 1
+    return FrozenFigure.of(build(*args, **kwargs))
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ import streamlit as st
 
 import ui
 from cnnviz import CnnvizError
-from cnnviz.figures import conv_step_figure, image_figure
-from cnnviz.figures_steps import add_step_cells, clicked_step, conv_cells
+from cnnviz.figures import image_figure
+from cnnviz.figures_steps import clicked_step, conv_view
 from cnnviz.images import to_gray
 from cnnviz.ops import KERNEL_PRESETS, conv2d, conv2d_steps, format_grid, kernel_preset, parse_grid
+from ui import shared_cache
 
 t, state = ui.page("convolution")
 lang = t.lang
@@ -72,9 +73,9 @@ def go_to_clicked():  # a click on an output cell jumps to its step
     state.step = clicked_step(st.session_state.get("conv_fig")) or state.step
 
 
-fig = conv_step_figure(trace, step.index, animate=animate, lang=lang)
-if not animate:
-    add_step_cells(fig, conv_cells(trace, lang))  # clickable output cells, arithmetic on hover
+# clickable output cells with their arithmetic on hover, or the animation; built once per server for a view
+fig = shared_cache.figure(conv_view, image, kernel, int(stride), int(padding), int(dilation), step.index,
+                          bool(animate), lang=lang)
 st.plotly_chart(fig, key="conv_fig", width="stretch", on_select=go_to_clicked, selection_mode="points")
 where = t("conv.where_padded" if padding else "conv.where", n=step.index + 1, total=n, row=step.row, col=step.col,
           out_row=step.out_row, out_col=step.out_col)
@@ -103,6 +104,8 @@ if img is not None:
         ui.show_error(exc)
     else:
         a, b = st.columns(2)
-        a.plotly_chart(image_figure(img, t("conv.real_in", h=img.shape[0], w=img.shape[1])), key="conv_real_in")
-        b.plotly_chart(image_figure(result, t("conv.real_out", h=result.shape[0], w=result.shape[1]),
-                                    colorscale="RdBu_r", zmid=0), key="conv_real_out")
+        a.plotly_chart(shared_cache.figure(image_figure, img, t("conv.real_in", h=img.shape[0], w=img.shape[1])),
+                       key="conv_real_in")
+        b.plotly_chart(shared_cache.figure(image_figure, result,
+                                           t("conv.real_out", h=result.shape[0], w=result.shape[1]),
+                                           colorscale="RdBu_r", zmid=0), key="conv_real_out")

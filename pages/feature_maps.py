@@ -32,7 +32,7 @@ def show_prediction(result, classes: list[str], label: int | None) -> None:
     verdict = ("" if label is None else " " + t("fm.correct") if label == result.pred
                else " " + t("fm.wrong", name=ui.plain(classes[label])))
     st.markdown(t("fm.prediction", name=name, p=float(result.probs[result.pred])) + verdict)
-    st.plotly_chart(probability_figure(result.probs, classes, label, lang=lang), key="fm_probs")
+    st.plotly_chart(shared_cache.figure(probability_figure, result.probs, classes, label, lang=lang), key="fm_probs")
 
 
 def show_stages(model, meta: dict, image, result, groups: dict, signed: bool) -> None:
@@ -75,11 +75,13 @@ def show_one_map(model, result, groups: dict, signed: bool) -> tuple[str, int]:
         title = t("fm.kernel_title", conv=conv, channel=channel, c=kernel.shape[0], h=kernel.shape[1],
                   w=kernel.shape[2])
         if kernel.shape[0] <= 3 and conv == next(iter(groups)):
-            st.plotly_chart(image_figure(kernel[0] if kernel.shape[0] == 1 else kernel.mean(0), title,
-                                         colorscale="RdBu_r", zmid=0, height=300, lang=lang), key="fm_kernel")
+            one = kernel[0] if kernel.shape[0] == 1 else kernel.mean(0)
+            st.plotly_chart(shared_cache.figure(image_figure, one, title, colorscale="RdBu_r", zmid=0, height=300,
+                                                lang=lang), key="fm_kernel")
         else:
-            st.plotly_chart(mosaic_figure(kernel, t("fm.kernel_slices", title=title), symmetric=True,
-                                          cols=min(8, kernel.shape[0]), lang=lang), key="fm_kernel")
+            st.plotly_chart(shared_cache.figure(mosaic_figure, kernel, t("fm.kernel_slices", title=title),
+                                                symmetric=True, cols=min(8, kernel.shape[0]), lang=lang),
+                            key="fm_kernel")
         if stage != conv:
             after = groups[conv][1:groups[conv].index(stage) + 1]
             st.caption(t("fm.after_conv", stage=stage, conv=conv, ops=", ".join(after)))
@@ -90,7 +92,7 @@ def show_first_filters(model, groups: dict) -> None:
     first = next(iter(groups))
     st.subheader(t("fm.filters_title", conv=first))
     w1 = model.stages[first].weight.detach().numpy()  # (F, C, k, k)
-    st.plotly_chart(mosaic_figure(w1[:, 0] if w1.shape[1] == 1 else w1.mean(1),
+    st.plotly_chart(shared_cache.figure(mosaic_figure, w1[:, 0] if w1.shape[1] == 1 else w1.mean(1),
                                   t("fm.filters", conv=first, n=w1.shape[0], h=w1.shape[2], w=w1.shape[3]),
                                   symmetric=True, cols=16, height=200, lang=lang), key="fm_filters")
 
@@ -113,7 +115,7 @@ result = shared_cache.image_maps(model, meta, image)
 
 left, right = st.columns([1, 2])
 with left:
-    st.plotly_chart(input_figure(image, t("fm.input"), height=300, lang=lang), key="fm_input")
+    st.plotly_chart(shared_cache.figure(input_figure, image, t("fm.input"), height=300, lang=lang), key="fm_input")
     st.caption(caption)
 with right:
     show_prediction(result, classes, label)

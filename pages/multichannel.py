@@ -10,6 +10,7 @@ from cnnviz.figures import maps_row, rgb_figure
 from cnnviz.images import to_input
 from cnnviz.multichannel import input_channels, number_text, parse_bias, products_text
 from cnnviz.ops import conv2d_multi, parse_filters
+from ui import shared_cache
 from ui.screens import MC_MAX_FILTERS, mc_preset_texts
 
 t, state = ui.page("multichannel")
@@ -62,9 +63,9 @@ x, rgb = input_channels(source, size, state.seed, rgb)
 
 cols = st.columns([1, 3])
 if rgb is not None:
-    cols[0].plotly_chart(rgb_figure(rgb, t("mc.input_image")), key="mc_rgb")
-cols[1].plotly_chart(maps_row(x, [t("mc.channel", n=c + 1, name=channel(c)) for c in range(3)], "Greys",
-                              symmetric=False, text=size <= 8, lang=lang), key="mc_channels")
+    cols[0].plotly_chart(shared_cache.figure(rgb_figure, rgb, t("mc.input_image")), key="mc_rgb")
+cols[1].plotly_chart(shared_cache.figure(maps_row, x, [t("mc.channel", n=c + 1, name=channel(c)) for c in range(3)],
+                                         "Greys", symmetric=False, text=size <= 8, lang=lang), key="mc_channels")
 
 st.subheader(t("mc.filters_title"))
 p1, p2, p3 = st.columns(3)
@@ -103,11 +104,11 @@ show_text = trace.output.shape[-1] <= 8
 for f in range(F_):
     st.markdown(t("mc.filter_line_bias", n=f + 1, bias=float(trace.bias[f])) if use_bias
                 else t("mc.filter_line", n=f + 1))
-    st.plotly_chart(maps_row(weight[f], [t("mc.kernel_for", name=channel(c)) for c in range(C_)], text=True,
-                             height=200, lang=lang), key=f"mc_kernels_{f}")
+    st.plotly_chart(shared_cache.figure(maps_row, weight[f], [t("mc.kernel_for", name=channel(c)) for c in range(C_)],
+                                        text=True, height=200, lang=lang), key=f"mc_kernels_{f}")
     maps = np.concatenate([trace.partials[f], trace.output[f][None]])
-    st.plotly_chart(maps_row(maps, [t("mc.partial", name=channel(c)) for c in range(C_)] + [t("mc.output")],
-                             text=show_text, lang=lang), key=f"mc_maps_{f}")
+    titles = [t("mc.partial", name=channel(c)) for c in range(C_)] + [t("mc.output")]
+    st.plotly_chart(shared_cache.figure(maps_row, maps, titles, text=show_text, lang=lang), key=f"mc_maps_{f}")
 
 st.subheader(t("mc.cell_title"))
 h_out, w_out = trace.output.shape[1:]
@@ -117,7 +118,7 @@ f = d1.number_input(t("mc.cell_filter"), 1, F_, key=state.key("cell_f")) - 1
 i = d2.number_input(t("mc.cell_row"), 0, h_out - 1, key=state.key("cell_i"))
 j = d3.number_input(t("mc.cell_col"), 0, w_out - 1, key=state.key("cell_j"))
 terms, total = trace.cell(f, i, j)
-st.plotly_chart(maps_row(np.stack([term.window for term in terms]),
+st.plotly_chart(shared_cache.figure(maps_row, np.stack([term.window for term in terms]),
                          [t("mc.window_in", name=channel(c)) for c in range(C_)], "Greys", symmetric=False,
                          text=True, height=200, lang=lang), key="mc_windows")
 shown = st.slider(t("mc.reveal"), 1, C_ + 1, key=state.key("reveal"), help=t("mc.reveal_help"))

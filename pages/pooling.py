@@ -6,10 +6,11 @@ import ui
 from cnnviz import CnnvizError
 from cnnviz.checkpoints import SHIPPED
 from cnnviz.explore import inspect
-from cnnviz.figures import image_figure, pool_step_figure
-from cnnviz.figures_steps import add_step_cells, clicked_step, pool_cells
+from cnnviz.figures import image_figure
+from cnnviz.figures_steps import clicked_step, pool_view
 from cnnviz.multichannel import number_text
 from cnnviz.ops import parse_grid, pool2d, pool2d_steps
+from ui import shared_cache
 
 t, state = ui.page("pooling")
 lang = t.lang
@@ -45,7 +46,7 @@ def go_to_clicked():  # a click on an output cell jumps to its step
     state.step = clicked_step(st.session_state.get("pool_fig")) or state.step
 
 
-fig = add_step_cells(pool_step_figure(trace, x, step.index, lang=lang), pool_cells(trace, x, lang))
+fig = shared_cache.figure(pool_view, x, int(size), int(stride), mode, step.index, lang=lang)  # once per server
 st.plotly_chart(fig, key="pool_fig", on_select=go_to_clicked, selection_mode="points")
 values = ", ".join(number_text(lang, v) for v in step.window.ravel())
 if mode == "max":
@@ -83,8 +84,8 @@ except CnnvizError as exc:
     ui.show_error(exc)
 else:
     a, b = st.columns(2)
-    a.plotly_chart(image_figure(img, t("pool.real_in", h=img.shape[0], w=img.shape[1]), colors, lang=lang),
-                   key="pool_real_in")
+    a.plotly_chart(shared_cache.figure(image_figure, img, t("pool.real_in", h=img.shape[0], w=img.shape[1]), colors,
+                                       lang=lang), key="pool_real_in")
     title = t("pool.real_out_max" if mode == "max" else "pool.real_out_avg", times=times, size=int(size),
               stride=int(stride), h=out.shape[0], w=out.shape[1])
-    b.plotly_chart(image_figure(out, title, colors, lang=lang), key="pool_real_out")
+    b.plotly_chart(shared_cache.figure(image_figure, out, title, colors, lang=lang), key="pool_real_out")

@@ -37,8 +37,9 @@ def show_maps(image, orig, moved, dx: int, dy: int, circular: bool) -> None:
     for title, maps, key in [(t("shift.maps_orig", stage=stage), m0, "shift_m0"),
                              (t("shift.maps_shifted", stage=stage), m1, "shift_m1"),
                              (t("shift.maps_diff", scale=scale), diff, "shift_diff")]:
-        st.plotly_chart(mosaic_figure(maps[:n_show], title, symmetric=True, cols=min(16, n_show),
-                                      height=170 + 25 * (n_show // 16), lang=lang), key=key)
+        st.plotly_chart(shared_cache.figure(mosaic_figure, maps[:n_show], title, symmetric=True,
+                                            cols=min(16, n_show), height=170 + 25 * (n_show // 16), lang=lang),
+                        key=key)
     gap_id = "shift.gap_one" if scale == 1 else "shift.gap_many"
     st.markdown(t(gap_id, stage=stage, scale=scale, all=relative_gap(diff, expected), inner=relative_gap(inner, expected)))
     if scale > 1 and (dx % scale or dy % scale):
@@ -86,8 +87,8 @@ def show_curves(model, meta: dict, image, classes, circular: bool) -> None:
     if state.compare and st.session_state.get(REMEDIES_K) != k:
         st.rerun(scope="app")
     probs = shared_cache.shift_probabilities(model, meta, image, k, circular)
-    st.plotly_chart(shift_curves_figure(probs, classes, k, lang=lang), key="shift_curves")
-    st.plotly_chart(shift_heatmap_figure(probs, classes, k, lang=lang), key="shift_heatmap")
+    st.plotly_chart(shared_cache.figure(shift_curves_figure, probs, classes, k, lang=lang), key="shift_curves")
+    st.plotly_chart(shared_cache.figure(shift_heatmap_figure, probs, classes, k, lang=lang), key="shift_heatmap")
     sync_url(BY_ID["translation"])  # a fragment rerun does not reach the frame's own sync
 
 
@@ -115,10 +116,11 @@ shifted = shift_image(image, dx, dy, circular)
 orig, moved = shared_cache.image_maps(model, meta, image), shared_cache.image_maps(model, meta, shifted)
 
 a, b = st.columns(2)
-a.plotly_chart(input_figure(image, t("shift.original", name=classes[orig.pred], p=float(orig.probs.max())),
-                            lang=lang), key="shift_orig")
-b.plotly_chart(input_figure(shifted, t("shift.shifted", dx=dx, dy=dy, name=classes[moved.pred],
-                                       p=float(moved.probs.max())), lang=lang), key="shift_shifted")
+a.plotly_chart(shared_cache.figure(input_figure, image, t("shift.original", name=classes[orig.pred],
+                                                         p=float(orig.probs.max())), lang=lang), key="shift_orig")
+b.plotly_chart(shared_cache.figure(input_figure, shifted, t("shift.shifted", dx=dx, dy=dy, name=classes[moved.pred],
+                                                           p=float(moved.probs.max())), lang=lang),
+               key="shift_shifted")
 before, after = ui.plain(classes[orig.pred]), ui.plain(classes[moved.pred])
 if orig.pred == moved.pred:
     st.success(t("shift.holds", name=before))

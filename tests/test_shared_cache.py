@@ -73,3 +73,59 @@ def test_shared_results_are_read_only(calls):
         next(iter(result.maps.values()))[0, 0, 0] = 1.0
     probs = shared_cache.shift_probabilities(model, meta, image, 1, False)
     assert probs.shape[:2] == (3, 3) and not probs.flags.writeable
+
+
+def test_a_view_figures_are_built_once_for_the_class(calls):
+    """Figures depend only on plain values: a second student on the same view costs no figure building, and
+    sees exactly the same charts; another view (a step, a language) builds its own."""
+    first = link("convolution", step=4)
+    built = calls("figure:conv_view")
+    assert built == 1
+    second = link("convolution", step=4)
+    assert calls("figure:conv_view") == 1
+    assert chart(first, "conv_fig") == chart(second, "conv_fig")
+    link("convolution", step=5)
+    link("convolution", step=4, lang="fr")
+    assert calls("figure:conv_view") == 3
+
+    link("feature_maps", idx=5)
+    shown = {name: calls(name) for name in ("figure:clickable_map_figure", "figure:probability_figure",
+                                            "figure:input_figure")}
+    assert all(n == 1 for n in shown.values()), shown
+    link("feature_maps", idx=5)
+    assert {name: calls(name) for name in shown} == shown
+
+
+def test_frozen_figure_serialises_like_the_figure_it_was():
+    """What st.plotly_chart sends for a shared (frozen) figure is what it sends for the figure itself, every
+    time: plotly.io.to_json removes trace uids in place, which must not reach the shared dict."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from cnnviz.figures_explain import clickable_map_figure
+
+    fmap = np.arange(12, dtype=float).reshape(3, 4) - 5
+    plain = clickable_map_figure(fmap, "fr", "t", selected=(1, 2))
+    frozen = shared.FrozenFigure.of(clickable_map_figure(fmap, "fr", "t", selected=(1, 2)))
+    assert isinstance(frozen, go.Figure)
+    expected = pio.to_json(plain, validate=False)
+    assert pio.to_json(frozen, validate=False) == expected
+    frozen.to_dict()["data"][0]["uid"] = "x"  # a caller changing its copy
+    assert pio.to_json(frozen, validate=False) == expected
+
+
+def test_call_key_reads_arguments_by_value():
+    def build(*args, **kwargs):
+        return None
+
+    a = np.arange(6.0).reshape(2, 3)
+    key = shared.call_key(build, (a, "fr"), {"height": 300})
+    assert shared.call_key(build, (a.copy(), "fr"), {"height": 300}) == key  # same content, another array
+    assert shared.call_key(build, (a.T.copy().T, "fr"), {"height": 300}) == key  # another memory layout
+    others = [((a.reshape(3, 2), "fr"), {"height": 300}), ((a.astype(np.float32), "fr"), {"height": 300}),
+              ((a, "en"), {"height": 300}), ((a, "fr"), {"height": 300.0}), ((a, "fr"), {"height": True}),
+              ((a, "fr"), {"width": 300}), ((a, ["fr"]), {"height": 300}), ((a, ("fr",)), {"height": 300})]
+    assert len({key, *(shared.call_key(build, args, kw) for args, kw in others)}) == len(others) + 1
+    assert shared.call_key(print, (a, "fr"), {"height": 300}) != key  # another builder
+    with pytest.raises(TypeError):
+        shared.call_key(build, (object(),), {})

@@ -29,6 +29,7 @@ from cnnviz.figures_explain import (
     unit_figure,
 )
 from cnnviz.ops import format_grid
+from ui import shared_cache
 from ui.screens import BY_ID
 from ui.widgets import images_for, plain, show_error
 
@@ -52,8 +53,8 @@ def big_map(t, state, maps: np.ndarray, stage: str, channel: int, signed: bool, 
             _set_unit(state, stage, channel, *cell)
 
     title = t("fm.big_title", stage=stage, channel=channel, h=maps.shape[1], w=maps.shape[2])
-    fig = clickable_map_figure(maps[channel], t.lang, title, selected=selected,
-                               colorscale=DIVERGING if signed else "Viridis", height=420)
+    fig = shared_cache.figure(clickable_map_figure, maps[channel], t.lang, title, selected=selected,
+                              colorscale=DIVERGING if signed else "Viridis", height=420)  # once per server
     container.plotly_chart(fig, key=MAP_KEY, on_select=clicked, selection_mode="points")
     container.caption(t("exui.click_hint"))
 

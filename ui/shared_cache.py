@@ -49,6 +49,22 @@ def _stage_mosaics(model: str, image: str, stages: tuple, signed: bool, lang: st
     return shared.stage_mosaics(_maps, list(stages), bool(signed), lang, titles=_titles)
 
 
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _figure(key: str, _build, _args: tuple, _kwargs: dict):
+    return shared.built_figure(_build, _args, _kwargs)
+
+
+def figure(build, *args, **kwargs):
+    """build(*args, **kwargs) — a figure builder of cnnviz and plain arguments (arrays, numbers, text) — built
+    once per server and handed to every session frozen (cnnviz.shared.FrozenFigure: only st.plotly_chart it).
+
+    The builders are pure: the same arguments give the same figure, so a class on one view, or a student back
+    on a view seen before, costs no figure building, and st.plotly_chart no deep copy of it. 512 figures at most
+    (a few hundred kB each at worst), the least recently used dropped first.
+    """
+    return _figure(shared.call_key(build, args, kwargs), build, args, kwargs)
+
+
 def image_maps(model, meta: dict, image: np.ndarray):
     """cnnviz.explore.Inspection of `image` (maps, probs, pred), read-only, shared by every session."""
     return _image_maps(model_key(model, meta), image_key(image), model, image)

@@ -15,7 +15,6 @@ from functools import lru_cache
 import numpy as np
 import plotly.colors as pcolors
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from cnnviz.curves import MAX_POINTS, downsample_curve
 from cnnviz.i18n import format_number as fmt_num
@@ -500,21 +499,29 @@ def confusion_figure(cm: np.ndarray, classes, height=520, lang: str = "en") -> g
 
 
 def shift_curves_figure(probs: np.ndarray, classes, k: int, height=320, lang: str = "en") -> go.Figure:
-    """probs (2k+1 [dy], 2k+1 [dx], classes): each class's probability along x (dy = 0) and along y (dx = 0)."""
+    """probs (2k+1 [dy], 2k+1 [dx], classes): each class's probability along x (dy = 0) and along y (dx = 0).
+
+    Two panels side by side sharing the y axis, laid out in one dict (make_subplots cost 15 ms a figure)."""
     probs = np.asarray(probs)
     shifts = np.arange(-k, k + 1)
     top = np.argsort(probs[k, k])[::-1][:3]  # the three likeliest classes of the unshifted image
-    fig = make_subplots(1, 2, subplot_titles=(tr(lang, "fig.shift_x"), tr(lang, "fig.shift_y")), shared_yaxes=True)
     palette = ["#e4572e", "#17bebb", "#76b041"]
+    data = []
     for rank, c in enumerate(top):
-        fig.add_trace(go.Scatter(x=shifts, y=probs[k, :, c], name=str(classes[c]), mode="lines+markers",
-                                 line=dict(color=palette[rank])), 1, 1)
-        fig.add_trace(go.Scatter(x=shifts, y=probs[:, k, c], name=str(classes[c]), mode="lines+markers",
-                                 line=dict(color=palette[rank]), showlegend=False), 1, 2)
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
-    fig.update_xaxes(title_text=tr(lang, "fig.pixels"), dtick=1 if k <= 6 else 2)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
-    return fig
+        style = dict(type="scatter", x=shifts, name=str(classes[c]), mode="lines+markers",
+                     line=dict(color=palette[rank]))
+        data.append(dict(style, y=probs[k, :, c], xaxis="x", yaxis="y"))  # along x
+        data.append(dict(style, y=probs[:, k, c], xaxis="x2", yaxis="y2", showlegend=False))  # along y
+    x_axis = dict(title=dict(text=tr(lang, "fig.pixels")), dtick=1 if k <= 6 else 2)
+    y_axis = dict(range=[0, 1.02], tickformat=".0%")
+    titles = [dict(text=tr(lang, msg), x=x, xref="paper", y=1.0, yref="paper", xanchor="center", yanchor="bottom",
+                   showarrow=False, font=dict(size=16)) for msg, x in (("fig.shift_x", 0.225), ("fig.shift_y", 0.775))]
+    layout = dict(xaxis=dict(x_axis, anchor="y", domain=[0.0, 0.45]), yaxis=dict(y_axis, anchor="x", domain=[0, 1]),
+                  xaxis2=dict(x_axis, anchor="y2", domain=[0.55, 1.0]),
+                  yaxis2=dict(y_axis, anchor="x2", domain=[0, 1], matches="y", showticklabels=False),
+                  annotations=titles, height=height, margin=dict(l=10, r=10, t=40, b=10),
+                  legend=dict(orientation="h", y=-0.25))
+    return go.Figure(dict(data=data, layout=layout))
 
 
 def shift_heatmap_figure(probs: np.ndarray, classes, k: int, height=380, lang: str = "en") -> go.Figure:

@@ -34,12 +34,13 @@ MAX_USES = 9  # lines of an input cell's hover ("× w → output (i, j)"), then 
 
 def _markers(rows, cols, axis: str, hover: list[str], customdata=None, size: int = 18) -> dict:
     """Invisible square markers at cell centres on grid `axis` ("" for x/y, "2" for x2/y2, ...)."""
-    trace = dict(type="scatter", mode="markers", x=list(map(int, cols)), y=list(map(int, rows)),
-                 xaxis=f"x{axis}", yaxis=f"y{axis}", text=hover, hovertemplate="%{text}<extra></extra>",
+    # arrays, not lists: plotly checks a list item by item (most of a figure's cost), an array at once
+    trace = dict(type="scatter", mode="markers", x=np.asarray(cols, dtype=int), y=np.asarray(rows, dtype=int),
+                 xaxis=f"x{axis}", yaxis=f"y{axis}", text=np.array(hover), hovertemplate="%{text}<extra></extra>",
                  marker=dict(size=size, symbol="square", opacity=0, color="black"), showlegend=False,
                  selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)))
     if customdata is not None:
-        trace["customdata"] = customdata
+        trace["customdata"] = np.asarray(customdata, dtype=int)
     return trace
 
 

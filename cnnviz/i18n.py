@@ -15,12 +15,13 @@ A parameter written "@some.id", or a `Msg("some.id", **params)`, is itself trans
 from __future__ import annotations
 
 import string
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal, format_percent, get_decimal_symbol
+from babel.numbers import format_decimal, format_percent, get_decimal_symbol, get_group_symbol, get_minus_sign_symbol
 
 LOCALES = Path(__file__).resolve().parent.parent / "locales"
 LANGUAGES = {"fr": "Français", "en": "English"}
@@ -109,6 +110,36 @@ def format_number(lang: str, value, spec: str = "") -> str:
         return format_decimal(value, format="#,##0.###", locale=loc)
     # anything else ('.3g', '+.2f', '>5'...): Python's notation with the language's decimal sign
     return format(value, spec).replace(".", get_decimal_symbol(loc))
+
+
+_THOUSANDTH = Decimal("0.001")
+
+
+@lru_cache(maxsize=16)
+def _symbols(lang: str) -> dict:
+    loc = _locale(lang)
+    return str.maketrans({",": get_group_symbol(loc), ".": get_decimal_symbol(loc), "-": get_minus_sign_symbol(loc)})
+
+
+def format_numbers(lang: str, values) -> list[str]:
+    """[format_number(lang, v) for v in values], written without Babel's per-number cost (15 µs): a map's hover
+    texts are hundreds of numbers. Same rules: integers grouped, others to 3 decimals rounded half-even from their
+    shortest decimal form, trailing zeros dropped (tests/test_i18n.py compares the two on many values)."""
+    symbols = _symbols(lang)
+    out = []
+    for value in values:
+        v = float(value)
+        if v != v or v in (float("inf"), float("-inf")):
+            out.append(format_number(lang, v))
+            continue
+        if v.is_integer() and abs(v) < 1e15:
+            text = f"{int(v):,}"
+        else:
+            whole, _, frac = f"{Decimal(str(value)).quantize(_THOUSANDTH):,f}".partition(".")  # as Babel
+            frac = frac.rstrip("0")
+            text = whole + ("." + frac if frac else "")
+        out.append(text.translate(symbols))
+    return out
 
 
 def tr(lang: str, msg_id: str, **params) -> str:

@@ -6,10 +6,11 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cnnviz import CnnvizError
-from cnnviz.i18n import LANGUAGES, Msg, catalogue, domains, format_number, tr
+from cnnviz.i18n import LANGUAGES, Msg, catalogue, domains, format_number, format_numbers, tr
 from tests.apptest import app
 from ui.screens import SCREENS
 
@@ -67,6 +68,18 @@ def test_placeholders_match_between_languages():
     for msg_id, en_text in catalogue("en").items():
         fr_text = catalogue("fr")[msg_id]
         assert set(field.findall(en_text)) == set(field.findall(fr_text)), msg_id
+
+
+@pytest.mark.parametrize("lang", sorted(LANGUAGES))
+def test_many_numbers_are_written_as_babel_writes_each(lang):
+    """format_numbers (hover texts of whole maps) is format_number without Babel's per-number cost: the same
+    text for every value, ties rounded half-even from the shortest decimal form included."""
+    rng = np.random.default_rng(7)
+    values = [*rng.normal(0, 1, 4000), *rng.normal(0, 1e5, 1000), *np.round(rng.normal(0, 10, 1000), 4),
+              *rng.normal(0, 1, 1000).astype(np.float32), *rng.integers(-10**7, 10**7, 500),
+              0.0005, -0.0005, 0.0015, 2.675, -2.675, 1e15, 1e16, -1e20, 1234567.0005, -0.0, 0.0, 5e-7, -5e-7,
+              float("nan"), float("inf"), float("-inf")]
+    assert format_numbers(lang, values) == [format_number(lang, v) for v in values]
 
 
 def test_numbers_are_written_the_french_way():

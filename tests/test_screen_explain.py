@@ -58,7 +58,7 @@ def test_a_link_to_a_unit_shows_its_real_numbers(shipped):
     # the big map shows the unit's stage and channel with the cell outlined, its cells clickable
     big = chart(at, "fm_big")
     assert at.session_state["fm_stage"] == "relu1"  # a link's big map is its own setting
-    assert big["data"][1]["customdata"][0] == [0, 0] and big["layout"]["clickmode"] == "event+select"
+    assert decode(big["data"][1]["customdata"])[0].tolist() == [0, 0] and big["layout"]["clickmode"] == "event+select"
 
 
 def test_stepping_back_follows_the_path_one_click_at_a_time(shipped):
@@ -190,7 +190,7 @@ SEED = np.array([[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1,
 def test_conv_output_cells_carry_their_step_and_arithmetic():
     trace = conv2d_steps(SEED, np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], float))
     inputs, outputs = conv_cells(trace, "fr")
-    assert outputs["xaxis"] == "x3" and outputs["customdata"][4] == [1, 1, 5]
+    assert outputs["xaxis"] == "x3" and decode(outputs["customdata"])[4].tolist() == [1, 1, 5]
     assert outputs["text"][0].endswith("1×1 + 1×0 + 1×1<br>0×0 + 1×1 + 1×0<br>0×1 + 0×0 + 1×1 = 4")
     assert inputs["text"][2] == ("entrée (0, 2) = 1<br>× 1 = 1 → sortie (0, 0)<br>× 0 = 0 → sortie (0, 1)"
                                  "<br>× 1 = 1 → sortie (0, 2)")
@@ -208,14 +208,14 @@ def test_conv_output_cells_carry_their_step_and_arithmetic():
 def test_pool_cells_say_which_window_and_winner():
     x = np.arange(16.0).reshape(4, 4)
     inputs, outputs = pool_cells(pool2d_steps(x, 2, 2, "max"), x, "en")
-    assert outputs["text"][0].endswith("max(0, 1, 4, 5) = 5") and outputs["customdata"][3] == [1, 1, 4]
+    assert outputs["text"][0].endswith("max(0, 1, 4, 5) = 5") and decode(outputs["customdata"])[3].tolist() == [1, 1, 4]
     assert inputs["text"][5].endswith("in the window of output (0, 0): the max")
 
 
 def test_convolution_and_pooling_screens_have_clickable_steps():
     at = link("convolution", lang="en")
     spec = chart(at, "conv_fig")
-    assert spec["data"][-1]["customdata"][0] == [0, 0, 1] and spec["layout"]["clickmode"] == "event+select"
+    assert decode(spec["data"][-1]["customdata"])[0].tolist() == [0, 0, 1] and spec["layout"]["clickmode"] == "event+select"
     at = link("pooling", lang="fr")
     spec = chart(at, "pool_fig")
-    assert spec["data"][-1]["customdata"][-1] == [1, 1, 4]
+    assert decode(spec["data"][-1]["customdata"])[-1].tolist() == [1, 1, 4]

@@ -4,6 +4,7 @@
     python bench/load.py --sessions 30 --runs 3  # one level
     python bench/load.py --all-screens           # every screen of the registry (Training and Home included)
     python bench/load.py --url http://host:8501  # an already running server (no RSS then)
+    python bench/load.py --replicas 2            # two servers, the sessions spread over them (sticky sessions)
 
 Each session speaks what a browser speaks, without a browser: it opens `/_stcore/stream`, sends a BackMsg
 `rerun_script` (query string, page name, then the page's script hash) and reads ForwardMsgs until
@@ -241,10 +242,11 @@ class Session:
         return run
 
 
-async def run_level(base: str, screens: list[str], n: int, runs: int, think: float, lang: str,
+async def run_level(bases: list[str], screens: list[str], n: int, runs: int, think: float, lang: str,
                     ramp: float = 0.0, distinct: bool = False) -> tuple[list[Run], float]:
     """n tabs at once (or tab i starting at i·ramp/n s). With fewer tabs than screens, each tab visits its share of
-    the screens in turn (a fresh tab per screen), so that every screen is measured at every level."""
+    the screens in turn (a fresh tab per screen), so that every screen is measured at every level. Tab i talks to
+    server i mod len(bases), as a load balancer with sticky sessions would spread them."""
     plan = [[screens[i % len(screens)]] if n >= len(screens) else screens[i::n] for i in range(n)]
     runs_out: list[Run] = []
 
@@ -252,7 +254,7 @@ async def run_level(base: str, screens: list[str], n: int, runs: int, think: flo
         await asyncio.sleep(ramp * i / n)
         for screen in my_screens:
             vary = DISTINCT.get(screen) if distinct else None
-            s = Session(base, screen, lang, extra=vary(i + 1) if vary else "")
+            s = Session(bases[i % len(bases)], screen, lang, extra=vary(i + 1) if vary else "")
             try:
                 await s.connect()
             except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
@@ -323,7 +325,10 @@ def main() -> None:
     ap.add_argument("--lang", default="fr", choices=["fr", "en"])
     ap.add_argument("--distinct", action="store_true",
                     help="each session opens another view (another image, seed or step): nothing to share")
-    ap.add_argument("--url", help="an already running server (http://host:port); default: start one")
+    ap.add_argument("--url", action="append", default=[],
+                    help="an already running server (http://host:port; repeat it for replicas); default: start one")
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="servers to start, the sessions spread over them (default 1; one per core is worth trying)")
     ap.add_argument("--no-warmup", action="store_true", help="skip the first visit of each screen")
     ap.add_argument("--threads", type=int, help="CNNVIZ_THREADS of the server (PyTorch threads; default: its own)")
     ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
@@ -335,35 +340,39 @@ def main() -> None:
     unknown = [s for s in screens if s not in known]
     if unknown:
         print(f"note: {', '.join(unknown)} not in the registry ({', '.join(known)}); tried anyway")
-    server = None
+    servers: list[Server] = []
     if args.url:
-        base = args.url.rstrip("/").replace("http://", "ws://").replace("https://", "wss://")
+        bases = [u.rstrip("/").replace("http://", "ws://").replace("https://", "wss://") for u in args.url]
     else:
-        server = Server(env={"CNNVIZ_THREADS": str(args.threads)} if args.threads else None, options=args.option)
-        print(f"streamlit healthy in {server.wait_healthy():.1f} s on port {server.port}", flush=True)
-        base = f"ws://127.0.0.1:{server.port}"
+        env = {"CNNVIZ_THREADS": str(args.threads)} if args.threads else None
+        servers = [Server(env=env, options=args.option) for _ in range(max(1, args.replicas))]
+        for server in servers:
+            print(f"streamlit healthy in {server.wait_healthy():.1f} s on port {server.port}", flush=True)
+        bases = [f"ws://127.0.0.1:{server.port}" for server in servers]
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; screens: "
           f"{', '.join(screens)}; {args.runs} runs per session{', distinct views' if args.distinct else ''}, think {args.think:g} s, "
           f"ramp {args.ramp:g} s; server threads: "
-          f"{args.threads or 'default'}; options: "
+          f"{args.threads or 'default'}; servers: {len(bases)}; options: "
           f"{' '.join(args.option) or 'none'}", flush=True)
     rows: list[str] = []
     try:
-        if not args.no_warmup:  # caches of the server (model, dataset) filled once, as after a first visitor
-            warm, _ = asyncio.run(run_level(base, screens, len(screens), 1, 0.0, args.lang))
+        if not args.no_warmup:  # caches of each server (model, dataset) filled once, as after a first visitor
+            warm = [r for base in bases for r in asyncio.run(run_level([base], screens, len(screens), 1, 0.0,
+                                                                       args.lang))[0]]
             for r in warm:
                 print(f"  warm-up {r.screen}: {r.seconds:.2f} s, {kb(r.nbytes)}{'  ERROR ' + r.error if r.error else ''}",
                       flush=True)
         for n in args.sessions:
-            if server:
+            for server in servers:
                 server.reset_peak()
-            cpu0 = server.cpu_seconds() if server else float("nan")
-            runs, wall = asyncio.run(run_level(base, screens, n, args.runs, args.think, args.lang, args.ramp,
+            cpu0 = sum(server.cpu_seconds() for server in servers) if servers else float("nan")
+            runs, wall = asyncio.run(run_level(bases, screens, n, args.runs, args.think, args.lang, args.ramp,
                                                args.distinct))
-            rss = max(server.peak_rss, server.rss()) if server else 0
-            summarize(n, runs, wall, rss, rows, server.cpu_seconds() - cpu0 if server else float("nan"))
+            rss = sum(max(server.peak_rss, server.rss()) for server in servers)  # all replicas together
+            cpu = sum(server.cpu_seconds() for server in servers) - cpu0 if servers else float("nan")
+            summarize(n, runs, wall, rss, rows, cpu)
     finally:
-        if server:
+        for server in servers:
             server.stop()
     print("\n| sessions | screen | page runs | median | p95 | max | first visit | rerun | errors |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -21,10 +21,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 
 CALLS: Counter = Counter()  # function name -> how many times it computed (not how many times it was asked)
@@ -104,25 +105,102 @@ def test_consistency(model, images: np.ndarray, k: int, circular: bool = False) 
 
 
 class FrozenFigure(go.Figure):
-    """A figure built once and shown by many sessions: its dict form — what st.plotly_chart serialises on every
-    run, after a deep copy of every trace — is made once, here.
+    """A figure built once and shown by many sessions: only its dict form — what st.plotly_chart serialises on
+    every run, after a deep copy of every trace — made once, here, in an empty plotly Figure (what
+    st.plotly_chart accepts). Read it with `to_dict()`; `.data` and `.layout` are empty.
 
     Profiled with thirty sessions (bench/load.py), building plotly figures and copying them in `to_dict` took
-    more than half the server's CPU. Never change a FrozenFigure: a change would not reach the dict.
+    more than half the server's CPU. The graph objects are dropped: they held as much memory again.
     """
+
+    nbytes: int = 0  # the size of its JSON
 
     @classmethod
     def of(cls, figure: go.Figure) -> "FrozenFigure":
-        """`figure` itself, frozen (no second validation of its traces, which costs as much as building it)."""
-        frozen = figure.to_dict()  # deep copy, numpy arrays as base64 typed arrays
-        figure.__class__ = cls
-        figure._frozen = frozen
-        return figure
+        frozen = figure.to_dict()  # a deep copy, numeric arrays as base64 typed arrays
+        _text_arrays_to_lists(frozen)  # text arrays: compact lists, not fixed-width numpy strings
+        shell = cls()
+        shell._frozen = frozen
+        shell.nbytes = len(pio.to_json(frozen, validate=False))  # what a session receives: the cache's measure
+        return shell
 
     def to_dict(self) -> dict:
         # Fresh top-level and trace dicts: plotly.io.to_json removes each trace's "uid" in place; the values
         # below them are shared and only read.
         return {**self._frozen, "data": [dict(trace) for trace in self._frozen["data"]]}
+
+
+def _text_arrays_to_lists(obj) -> None:
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if isinstance(value, np.ndarray):
+                obj[key] = value.tolist()
+            else:
+                _text_arrays_to_lists(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _text_arrays_to_lists(value)
+
+
+class FigureCache:
+    """Frozen figures by key, shared by every session of the server: at most `max_bytes` of them (their JSON),
+    the least recently used dropped first. Thirty sessions asking for a new key at once cost one build: the
+    others wait for it."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, FrozenFigure] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}  # key -> held while that key is built
+
+    def _hit(self, key: str) -> FrozenFigure | None:
+        with self._lock:
+            fig = self._items.get(key)
+            if fig is not None:
+                self._items.move_to_end(key)
+            return fig
+
+    def get(self, key: str, build, args: tuple, kwargs: dict) -> FrozenFigure:
+        """The figure of `key`, built by build(*args, **kwargs) when it is not here."""
+        fig = self._hit(key)
+        if fig is not None:
+            return fig
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            fig = self._hit(key)  # built by the session we waited for
+            if fig is not None:
+                return fig
+            try:
+                fig = built_figure(build, args, kwargs)
+                with self._lock:
+                    self._items[key] = fig
+                    self._bytes += fig.nbytes
+                    while self._bytes > self.max_bytes and len(self._items) > 1:
+                        _, old = self._items.popitem(last=False)
+                        self._bytes -= old.nbytes
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
+        return fig
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+# What the server keeps: a frozen figure holds 2 to 4 times its JSON in memory, so about 100 MB at most; a view
+# of Feature maps is 17 figures and 0.3 MB of JSON, a convolution animation 0.6 MB.
+FIGURES = FigureCache(max_bytes=32 * 2**20)
 
 
 def call_key(build, args: tuple, kwargs: dict) -> str:

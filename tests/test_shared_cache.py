@@ -22,9 +22,11 @@ def link(page: str, **query) -> AppTest:
 def calls():
     """CALLS counted from an empty server cache: -> a function giving the computations since then."""
     st.cache_resource.clear()
+    shared.FIGURES.clear()
     before = dict(shared.CALLS)
     yield lambda name: shared.CALLS[name] - before.get(name, 0)
     st.cache_resource.clear()
+    shared.FIGURES.clear()
 
 
 def test_feature_maps_two_sessions_compute_once(calls):
@@ -107,7 +109,7 @@ def test_frozen_figure_serialises_like_the_figure_it_was():
     fmap = np.arange(12, dtype=float).reshape(3, 4) - 5
     plain = clickable_map_figure(fmap, "fr", "t", selected=(1, 2))
     frozen = shared.FrozenFigure.of(clickable_map_figure(fmap, "fr", "t", selected=(1, 2)))
-    assert isinstance(frozen, go.Figure)
+    assert isinstance(frozen, go.Figure)  # what st.plotly_chart accepts
     expected = pio.to_json(plain, validate=False)
     assert pio.to_json(frozen, validate=False) == expected
     frozen.to_dict()["data"][0]["uid"] = "x"  # a caller changing its copy
@@ -129,3 +131,34 @@ def test_call_key_reads_arguments_by_value():
     assert shared.call_key(print, (a, "fr"), {"height": 300}) != key  # another builder
     with pytest.raises(TypeError):
         shared.call_key(build, (object(),), {})
+
+
+def test_figure_cache_keeps_a_size_and_builds_a_key_once():
+    import threading
+    import time
+
+    import plotly.graph_objects as go
+
+    def bar(n: int, wait: float = 0.0):
+        time.sleep(wait)
+        return go.Figure(go.Bar(y=np.arange(n, dtype=float)))
+
+    one = shared.built_figure(bar, (1000,), {}).nbytes  # ~ 8 kB of JSON (base64 of 1000 floats)
+    cache = shared.FigureCache(max_bytes=int(3.5 * one))
+    calls = lambda: shared.CALLS["figure:bar"]  # noqa: E731
+    start = calls()
+    figs = [cache.get(f"k{i}", bar, (1000,), {}) for i in range(3)]
+    assert calls() - start == 3 and len(cache) == 3 and cache.nbytes <= cache.max_bytes
+    assert cache.get("k0", bar, (1000,), {}) is figs[0] and calls() - start == 3  # a hit; k0 now the most recent
+    cache.get("k3", bar, (1000,), {})  # over the size: the least recently used (k1) goes
+    assert len(cache) == 3 and cache.get("k0", bar, (1000,), {}) is figs[0] and calls() - start == 4
+    cache.get("k1", bar, (1000,), {})
+    assert calls() - start == 5  # k1 was dropped: built again
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(cache.get("slow", bar, (10, 0.3), {}))) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert calls() - start == 6 and len({id(f) for f in got}) == 1  # eight sessions at once, one build

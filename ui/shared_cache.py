@@ -2,6 +2,9 @@
 `st.cache_resource`, keyed by plain values — the checkpoint (path, mtime, the loaded object's id), the image by
 content (sha1 of its bytes, shape, dtype), k, circular, signed, lang — the model passed as `_model` (unhashed).
 
+Figures go through `figure(builder, *args)`: keyed by the builder and its arguments' values, kept in
+cnnviz.shared.FIGURES (bounded by size, which st.cache_resource cannot do).
+
 Every result is handed to every session without a copy: it is read-only (numpy arrays not writeable, figures
 only read by st.plotly_chart). A page never changes what it gets from here.
 """
@@ -49,20 +52,15 @@ def _stage_mosaics(model: str, image: str, stages: tuple, signed: bool, lang: st
     return shared.stage_mosaics(_maps, list(stages), bool(signed), lang, titles=_titles)
 
 
-@st.cache_resource(max_entries=512, show_spinner=False)
-def _figure(key: str, _build, _args: tuple, _kwargs: dict):
-    return shared.built_figure(_build, _args, _kwargs)
-
-
 def figure(build, *args, **kwargs):
     """build(*args, **kwargs) — a figure builder of cnnviz and plain arguments (arrays, numbers, text) — built
     once per server and handed to every session frozen (cnnviz.shared.FrozenFigure: only st.plotly_chart it).
 
     The builders are pure: the same arguments give the same figure, so a class on one view, or a student back
-    on a view seen before, costs no figure building, and st.plotly_chart no deep copy of it. 512 figures at most
-    (a few hundred kB each at worst), the least recently used dropped first.
+    on a view seen before, costs no figure building, and st.plotly_chart no deep copy of it. The server keeps
+    32 MB of them (cnnviz.shared.FIGURES), the least recently used dropped first.
     """
-    return _figure(shared.call_key(build, args, kwargs), build, args, kwargs)
+    return shared.FIGURES.get(shared.call_key(build, args, kwargs), build, args, kwargs)
 
 
 def image_maps(model, meta: dict, image: np.ndarray):

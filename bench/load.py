@@ -31,13 +31,9 @@ import argparse
 import asyncio
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 import websockets  # noqa: E402  (a dependency of Streamlit's server stack)
 from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
+
+from bench.server import StreamlitServer  # noqa: E402
 
 DEFAULT_SCREENS = ("feature_maps", "translation", "convolution", "multichannel")
 DEFAULT_PAGE = "home"  # the navigation's default page: its URL is "/", not "/home"
@@ -66,82 +64,6 @@ def registry_screens() -> list[str]:
         return [s.id for s in SCREENS]
     except Exception:  # noqa: BLE001 - the registry moved or fails: the load test still runs
         return list(DEFAULT_SCREENS)
-
-
-# ---------------------------------------------------------------- server
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`streamlit run app.py` on loopback, health-checked; its RSS sampled in a thread."""
-
-    def __init__(self, port: int | None = None, env: dict | None = None, options: list[str] = ()):
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        log = open(os.environ.get("CNNVIZ_LOAD_LOG", os.devnull), "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false",
-             *[part for opt in options for part in (f"--{opt.split('=', 1)[0]}", opt.split("=", 1)[1])]],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        self.peak_rss = 0
-        self._stop = threading.Event()
-        self._sampler = threading.Thread(target=self._sample, daemon=True)
-
-    def wait_healthy(self, timeout: float = 90.0) -> float:
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        self._sampler.start()
-                        return time.perf_counter() - t0
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError("server not healthy")
-
-    def rss(self) -> int:
-        """Resident memory of the server process (bytes), from /proc (Linux)."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return 0
-
-    def cpu_seconds(self) -> float:
-        """CPU time the server process has used (user + system, all its threads), from /proc (Linux): its cost
-        per page run does not depend on what else the machine runs, unlike a page run's wall time."""
-        try:
-            with open(f"/proc/{self.proc.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return float("nan")
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.25):
-            self.peak_rss = max(self.peak_rss, self.rss())
-
-    def reset_peak(self) -> None:
-        self.peak_rss = self.rss()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 # ---------------------------------------------------------------- one session
@@ -340,12 +262,13 @@ def main() -> None:
     unknown = [s for s in screens if s not in known]
     if unknown:
         print(f"note: {', '.join(unknown)} not in the registry ({', '.join(known)}); tried anyway")
-    servers: list[Server] = []
+    servers: list[StreamlitServer] = []
     if args.url:
         bases = [u.rstrip("/").replace("http://", "ws://").replace("https://", "wss://") for u in args.url]
     else:
         env = {"CNNVIZ_THREADS": str(args.threads)} if args.threads else None
-        servers = [Server(env=env, options=args.option) for _ in range(max(1, args.replicas))]
+        log = os.environ.get("CNNVIZ_LOAD_LOG", os.devnull)
+        servers = [StreamlitServer(options=args.option, env=env, log=log) for _ in range(max(1, args.replicas))]
         for server in servers:
             print(f"streamlit healthy in {server.wait_healthy():.1f} s on port {server.port}", flush=True)
         bases = [f"ws://127.0.0.1:{server.port}" for server in servers]

@@ -26,12 +26,9 @@ import asyncio
 import os
 import platform
 import re
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -43,14 +40,10 @@ import websockets  # noqa: E402  (a dependency of Streamlit's server stack)
 from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 
+from bench.server import StreamlitServer  # noqa: E402
+
 FILE_BYTES = 5_000_000  # ~4.8 MiB: under maxUploadSize = 5 (MiB) with the multipart framing
 MB = 1e6
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve_with_cleanup(args: list[str]) -> None:
@@ -73,42 +66,14 @@ def serve_with_cleanup(args: list[str]) -> None:
     cli.main()
 
 
-class Server:
+class Server(StreamlitServer):
+    """The app's server in one of the bench's modes, with a short disconnectedSessionTTL."""
+
     def __init__(self, mode: str, ttl: int):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        st_args = ["run", "app.py", "--server.headless", "true", "--server.port", str(self.port),
-                   "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-                   "--server.disconnectedSessionTTL", str(ttl)]
-        env = dict(os.environ)
-        if mode == "arena":
-            env["MALLOC_ARENA_MAX"] = "2"
-        if mode == "cleanup":
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-cleanup", *st_args]
-        else:
-            cmd = [sys.executable, "-m", "streamlit", *st_args]
-        log = open(os.environ.get("CNNVIZ_UPLOADS_LOG", os.devnull), "w")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-
-    def wait_healthy(self, timeout: float = 90.0) -> None:
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError("server not healthy")
-
-    def rss(self) -> int:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
+        launcher = [sys.executable, str(Path(__file__).resolve()), "--serve-cleanup"] if mode == "cleanup" else None
+        super().__init__(options=[f"server.disconnectedSessionTTL={ttl}"],
+                         env={"MALLOC_ARENA_MAX": "2"} if mode == "arena" else None, launcher=launcher,
+                         log=os.environ.get("CNNVIZ_UPLOADS_LOG", os.devnull))
 
     def stored(self) -> int:
         """Bytes held by the UploadedFileManager, from /_stcore/metrics (0 when it holds no file)."""
@@ -116,13 +81,6 @@ class Server:
         text = requests.get(f"{self.url}/_stcore/metrics", params={"families": "cache_memory_bytes"},
                             timeout=30).text
         return sum(int(float(m)) for m in re.findall(r'cache_type="UploadedFileManager"[^}]*}\s+(\S+)', text))
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 class Tab:

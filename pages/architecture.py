@@ -8,27 +8,18 @@ import streamlit as st
 from PIL import Image
 
 import ui
-from cnnviz import CnnvizError
-from cnnviz.architecture import (
-    fc_equivalent,
-    pytorch_code,
-    receptive_field,
-    seed_config,
-    trace_config,
-    validate_layers,
-)
+from cnnviz.architecture import fc_equivalent, pytorch_code, receptive_field, seed_config, trace_config
 from cnnviz.figures import params_comparison_figure, receptive_field_figure
 from cnnviz.i18n import format_number
 from cnnviz.models import ConvNetConfig, ConvSpec
-from ui.screens import ARCH_SHAPES, format_layers, parse_layers
+from ui.layers_editor import layers_editor
+from ui.screens import ARCH_SHAPES
 from ui.training_view import train_this_network
 
 t, state = ui.page("architecture")
 lang = t.lang
-S = st.session_state
 SHAPES = {"fmnist": "arch.shape_fmnist", "cifar": "arch.shape_cifar", "slide": "arch.shape_slide",
           "custom": "arch.shape_custom"}
-COLUMNS = ("out_channels", "kernel", "padding", "pool")
 
 
 def recentre():  # another layer or input shape: look at the centre of the map again
@@ -37,40 +28,6 @@ def recentre():  # another layer or input shape: look at the centre of the map a
 
 def number(value, spec: str = "") -> str:
     return format_number(lang, value, spec)
-
-
-def layers_editor() -> tuple[tuple[int, int, int, int], ...]:
-    """The conv layers' table, kept in the setting `layers` ('64-11-0-1;…'); edits are checked before use."""
-    base_key = "arch_editor_base"
-    if S.get(base_key, (None, 0))[0] != state.layers and state.layers != S.get("arch_editor_out"):
-        S[base_key] = (state.layers, S.get(base_key, (None, 0))[1] + 1)  # changed elsewhere: a fresh table
-    elif f"arch_editor_{S[base_key][1]}" not in S:  # the table was not drawn last run (another screen)
-        S[base_key] = (state.layers, S[base_key][1])
-    text, version = S[base_key]
-    rows = pd.DataFrame([dict(zip(COLUMNS, (f, k, p, bool(pool)))) for f, k, p, pool in parse_layers(text)])
-    edited = st.data_editor(rows, num_rows="dynamic", key=f"arch_editor_{version}", column_config={
-        "out_channels": st.column_config.NumberColumn(t("arch.col_filters"), min_value=1, max_value=1024, step=1,
-                                                      required=True),
-        "kernel": st.column_config.NumberColumn(t("arch.col_kernel"), min_value=1, max_value=15, step=1,
-                                                required=True),
-        "padding": st.column_config.NumberColumn(t("arch.col_padding"), min_value=0, max_value=8, step=1,
-                                                 required=True),
-        "pool": st.column_config.CheckboxColumn(t("arch.col_pool"), default=False)})
-    complete = edited.dropna(subset=list(COLUMNS[:3]))  # a row being added has empty cells until filled in
-    if complete.empty:
-        st.error(t("arch.layers_empty"), icon=":material/error:")
-        ui.stop()
-    try:  # the library's check first (types, ranges, named row), then the setting's own
-        checked = validate_layers(complete[list(COLUMNS)].to_dict("records"))
-        out = format_layers((c.out_channels, c.kernel, c.padding, c.pool) for c in checked.convs)
-    except (CnnvizError, ValueError, KeyError, TypeError) as exc:  # a rewritten websocket message, not the editor
-        st.error(t("arch.layers_invalid"), icon=":material/error:")
-        if isinstance(exc, CnnvizError):
-            ui.show_error(exc)
-        out = state.layers  # the last valid table stays in use, and the editor shows it again next run
-        S[base_key] = (out, version + 1)
-    S["arch_editor_out"] = state.layers = out
-    return parse_layers(out)
 
 
 st.title(t("arch.title"))
@@ -88,7 +45,7 @@ else:
     shape = ARCH_SHAPES[preset]
 
 st.subheader(t("arch.layers"))
-layers = layers_editor()
+layers = layers_editor(t, state)
 a, b, c = st.columns(3)
 fc_width = a.number_input(t("arch.fc_width"), 1, 4096, key=state.key("fc"))
 bn = b.checkbox(t("arch.bn"), key=state.key("bn"), help=t("arch.bn_help"))

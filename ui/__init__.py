@@ -3,7 +3,8 @@
 - `ui.screens`: the registry of screens and their typed settings (plain Python);
 - `ui.frame`: page config, language, navigation, settings <-> URL, "Copy link", the legacy-mode guard;
 - `ui.widgets`: cached loaders, network picker, uploads, step controls, formulas;
-- `ui.image_picker`, `ui.training_view`: pieces of the network screens.
+- `ui.image_picker`, `ui.training_view`, `ui.explain_panel`, `ui.remedies_view`, `ui.layers_editor`: pieces of screens;
+- `ui.shared_cache`: what the sessions of a class share (maps, shift probabilities, figures).
 """
 
 from ui.frame import app_frame, page, require_app, run_app, stop

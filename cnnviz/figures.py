@@ -236,18 +236,20 @@ def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height
                   steps=[dict(label=str(i + 1), method="animate",
                               args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
                          for i in steps.tolist()])
-    layout.update(
-        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.02, xanchor="left", yanchor="top",
-                          showactive=False, buttons=[
-            dict(label=tr(lang, "fig.play"), method="animate",
-                 args=[None, dict(frame=dict(duration=700, redraw=True), fromcurrent=True,
-                                  transition=dict(duration=0))]),
-            dict(label=tr(lang, "fig.pause"), method="animate",
-                 args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")]),
-        ])],
-        height=height + 70, margin=dict(l=10, r=10, t=60, b=70),
-    )
+    layout.update(updatemenus=[play_pause(lang, frame_ms=700, y=-0.02)], height=height + 70,
+                  margin=dict(l=10, r=10, t=60, b=70))
     return _LeanFigure.adopt(go.Figure(dict(data=data, layout=layout)), frames, [slider])
+
+
+def play_pause(lang: str, frame_ms: int, y: float) -> dict:
+    """Play / Pause buttons (a layout `updatemenus` entry) for a figure's frames, at the bottom left: the
+    animation runs in the browser, `frame_ms` per frame."""
+    return dict(type="buttons", direction="left", x=0, y=y, xanchor="left", yanchor="top", showactive=False,
+                buttons=[dict(label=tr(lang, "fig.play"), method="animate",
+                              args=[None, dict(frame=dict(duration=frame_ms, redraw=True), fromcurrent=True,
+                                               transition=dict(duration=0))]),
+                         dict(label=tr(lang, "fig.pause"), method="animate",
+                              args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])
 
 
 IMAGE_CELLS = 64 * 64  # a map with more cells than this travels as a PNG, not as a heatmap of numbers

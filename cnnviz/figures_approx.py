@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from cnnviz.approx import Fit, plot_grid, target, training_points
+from cnnviz.figures import play_pause
 from cnnviz.i18n import tr
 
 TARGET_COLOR = "#444444"
@@ -70,14 +71,7 @@ def fit_figure(fit: Fit, show_units: bool = False, animate: bool = True, height:
     fig.frames = frames
     fig.update_layout(
         height=height + 80, margin=dict(l=10, r=10, t=80, b=90),
-        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.12, xanchor="left", yanchor="top",
-                          showactive=False, buttons=[
-            dict(label=tr(lang, "fig.play"), method="animate",
-                 args=[None, dict(frame=dict(duration=250, redraw=True), fromcurrent=True,
-                                  transition=dict(duration=0))]),
-            dict(label=tr(lang, "fig.pause"), method="animate",
-                 args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")]),
-        ])],
+        updatemenus=[play_pause(lang, frame_ms=250, y=-0.12)],
         sliders=[dict(active=len(frames) - 1, x=0.22, len=0.78, y=-0.1, yanchor="top",
                       currentvalue=dict(prefix=prefix),
                       steps=[dict(label=str(s), method="animate",

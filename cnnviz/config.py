@@ -49,6 +49,15 @@ def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def _in_range(name: str, raw: str, value, default, lo, hi, warnings: list):
+    """`value` when lo <= value <= hi, else `default` with a warning (0 has its own: it never lifts a limit)."""
+    if lo <= value <= hi:
+        return value
+    code = "err.env_zero" if value == 0 else "err.env_out_of_range"
+    warnings.append(SettingWarning(code, name=name, value=raw[:40], lo=lo, hi=hi, default=default))
+    return default
+
+
 def _int(env, name: str, default: int, lo: int, hi: int, warnings: list) -> int:
     raw = (env.get(name) or "").strip()
     if not raw:
@@ -59,11 +68,7 @@ def _int(env, name: str, default: int, lo: int, hi: int, warnings: list) -> int:
         warnings.append(SettingWarning("err.env_not_integer", name=name, value=raw[:40], lo=lo, hi=hi,
                                        default=default))
         return default
-    if not lo <= value <= hi:
-        code = "err.env_zero" if value == 0 else "err.env_out_of_range"
-        warnings.append(SettingWarning(code, name=name, value=raw[:40], lo=lo, hi=hi, default=default))
-        return default
-    return value
+    return _in_range(name, raw, value, default, lo, hi, warnings)
 
 
 def _seconds(env, name: str, default: float, lo: float, hi: float, warnings: list) -> float:
@@ -78,11 +83,7 @@ def _seconds(env, name: str, default: float, lo: float, hi: float, warnings: lis
         warnings.append(SettingWarning("err.env_not_seconds", name=name, value=raw[:40], lo=lo, hi=hi,
                                        default=default))
         return default
-    if not lo <= value <= hi:
-        code = "err.env_zero" if value == 0 else "err.env_out_of_range"
-        warnings.append(SettingWarning(code, name=name, value=raw[:40], lo=lo, hi=hi, default=default))
-        return default
-    return value
+    return _in_range(name, raw, value, default, lo, hi, warnings)
 
 
 def _runs_dir(env, warnings: list) -> Path:

@@ -61,7 +61,8 @@ def bare(train, dev: torch.device, batches: int) -> float:
     return batches * BATCH / (time.perf_counter() - t0)
 
 
-def resident(train, dev: torch.device, batches: int) -> float:
+def resident(train, dev: torch.device, batches: int, batch: int = BATCH) -> float:
+    """The whole training set on the device once, each batch gathered there (bench/run_all.py's bare loop)."""
     torch.manual_seed(0)
     model = CompactCNN().to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -71,7 +72,7 @@ def resident(train, dev: torch.device, batches: int) -> float:
     sync(dev)
     t0 = time.perf_counter()
     for b in range(batches):
-        idx = order[b * BATCH:(b + 1) * BATCH]
+        idx = order[b * batch:(b + 1) * batch]
         x = x_all[idx].float().div_(127.5).sub_(1.0)
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y_all[idx])
@@ -79,7 +80,7 @@ def resident(train, dev: torch.device, batches: int) -> float:
         loss.backward()
         opt.step()
     sync(dev)
-    return batches * BATCH / (time.perf_counter() - t0)
+    return batches * batch / (time.perf_counter() - t0)
 
 
 def app(train, dev: torch.device, batches: int) -> float:

@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ROWS: list[tuple[str, str, str]] = []
@@ -103,32 +102,15 @@ def bench_figures(repeat: int) -> None:
 
 def bench_training(batches: int, pairs: int) -> None:
     """Images/s of the app's TrainingJob (in its thread) vs a bare PyTorch loop: same model, data, batch, threads."""
-    import torch.nn.functional as F
-
+    from bench.gpu import resident
     from cnnviz.data import load_dataset
-    from cnnviz.models import CompactCNN
     from cnnviz.training import TrainConfig, TrainingJob
 
     train = load_dataset("fashion-mnist", "train")
     bs = 64
 
-    def bare() -> float:
-        torch.manual_seed(0)
-        model = CompactCNN()
-        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        x_all = torch.from_numpy(np.array(train.images)).unsqueeze(1)
-        y_all = torch.from_numpy(np.array(train.labels))
-        order = torch.randperm(len(y_all))
-        t0 = time.perf_counter()
-        for b in range(batches):
-            idx = order[b * bs:(b + 1) * bs]
-            x = x_all[idx].float().div_(127.5).sub_(1.0)
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), y_all[idx])
-            loss.item()
-            loss.backward()
-            opt.step()
-        return batches * bs / (time.perf_counter() - t0)
+    def bare() -> float:  # the same model, optimiser and data, the batches gathered in a plain loop
+        return resident(train, torch.device("cpu"), batches, batch=bs)
 
     def app_job() -> float:
         cfg = TrainConfig(batch_size=bs, epochs=1, max_steps=batches, eval_each_epoch=False)

@@ -14,6 +14,7 @@ A parameter written "@some.id", or a `Msg("some.id", **params)`, is itself trans
 
 from __future__ import annotations
 
+import math
 import string
 from decimal import Decimal
 from functools import lru_cache
@@ -129,7 +130,7 @@ def format_numbers(lang: str, values) -> list[str]:
     out = []
     for value in values:
         v = float(value)
-        if v != v or v in (float("inf"), float("-inf")):
+        if not math.isfinite(v):
             out.append(format_number(lang, v))
             continue
         if v.is_integer() and abs(v) < 1e15:

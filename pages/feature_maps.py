@@ -93,8 +93,8 @@ def show_first_filters(model, groups: dict) -> None:
     st.subheader(t("fm.filters_title", conv=first))
     w1 = model.stages[first].weight.detach().numpy()  # (F, C, k, k)
     st.plotly_chart(shared_cache.figure(mosaic_figure, w1[:, 0] if w1.shape[1] == 1 else w1.mean(1),
-                                  t("fm.filters", conv=first, n=w1.shape[0], h=w1.shape[2], w=w1.shape[3]),
-                                  symmetric=True, cols=16, height=200, lang=lang), key="fm_filters")
+                                        t("fm.filters", conv=first, n=w1.shape[0], h=w1.shape[2], w=w1.shape[3]),
+                                        symmetric=True, cols=16, height=200, lang=lang), key="fm_filters")
 
 
 st.title(t("fm.title"))

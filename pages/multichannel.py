@@ -119,8 +119,8 @@ i = d2.number_input(t("mc.cell_row"), 0, h_out - 1, key=state.key("cell_i"))
 j = d3.number_input(t("mc.cell_col"), 0, w_out - 1, key=state.key("cell_j"))
 terms, total = trace.cell(f, i, j)
 st.plotly_chart(shared_cache.figure(maps_row, np.stack([term.window for term in terms]),
-                         [t("mc.window_in", name=channel(c)) for c in range(C_)], "Greys", symmetric=False,
-                         text=True, height=200, lang=lang), key="mc_windows")
+                                    [t("mc.window_in", name=channel(c)) for c in range(C_)], "Greys",
+                                    symmetric=False, text=True, height=200, lang=lang), key="mc_windows")
 shown = st.slider(t("mc.reveal"), 1, C_ + 1, key=state.key("reveal"), help=t("mc.reveal_help"))
 for term in terms[:shown]:
     st.markdown(t("mc.term", name=channel(term.channel), r0=i, r1=i + kh - 1, c0=j, c1=j + kw - 1,

@@ -8,7 +8,6 @@ reproduces it. The computations are cnnviz.explain's; the figures cnnviz.figures
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 
 import numpy as np
@@ -168,7 +167,7 @@ def gradcam_section(t, state, model, image: np.ndarray, classes, pred: int) -> N
     st.selectbox(t("exui.cam_class"), [-1, *range(len(classes))], key=state.key("cam_class"),
                  format_func=lambda c: t("exui.cam_predicted", name=classes[pred]) if c < 0 else classes[c])
     target = None if state.cam_class < 0 else state.cam_class
-    key = (id(model), hashlib.sha1(np.ascontiguousarray(image)).hexdigest(), target)
+    key = (id(model), shared_cache.image_key(image), target)
     memo = st.session_state.get("fm_cam_memo")  # Grad-CAM costs a backward pass: not again on every rerun
     try:
         cam = memo[1] if memo and memo[0] == key else grad_cam(model, image, target)

@@ -12,6 +12,7 @@ from cnnviz.architecture import fc_equivalent, pytorch_code, receptive_field, se
 from cnnviz.figures import params_comparison_figure, receptive_field_figure
 from cnnviz.i18n import format_number
 from cnnviz.models import ConvNetConfig, ConvSpec
+from ui.exercise_view import check_yourself
 from ui.layers_editor import layers_editor
 from ui.screens import ARCH_SHAPES
 from ui.training_view import train_this_network
@@ -112,3 +113,4 @@ if trace.error:
     ui.show_error(trace.exception or Exception(trace.error))  # names the layer whose output has no pixel left
 else:
     summary_and_receptive_field()
+check_yourself(t, "architecture")  # a question about this network, folded (not in the presenter view)

@@ -9,6 +9,7 @@ from cnnviz.figures_steps import clicked_step, conv_view
 from cnnviz.images import to_gray
 from cnnviz.ops import KERNEL_PRESETS, conv2d, conv2d_steps, format_grid, kernel_preset, parse_grid
 from ui import shared_cache
+from ui.exercise_view import check_yourself
 
 t, state = ui.page("convolution")
 lang = t.lang
@@ -81,6 +82,7 @@ where = t("conv.where_padded" if padding else "conv.where", n=step.index + 1, to
           out_row=step.out_row, out_col=step.out_col)
 st.markdown(where)
 st.code(trace.products_text(step), language=None)
+check_yourself(t, "convolution")  # a question about this view, folded (not in the presenter view)
 
 st.divider()
 st.subheader(t("conv.real_title"))

@@ -11,6 +11,7 @@ from cnnviz.images import to_input
 from cnnviz.multichannel import input_channels, number_text, parse_bias, products_text
 from cnnviz.ops import conv2d_multi, parse_filters
 from ui import shared_cache
+from ui.exercise_view import check_yourself
 from ui.screens import MC_MAX_FILTERS, mc_preset_texts
 
 t, state = ui.page("multichannel")
@@ -129,3 +130,4 @@ if shown > C_:
     parts = " + ".join(number_text(lang, term.value) for term in terms)
     where = dict(n=f + 1, row=i, col=j, parts=parts, value=float(total))
     st.success(t("mc.total_bias", bias=float(trace.bias[f]), **where) if use_bias else t("mc.total", **where))
+check_yourself(t, "multichannel")  # a question about this layer, folded (not in the presenter view)

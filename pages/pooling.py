@@ -11,6 +11,7 @@ from cnnviz.figures_steps import clicked_step, pool_view
 from cnnviz.multichannel import number_text
 from cnnviz.ops import parse_grid, pool2d, pool2d_steps
 from ui import shared_cache
+from ui.exercise_view import check_yourself
 
 t, state = ui.page("pooling")
 lang = t.lang
@@ -56,6 +57,7 @@ if mode == "max":
 else:
     st.markdown(t("pool.step_avg", n=step.index + 1, total=n, values=values, value=number_text(lang, step.value)))
 st.markdown(ui.output_size_line(t, x.shape, (int(size), int(size)), int(stride)))
+check_yourself(t, "pooling")  # a question about this view, folded (not in the presenter view)
 
 st.divider()
 st.subheader(t("pool.real_title"))

@@ -224,6 +224,12 @@ def _stage_check(text: str) -> None:
         raise ValueError("not a stage name")
 
 
+# ---------------------------------------------------------------- exercises
+EX_KINDS = ("conv_cell", "conv_output_size", "conv_params", "pool_cell", "fc_inputs", "receptive_field",
+            "predict")  # = cnnviz.exercises.KINDS (a test checks it; no torch import here)
+EX_MAX_SEED = 999_999  # = cnnviz.exercises.MAX_SEED
+
+
 SCREENS: tuple[Screen, ...] = (
     Screen("home", "screen.home", "pages/home.py", ":material/home:", "section.cnnviz", "home_"),
     Screen("approximation", "screen.approximation", "pages/approximation.py", ":material/function:", "section.operations", "ua_", (
@@ -333,6 +339,10 @@ SCREENS: tuple[Screen, ...] = (
         Field("rf_stage", "", "text", max_len=16, check=lambda text: _stage_check(text)),  # "": the last stage
         Field("rf_row", -1, lo=-1, hi=4095),  # -1: the centre
         Field("rf_col", -1, lo=-1, hi=4095),
+    )),
+    Screen("exercises", "screen.exercises", "pages/exercises.py", ":material/quiz:", "section.cnnviz", "ex_", (
+        Field("kind", "conv_cell", "choice", choices=EX_KINDS),
+        Field("seed", 0, lo=0, hi=EX_MAX_SEED),  # same seed, same exercise: a sheet of links for a class
     )),
 )
 SECTIONS = ("section.cnnviz", "section.operations", "section.network")

@@ -1,0 +1,31 @@
+"""Screen: exercises drawn from a seed (in the link: /exercises?kind=conv_cell&seed=17), checked by the app's own
+engines; a hint for a wrong answer, the worked solution, a link to the example, the session's score as a CSV."""
+
+import streamlit as st
+
+import ui
+from cnnviz import CnnvizError
+from cnnviz.exercises import KINDS, MAX_SEED, make_exercise
+from ui import exercise_view as view
+
+t, state = ui.page("exercises")
+
+st.title(t("ex.title"))
+ui.intro(t("ex.intro"))
+
+c1, c2, c3 = st.columns([3, 2, 2], vertical_alignment="bottom")
+c1.selectbox(t("ex.kind"), KINDS, format_func=lambda k: t(view.KIND_LABELS[k]), key=state.key("kind"))
+c2.number_input(t("ex.seed"), 0, MAX_SEED, key=state.key("seed"), help=t("ex.seed_help"))
+c3.button(t("ex.next"), on_click=view.next_seed, args=(state,), key="ex_next", icon=":material/casino:",
+          width="stretch")
+
+try:
+    exercise = make_exercise(state.kind, int(state.seed))
+    st.subheader(t(view.KIND_LABELS[exercise.kind]))
+    view.question(t, exercise)
+except CnnvizError as exc:  # the shipped network or its test images missing on this server
+    ui.show_error(exc)
+    ui.stop()
+
+view.answer(t, exercise, "ex")
+view.score(t)

@@ -850,7 +850,8 @@ def exercise_for_view(screen_id: str, settings: dict, seed: int = 0) -> Exercise
             n = int(settings.get("filters", 2))
             weight = parse_filters([settings[f"f{i}"] for i in range(n)], channels=3)  # (F, C, k, k)
             f, c, k, _ = weight.shape
-            return make_exercise_from("conv_params", dict(c_in=c, c_out=f, k=k, bias=bool(settings.get("use_bias"))))
+            # the screen's layer always has its F biases (left at 0 unless "use bias" is on): they count
+            return make_exercise_from("conv_params", dict(c_in=c, c_out=f, k=k, bias=True))
         if screen_id == "architecture":
             shape, layers, stages = _architecture_layers(settings)
             if seed % 2 == 0:

@@ -259,7 +259,7 @@ def _rf_link(layers: list[dict]) -> tuple[str, dict] | None:
         if conv["stride"] != 1 or conv["dilation"] != 1:
             return None
         pool = i + 1 < len(layers) and layers[i + 1] == dict(k=2, stride=2, padding=0, dilation=1)
-        rows.append((8, conv["k"], conv["padding"], int(pool)))
+        rows.append((8, conv["k"], conv["padding"], pool))
         stage = f"pool{len(rows)}" if pool else f"conv{len(rows)}"
         i += 2 if pool else 1
     from cnnviz.architecture import trace_config, validate_layers

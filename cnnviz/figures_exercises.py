@@ -21,9 +21,9 @@ CELL_PX = 46  # a cell's height in pixels: numbers of 20 px stay readable at the
 
 
 def grid_figure(values, title: str, role: str = "input", ask: tuple[int, int] | None = None,
-                lang: str = "en") -> go.Figure:
+                cell_px: int = CELL_PX, lang: str = "en") -> go.Figure:
     """A 2-D grid of numbers (NaN: a blank cell) with the numbers written the `lang` way; `ask` (row, col) is
-    outlined and shows "?"."""
+    outlined and shows "?". `cell_px`: a row's height (smaller in the presenter view, to fit 1280×720)."""
     z = np.asarray(values, dtype=np.float64)  # (H, W)
     h, w = z.shape
     finite = z[np.isfinite(z)]
@@ -34,15 +34,17 @@ def grid_figure(values, title: str, role: str = "input", ask: tuple[int, int] | 
     if ask is not None:
         text[ask] = "?"
     zmin, zmax = (-vmax * 1.8, vmax * 1.8) if role == "kernel" else (-vmax * 0.1, vmax * 1.6)
-    heat = dict(type="heatmap", z=z,
+    blank = np.where(np.isfinite(z), z, zmin)  # cells not computed yet: the palette's lightest colour, no number
+    heat = dict(type="heatmap", z=blank,
                 text=text.tolist(), texttemplate="%{text}", textfont=dict(size=20), colorscale=PALETTES[role],
                 zmin=zmin, zmax=zmax, showscale=False, xgap=3, ygap=3,
                 hovertemplate=tr(lang, "ex.fig.cell_hover") + "<extra></extra>")
     shapes = [] if ask is None else [dict(_cell_rect(*ask, *ask, CURRENT_COLOR, width=5),
                                           fillcolor="rgba(23,190,187,0.15)")]
     axis = dict(showgrid=False, zeroline=False, dtick=1, tickfont=dict(size=14), fixedrange=True)
-    layout = dict(title=dict(text=title, font=dict(size=18)), height=int(CELL_PX * h + 90),
-                  margin=dict(l=30, r=10, t=50, b=10), shapes=shapes, plot_bgcolor="rgba(0,0,0,0)",
+    layout = dict(title=dict(text=title, font=dict(size=18), y=0.99, yref="container", yanchor="top"),
+                  height=int(cell_px * h + 110), margin=dict(l=30, r=10, t=80, b=10), shapes=shapes,
+                  plot_bgcolor="rgba(0,0,0,0)",
                   xaxis=dict(axis, side="top", range=[-0.5, w - 0.5], constrain="domain"),
-                  yaxis=dict(axis, autorange="reversed", scaleanchor="x", constrain="domain"))
+                  yaxis=dict(axis, range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain"))
     return go.Figure(dict(data=[heat], layout=layout))

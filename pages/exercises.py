@@ -13,11 +13,12 @@ t, state = ui.page("exercises")
 st.title(t("ex.title"))
 ui.intro(t("ex.intro"))
 
-c1, c2, c3 = st.columns([3, 2, 2], vertical_alignment="bottom")
-c1.selectbox(t("ex.kind"), KINDS, format_func=lambda k: t(view.KIND_LABELS[k]), key=state.key("kind"))
-c2.number_input(t("ex.seed"), 0, MAX_SEED, key=state.key("seed"), help=t("ex.seed_help"))
-c3.button(t("ex.next"), on_click=view.next_seed, args=(state,), key="ex_next", icon=":material/casino:",
-          width="stretch")
+with ui.secondary(t):  # folded away in the presenter view, so the question and its grids fit the projector
+    c1, c2, c3 = st.columns([3, 2, 2], vertical_alignment="bottom")
+    c1.selectbox(t("ex.kind"), KINDS, format_func=lambda k: t(view.KIND_LABELS[k]), key=state.key("kind"))
+    c2.number_input(t("ex.seed"), 0, MAX_SEED, key=state.key("seed"), help=t("ex.seed_help"))
+    c3.button(t("ex.next"), on_click=view.next_seed, args=(state,), key="ex_next", icon=":material/casino:",
+              width="stretch")
 
 try:
     exercise = make_exercise(state.kind, int(state.seed))

@@ -24,7 +24,7 @@ import streamlit as st
 
 from cnnviz import CnnvizError
 from cnnviz.exercises import MAX_ANSWER_CHARS, MAX_SEED, Exercise, exercise_for_view, parse_answer
-from cnnviz.figures_exercises import grid_figure
+from cnnviz.figures_exercises import CELL_PX, grid_figure
 from cnnviz.i18n import Msg
 from cnnviz.ops import format_grid, output_size
 from ui import shared_cache
@@ -72,7 +72,8 @@ def _grids(t, ex: Exercise) -> None:
                   (np.full((ho, wo), np.nan), t("ex.fig.output", h=ho, w=wo), "output", (d["row"], d["col"]))]
     widths = [max(v.shape[1], 2) + 1 for v, *_ in panels]
     for col, (values, title, role, ask) in zip(st.columns(widths), panels):
-        col.plotly_chart(shared_cache.figure(grid_figure, values, title, role, ask, lang=lang), width="stretch",
+        col.plotly_chart(shared_cache.figure(grid_figure, values, title, role, ask, 36 if presenting() else CELL_PX,
+                                             lang=lang), width="stretch",
                          key=f"{exercise_key(ex, 'fig')}_{role}", config={"displayModeBar": False})
 
 

@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from cnnviz import CnnvizError
-from cnnviz.exercises import KINDS, MAX_SEED, make_exercise
+from cnnviz.exercises import KINDS, MAX_SEED
 from ui import exercise_view as view
 
 t, state = ui.page("exercises")
@@ -21,7 +21,7 @@ with ui.secondary(t):  # folded away in the presenter view, so the question and 
               width="stretch")
 
 try:
-    exercise = make_exercise(state.kind, int(state.seed))
+    exercise = view.seeded(state.kind, int(state.seed))
     st.subheader(t(view.KIND_LABELS[exercise.kind]))
     view.question(t, exercise)
 except CnnvizError as exc:  # the shipped network or its test images missing on this server

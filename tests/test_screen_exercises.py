@@ -170,3 +170,47 @@ def test_check_yourself_asks_about_the_pooling_view():
 def test_check_yourself_is_not_in_the_presenter_view():
     at = open_link("pooling", present="1")
     assert not at.exception and not [e for e in at.get("expander") if e.proto.label == "Check yourself"]
+
+
+# ---------------------------------------------------------------- the solution's link opens that example
+
+def test_links_exist_for_every_drawn_cell_pooling_and_network():
+    from ui.screens import query_for
+
+    for seed in range(200):
+        for kind in ("conv_cell", "pool_cell", "fc_inputs"):
+            screen, values = link_for(make_exercise(kind, seed))
+            query_for(screen, "fr", **values)  # every value one the screen accepts
+        ex = make_exercise("receptive_field", seed)
+        if all(layer["stride"] == 1 and layer["dilation"] == 1 or layer == dict(k=2, stride=2, padding=0, dilation=1)
+               for layer in ex.data["layers"]):
+            assert link_for(ex) is not None and link_for(ex)[0] == "architecture"
+
+
+def shown_after_following(ex) -> tuple[str, AppTest]:
+    screen, values = link_for(ex)
+    at = open_link(screen, lang="en", **{k: v for k, v in link_query(ex).items()})
+    assert not at.exception, [e.value for e in at.exception]
+    parts = [e.value for kind in ("markdown", "success", "caption") for e in at.get(kind)] + [c.value for c in at.code]
+    return screen, "\n".join(parts).replace(",", "")
+
+
+@pytest.mark.parametrize("kind, seed", [("pool_cell", 0), ("pool_cell", 1), ("conv_output_size", 0),
+                                        ("conv_output_size", 1), ("conv_params", 0), ("fc_inputs", 0),
+                                        ("receptive_field", 0)])
+def test_following_the_link_shows_the_answer_on_that_screen(kind, seed):
+    from cnnviz.multichannel import number_text
+
+    ex = make_exercise(kind, seed)
+    if kind == "receptive_field":
+        ex = make_exercise(kind, first_seed(kind, link_for))
+    screen, shown = shown_after_following(ex)
+    answer = number_text("en", ex.answer).replace(",", "")
+    if kind == "pool_cell":
+        assert f"gives **{answer}**" in shown or f"= **{answer}**" in shown, shown
+    elif kind == "conv_output_size" and screen == "convolution":
+        assert f"⌋ + 1 = {answer}" in shown.split("columns")[0], shown
+    elif kind == "receptive_field":
+        assert f"Receptive field {answer}×{answer} pixels" in shown, shown  # arch.rf_caption
+    else:
+        assert answer in shown, shown

@@ -23,7 +23,7 @@ import pandas as pd
 import streamlit as st
 
 from cnnviz import CnnvizError
-from cnnviz.exercises import MAX_ANSWER_CHARS, MAX_SEED, Exercise, exercise_for_view, parse_answer
+from cnnviz.exercises import MAX_ANSWER_CHARS, MAX_SEED, Exercise, exercise_for_view, make_exercise, parse_answer
 from cnnviz.figures_exercises import CELL_PX, grid_figure
 from cnnviz.i18n import Msg
 from cnnviz.ops import format_grid, output_size
@@ -40,6 +40,22 @@ SCREEN_LABELS = {"convolution": "ex.open.convolution", "pooling": "ex.open.pooli
                  "multichannel": "ex.open.multichannel", "architecture": "ex.open.architecture",
                  "feature_maps": "ex.open.feature_maps"}
 CSV_COLUMNS = ("time_utc", "screen", "kind", "seed", "exercise", "typed", "value", "right_answer", "right", "hint")
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def seeded(kind: str, seed: int) -> Exercise:
+    """make_exercise, once per server for a class on the same link (the exercise is only read)."""
+    return make_exercise(kind, seed)
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _about_view(screen_id: str, settings_json: str, seed: int) -> Exercise | None:
+    return exercise_for_view(screen_id, json.loads(settings_json), seed)
+
+
+def about_view(screen_id: str, settings: dict, seed: int) -> Exercise | None:
+    """exercise_for_view, once per server for a view (every student on the default view shares it)."""
+    return _about_view(screen_id, json.dumps(settings, sort_keys=True, default=str), int(seed))
 
 
 def say(t, msg: Msg) -> str:
@@ -334,7 +350,7 @@ def check_yourself(t, screen_id: str) -> None:
     screen = BY_ID[screen_id]
     settings = {f.name: S.get(screen.key(f.name), f.default) for f in screen.fields}
     seed_key = f"cy_{screen_id}_seed"
-    ex = exercise_for_view(screen_id, settings, S.get(seed_key, 0))
+    ex = about_view(screen_id, settings, S.get(seed_key, 0))
     if ex is None:
         return
     with st.expander(t("ex.box.title"), icon=":material/quiz:"):

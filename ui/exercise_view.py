@@ -127,7 +127,7 @@ def question(t, ex: Exercise) -> None:
         from cnnviz.figures import input_figure
 
         st.plotly_chart(shared_cache.figure(input_figure, test_images().images[d["index"]],
-                                            t("ex.fig.test_image", n=d["index"]), height=320, lang=t.lang),
+                                            t("ex.fig.test_image", n=str(d["index"])), height=320, lang=t.lang),
                         key=f"{exercise_key(ex, 'fig')}_image", config={"displayModeBar": False})
 
 

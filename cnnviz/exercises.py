@@ -36,7 +36,6 @@ from cnnviz.multichannel import number_text, products_text
 from cnnviz.ops import conv2d_steps, output_size, pool2d_steps
 
 KINDS = ("conv_cell", "conv_output_size", "conv_params", "pool_cell", "fc_inputs", "receptive_field", "predict")
-NUMERIC_KINDS = KINDS[:-1]  # predict is a multiple choice over the classes
 MAX_SEED = 999_999
 MAX_ANSWER_CHARS = 40  # a typed answer longer than this is not a number anyone means
 DECIMALS_TOLERANCE = 0.005  # a non-integer answer is right to two decimals
@@ -716,7 +715,7 @@ def _shipped():
     return load_checkpoint(SHIPPED)
 
 
-def test_images():
+def predict_images():
     """Fashion-MNIST's test split when it is installed, else the sample shipped in checkpoints/."""
     from cnnviz.data import images_to_browse
 
@@ -738,19 +737,19 @@ def prediction(index: int) -> Prediction:
 
     model, _ = _shipped()
     with torch.inference_mode():
-        probs = torch.softmax(model(to_tensor(test_images().images[index][None]))[0], 0).numpy()
+        probs = torch.softmax(model(to_tensor(predict_images().images[index][None]))[0], 0).numpy()
     probs.flags.writeable = False
     return Prediction(probs, int(probs.argmax()))
 
 
 class Predict(_Kind):
     def generate(self, rng) -> dict:
-        ds = test_images()
+        ds = predict_images()
         index = int(rng.integers(len(ds)))
         return dict(dataset="fashion-mnist", index=index, classes=list(ds.classes), label=int(ds.labels[index]))
 
     def validate(self, data: dict) -> dict:
-        ds = test_images()
+        ds = predict_images()
         if data.get("dataset", "fashion-mnist") != "fashion-mnist":
             raise ExerciseError("ex.err.bad_data", kind="predict")
         index = _whole(data.get("index"), "index", 0, len(ds) - 1)

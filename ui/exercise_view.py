@@ -123,10 +123,10 @@ def question(t, ex: Exercise) -> None:
                               for i, r in enumerate(d["layers"], start=1)])
         st.dataframe(table, hide_index=True, width="content")
     elif ex.kind == "predict":
-        from cnnviz.exercises import test_images
+        from cnnviz.exercises import predict_images
         from cnnviz.figures import input_figure
 
-        st.plotly_chart(shared_cache.figure(input_figure, test_images().images[d["index"]],
+        st.plotly_chart(shared_cache.figure(input_figure, predict_images().images[d["index"]],
                                             t("ex.fig.test_image", n=str(d["index"])), height=320, lang=t.lang),
                         key=f"{exercise_key(ex, 'fig')}_image", config={"displayModeBar": False})
 
@@ -258,9 +258,9 @@ def link_for(ex: Exercise) -> tuple[str, dict] | None:
         if ex.kind == "receptive_field":
             return _rf_link(d["layers"])
         if ex.kind == "predict":
-            from cnnviz.exercises import test_images
+            from cnnviz.exercises import predict_images
 
-            labels = test_images().labels
+            labels = predict_images().labels
             label = int(labels[d["index"]])
             return _checked("feature_maps", dict(cls=str(label), idx=int((labels[:d["index"]] == label).sum())))
     except (ValueError, KeyError, TypeError):

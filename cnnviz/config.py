@@ -4,7 +4,8 @@
     CNNVIZ_MAX_JOBS           trainings running at once on the server (1..64; default 2)
     CNNVIZ_MAX_TRAIN_SECONDS  a training stops by itself after this many seconds (1..86400; default 600)
     CNNVIZ_RUNS               folder of the users' trainings (default runs/ in the repository)
-    CNNVIZ_DEVICE             "cpu" (default) or "cuda" where a GPU is available
+    CNNVIZ_DEVICE             where training, the test-set measures, top-9 and the shared maps run: "cuda" (or
+                              "cuda:N") by default when PyTorch sees a GPU, else "cpu"; "cpu" forces the CPU
 
 A bad value ("x", "two", "10min", -5, and 0, which never silently removes a limit) is replaced by the
 default, with a warning: `load_settings()` returns them (each a CnnvizError: str() in English,
@@ -117,9 +118,18 @@ def _runs_dir(env, warnings: list) -> Path:
     return path
 
 
+def default_device() -> str:
+    """"cuda" when PyTorch sees a GPU, else "cpu": the GPU is used by default where there is one."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _device(env, warnings: list) -> str:
     raw = (env.get("CNNVIZ_DEVICE") or "").strip().lower()
-    if not raw or raw == "cpu":
+    if not raw:
+        return default_device()
+    if raw == "cpu":
         return "cpu"
     if raw == "cuda" or raw.startswith("cuda:") and raw[5:].isdigit():
         import torch

@@ -43,6 +43,7 @@ from torch import nn
 from cnnviz import CnnvizError
 from cnnviz.blurpool import BlurPool2d
 from cnnviz.data import to_tensor
+from cnnviz.device import compute_device, device_of, model_on
 from cnnviz.ops import ChannelTerm, conv2d_multi
 
 INPUT = "input"  # the name of the network's input in `previous` and in `Unit.stage`
@@ -492,24 +493,28 @@ def _features_until(model: nn.Module, x: torch.Tensor, stage: str) -> tuple[torc
 
 
 @torch.inference_mode()
-def stage_maxima(model: nn.Module, images: np.ndarray, stage: str, batch_size: int = 500) -> StageMaxima:
-    """Max over the map of every channel of `stage`, for every image of `images` ((N, H, W[, 3]) uint8)."""
-    model = _eval_model(model)
+def stage_maxima(model: nn.Module, images: np.ndarray, stage: str, batch_size: int = 500,
+                 device: torch.device | str | None = None) -> StageMaxima:
+    """Max over the map of every channel of `stage`, for every image of `images` ((N, H, W[, 3]) uint8), on
+    `device` (default: the GPU where there is one, cnnviz.device)."""
+    model = model_on(_eval_model(model), compute_device() if device is None else device)
+    device = device_of(model)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) == 0:
         raise ExplainError("err.explain_images", shape=str(tuple(images.shape)), dtype=str(images.dtype))
     values, rows, cols = [], [], []
     shape = names = None
     for start in range(0, len(images), batch_size):
-        out, names = _features_until(model, to_tensor(images[start:start + batch_size]), stage)
+        out, names = _features_until(model, to_tensor(images[start:start + batch_size]).to(device), stage)
         shape = tuple(out.shape[1:])
         if out.ndim == 4:
             v, a = out.flatten(2).max(dim=2)  # (B, C): first maximum in raster order
+            v, a = v.cpu(), a.cpu()
             values.append(v.numpy())
             rows.append((a // out.shape[3]).numpy())
             cols.append((a % out.shape[3]).numpy())
         else:
-            values.append(out.numpy())
+            values.append(out.cpu().numpy())
             rows.append(np.zeros(out.shape, dtype=np.int64))
             cols.append(np.zeros(out.shape, dtype=np.int64))
     return StageMaxima(stage, np.concatenate(values), np.concatenate(rows), np.concatenate(cols), shape, names)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from cnnviz.data import to_tensor
+from cnnviz.device import device_of
 from cnnviz.models import StagedNet
 
 
@@ -30,10 +31,10 @@ class Inspection:
 @torch.inference_mode()
 def inspect(model: StagedNet, image: np.ndarray) -> Inspection:
     """One uint8 image (H, W) or (H, W, 3) -> every stage's output, the softmax and the prediction."""
-    feats = model.forward_features(to_tensor(image[None]))
-    logits = feats.pop("logits")[0]
+    feats = model.forward_features(to_tensor(image[None]).to(device_of(model)))  # on the model's device
+    logits = feats.pop("logits")[0].cpu()
     probs = torch.softmax(logits, 0).numpy()
-    maps = OrderedDict((name, t[0].numpy()) for name, t in feats.items())
+    maps = OrderedDict((name, t[0].cpu().numpy()) for name, t in feats.items())
     return Inspection(maps, probs, int(probs.argmax()))
 
 

@@ -11,7 +11,8 @@ plain values, the model and the dataset passed as `_`-prefixed (unhashed) argume
 `st.cache_resource` computes a key once even when thirty sessions ask at the same moment (the others wait
 for the first) and hands out the same object without copying it, which is why every array returned here is
 read-only and every figure is only read (st.plotly_chart serialises a figure without changing it).
-`CALLS` counts the computations, so a test can check that two sessions cost one.
+`CALLS` counts the computations, so a test can check that two sessions cost one. The network's passes run on the
+GPU where there is one (cnnviz.device: a copy of the shared CPU network, made once); results come back to the CPU.
 
     python -m cnnviz.shared    # times each computation on the shipped network, test image 0
 """
@@ -27,6 +28,8 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 import torch
+
+from cnnviz.device import compute_device, model_on
 
 CALLS: Counter = Counter()  # function name -> how many times it computed (not how many times it was asked)
 _CALLS_LOCK = threading.Lock()
@@ -56,7 +59,7 @@ def image_maps(model, image: np.ndarray):
     """
     from cnnviz.explore import Inspection, inspect
 
-    result = inspect(model, image)
+    result = inspect(model_on(model, compute_device()), image)
     maps = type(result.maps)((name, _read_only(m)) for name, m in result.maps.items())
     return Inspection(maps, _read_only(result.probs), result.pred)
 
@@ -71,7 +74,7 @@ def shift_probabilities(model, image: np.ndarray, k: int, circular: bool = False
     from cnnviz.shift import probabilities_over_shifts
 
     with torch.inference_mode():
-        return _read_only(probabilities_over_shifts(model, image, k, circular))
+        return _read_only(probabilities_over_shifts(model_on(model, compute_device()), image, k, circular))
 
 
 @counted
@@ -101,7 +104,7 @@ def test_consistency(model, images: np.ndarray, k: int, circular: bool = False) 
     """
     from cnnviz.shift import consistency
 
-    return float(consistency(model, images, k, circular))
+    return float(consistency(model_on(model, compute_device()), images, k, circular))
 
 
 class FrozenFigure(go.Figure):

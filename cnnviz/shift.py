@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from cnnviz.data import to_tensor
+from cnnviz.device import device_of
 
 
 def shift(a: np.ndarray, dx: int, dy: int, circular: bool = False, axes=(0, 1)) -> np.ndarray:
@@ -61,7 +62,7 @@ def probabilities_over_shifts(model, img: np.ndarray, k: int, circular: bool = F
     """Softmax for every shift (dx, dy) in −k..k: (2k+1 [dy], 2k+1 [dx], classes)."""
     shifts = [(dx, dy) for dy in range(-k, k + 1) for dx in range(-k, k + 1)]
     batch = np.stack([shift_image(img, dx, dy, circular) for dx, dy in shifts])
-    probs = torch.softmax(model(to_tensor(batch)), 1).numpy()
+    probs = torch.softmax(model(to_tensor(batch).to(device_of(model))), 1).cpu().numpy()
     return probs.reshape(2 * k + 1, 2 * k + 1, -1)
 
 
@@ -77,13 +78,13 @@ def consistency(model, images: np.ndarray, max_shift: int = 3, circular: bool = 
     while same.any():  # two *different* shifts, as in the paper
         s2[same] = rng.integers(-max_shift, max_shift + 1, size=(int(same.sum()), 2))
         same = np.all(s1 == s2, axis=1)
-    agree = 0
+    agree, device = 0, device_of(model)
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
         chunk = images[start:stop]
         a = np.stack([shift_image(im, *s, circular) for im, s in zip(chunk, s1[start:stop])])
         b = np.stack([shift_image(im, *s, circular) for im, s in zip(chunk, s2[start:stop])])
-        preds = model(to_tensor(np.concatenate([a, b]))).argmax(1)
+        preds = model(to_tensor(np.concatenate([a, b])).to(device)).argmax(1)
         agree += int((preds[:len(chunk)] == preds[len(chunk):]).sum())
         if progress:
             progress(stop / n)

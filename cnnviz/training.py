@@ -205,7 +205,8 @@ class TrainingJob:
                  runs_dir: str | Path | None = None, owner_alive: Callable[[], bool] | None = None,
                  device: str | None = None):
         self.config = config.validate()
-        # The device: `device`, else CNNVIZ_DEVICE (cnnviz.config: "cuda" without a GPU falls back to the CPU).
+        # The device: `device`, else CNNVIZ_DEVICE, else the GPU where there is one (cnnviz.config; "cuda" without
+        # a GPU falls back to the CPU).
         self.device = torch.device(device if device is not None else resolve_device()[0])
         torch.manual_seed(config.seed)
         self.train_set = train if train is not None else load_dataset(config.dataset, "train")
@@ -644,8 +645,9 @@ class TrainingJob:
 
 
 def resolve_device(requested: str | None = None) -> tuple[str, list]:
-    """(device, warnings): `requested`, else CNNVIZ_DEVICE, checked by cnnviz.config ("cuda" where no GPU is
-    available -> "cpu" and a warning "err.env_device_missing")."""
+    """(device, warnings): `requested`, else CNNVIZ_DEVICE, else "cuda" when PyTorch sees a GPU and "cpu"
+    otherwise; checked by cnnviz.config ("cuda" where no GPU is available -> "cpu" and a warning
+    "err.env_device_missing"; "cpu" forces the CPU)."""
     import os
 
     from cnnviz.config import _device

@@ -4,13 +4,14 @@ import logging
 
 import pytest
 
+from cnnviz import config
 from cnnviz.config import DEFAULT_MAX_JOBS, DEFAULT_MAX_TRAIN_SECONDS, REPO_ROOT, default_threads, load_settings
 
 
 def test_defaults():
     s = load_settings({})
     assert (s.threads, s.max_jobs, s.max_train_seconds) == (default_threads(), 2, 600.0)
-    assert s.runs_dir == REPO_ROOT / "runs" and s.device == "cpu" and s.warnings == []
+    assert s.runs_dir == REPO_ROOT / "runs" and s.device == config.default_device() and s.warnings == []
 
 
 def test_good_values(tmp_path):
@@ -61,6 +62,30 @@ def test_bad_runs_folders(tmp_path):
 def test_bad_device():
     s = load_settings({"CNNVIZ_DEVICE": "tpu"})
     assert s.device == "cpu" and s.warnings[0].code == "err.env_device"
+
+
+@pytest.mark.parametrize("gpu", [True, False], ids=["with CUDA", "without CUDA"])
+def test_the_device_is_the_gpu_by_default_where_there_is_one(monkeypatch, gpu):
+    """Issue 20, item 4: training, the test-set measures, top-9 and the shared maps run on CUDA when PyTorch sees
+    a GPU, without any setting; CNNVIZ_DEVICE=cpu forces the CPU (availability mocked: this machine has none)."""
+    import torch
+
+    from cnnviz.training import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: int(gpu))
+    monkeypatch.delenv("CNNVIZ_DEVICE", raising=False)
+    expected = "cuda" if gpu else "cpu"
+    assert config.default_device() == expected
+    for env in ({}, {"CNNVIZ_DEVICE": ""}, {"CNNVIZ_DEVICE": "  "}):
+        s = load_settings(env)
+        assert (s.device, s.warnings) == (expected, []), env
+    assert resolve_device() == (expected, [])  # what TrainingJob and the Training screen use
+    for forced in ("cpu", "CPU", " cpu "):
+        assert load_settings({"CNNVIZ_DEVICE": forced}).device == "cpu"
+        assert resolve_device(forced) == ("cpu", [])
+    cuda = load_settings({"CNNVIZ_DEVICE": "cuda:0"})
+    assert (cuda.device, [w.code for w in cuda.warnings]) == (("cuda:0", []) if gpu else ("cpu", ["err.env_device_missing"]))
 
 
 def test_warnings_are_logged_once(caplog):

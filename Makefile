@@ -2,22 +2,30 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-DEBIAN_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core
+DEBIAN_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core haproxy
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
+REPLICAS ?= $(shell nproc 2>/dev/null || echo 1)
 
-.PHONY: run test system bench train train-blur train-shift remedies screenshots clean
+.PHONY: run class test system bench train train-blur train-shift remedies screenshots clean
 
 # Your own model: make run MODEL=path/to/net.py:Net WEIGHTS=path/to/net.pt (README: "Your own model")
 run: $(VENV)/.installed
 	$(if $(MODEL),CNNVIZ_MODEL=$(MODEL)) $(if $(WEIGHTS),CNNVIZ_WEIGHTS=$(WEIGHTS)) \
 	  $(PY) -m streamlit run app.py --server.port $(PORT)
 
+# A class: REPLICAS identical servers (default one per core) on the ports after PORT, HAProxy in front on PORT,
+# sticky by cookie; Ctrl-C stops them all, trainings saved (README: "Running it for a class").
+class: DEBIAN_PACKAGES := haproxy
+class: system $(VENV)/.installed
+	$(PY) -m deploy.class_server --replicas $(REPLICAS) --port $(PORT)
+
 test: system $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
-# Debian packages the tests need: the real Fashion-MNIST and a browser for the end-to-end suite.
+# Debian packages the tests need: the real Fashion-MNIST, a browser for the end-to-end suite, HAProxy for the
+# class server's tests (`make class` installs only HAProxy).
 system:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -6,7 +6,9 @@ health-checked, its resident memory and CPU time read from /proc (Linux), stoppe
     ... server.url, server.rss(), server.cpu_seconds(), server.peak_rss ...
     server.stop()
 
-The browser tests start theirs in tests/e2e/conftest.py (pytest's temporary folders and failures).
+`Watched(lambda: pid)` samples the same figures of a process started elsewhere (the replicas of
+deploy/class_server.py, for bench/load.py --class). The browser tests start theirs in tests/e2e/conftest.py
+(pytest's temporary folders and failures).
 """
 
 from __future__ import annotations
@@ -27,6 +29,56 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def rss_of(pid: int) -> int:
+    """Resident memory of a process (bytes; 0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """CPU time a process has used (user + system, all its threads): its cost per page run does not depend on what
+    else the machine runs, unlike a page run's wall time."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+class Watched:
+    """A running server process, its resident memory sampled every 0.25 s (peak_rss). `pid` is a function: a
+    replica started again (deploy/class_server.py) has another pid."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.peak_rss = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def rss(self) -> int:
+        return rss_of(self.pid())
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds_of(self.pid())
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.25):
+            self.peak_rss = max(self.peak_rss, self.rss())
+
+    def reset_peak(self) -> None:
+        self.peak_rss = self.rss()
+
+    def stop_watching(self) -> None:
+        self._stop.set()
 
 
 class StreamlitServer:
@@ -63,24 +115,11 @@ class StreamlitServer:
 
     def rss(self) -> int:
         """Resident memory of the server process (bytes)."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return 0
+        return rss_of(self.proc.pid)
 
     def cpu_seconds(self) -> float:
-        """CPU time the server process has used (user + system, all its threads): its cost per page run does not
-        depend on what else the machine runs, unlike a page run's wall time."""
-        try:
-            with open(f"/proc/{self.proc.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return float("nan")
+        """CPU time the server process has used (user + system, all its threads)."""
+        return cpu_seconds_of(self.proc.pid)
 
     def _sample(self) -> None:
         while not self._stop.wait(0.25):

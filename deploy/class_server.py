@@ -92,6 +92,7 @@ defaults
     timeout server 60s
     timeout http-request 15s
     timeout queue 30s
+    timeout check 10s
     timeout tunnel {TUNNEL_TIMEOUT}   # the websocket once upgraded: long idle periods are normal
     timeout client-fin 30s
     timeout server-fin 30s
@@ -111,7 +112,9 @@ backend replicas
     option httpchk
     http-check send meth GET uri {HEALTH}
     http-check expect status 200
-    default-server check inter 2s fall 2 rise 2
+    # a replica busy with a page run may answer late: slow is not down (a dead one refuses at once, and its
+    # browsers are redispatched on that refusal, before the checks mark it down)
+    default-server check inter 2s fall 3 rise 2
 {servers}
 """
 

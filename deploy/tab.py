@@ -10,8 +10,10 @@ stickiness cookie, HAProxy's SERVERID), then opens `/_stcore/stream` with them, 
 request of the tab reaches the same replica. It sends a BackMsg `rerun_script` (the query string, the page
 name, then the page's script hash) and reads ForwardMsgs until `script_finished`. The first run is a fresh visit;
 later runs tell the server which large messages the tab already holds (`cached_message_hashes`), so an unchanged
-chart comes back as a reference. When the connection drops (its replica died), `reconnect()` does what
-Streamlit's page does: a new websocket with the same cookies, and the same view run again.
+chart comes back as a reference. When the connection drops (its replica died), `reconnect()` opens a new
+websocket with the same cookies and runs the same view again. Streamlit's page reconnects the same way (after a
+back-off of a few seconds, keeping what it shows) and sends the run at the student's next click
+(tests/e2e/test_serve_failover.py).
 """
 
 from __future__ import annotations
@@ -86,8 +88,8 @@ class Tab:
 
     async def reconnect(self, give_up: float = 60.0) -> float:
         """After the connection dropped: a new websocket with the same cookies (retried every 0.1 s, as long as
-        the balancer refuses it), then the same view run again, as Streamlit's page does on reconnection.
-        Returns the seconds it took, the run included; the run is in self.runs."""
+        the balancer refuses it), then the same view run again (the student's next click). Returns the seconds it
+        took, the run included; the run is in self.runs."""
         t0 = time.perf_counter()
         await self.close()
         while True:

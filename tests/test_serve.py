@@ -62,7 +62,7 @@ def test_the_haproxy_configuration_for_n_replicas(n):
     assert any(w[0] == "default-server" and "check" in w for w in back)
     # websockets stay open through a lecture; a dead replica's browsers go elsewhere
     timeouts = {w[1]: seconds(w[2]) for w in cfg["defaults"] if w[0] == "timeout"}
-    assert timeouts["tunnel"] >= 3600 and timeouts["connect"] <= 10
+    assert timeouts["tunnel"] >= 3600 and timeouts["connect"] <= 10 and timeouts["check"] >= 5
     assert ["mode", "http"] in cfg["defaults"] and ["option", "redispatch", "1"] in cfg["defaults"]
 
 

@@ -58,11 +58,13 @@ class Watched:
     """A running server process, its resident memory sampled every 0.25 s (peak_rss). `pid` is a function: a
     replica started again (deploy/class_server.py) has another pid."""
 
-    def __init__(self, pid):
+    def __init__(self, pid, start: bool = True):
         self.pid = pid
         self.peak_rss = 0
         self._stop = threading.Event()
-        threading.Thread(target=self._sample, daemon=True).start()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        if start:
+            self._sampler.start()
 
     def rss(self) -> int:
         return rss_of(self.pid())
@@ -81,7 +83,7 @@ class Watched:
         self._stop.set()
 
 
-class StreamlitServer:
+class StreamlitServer(Watched):
     """`<launcher> run app.py` on 127.0.0.1:<free port>. `options` are "name=value" Streamlit options; `launcher`
     is what runs Streamlit's command line (default `python -m streamlit`); `log` gets its output."""
 
@@ -94,9 +96,7 @@ class StreamlitServer:
                 *[part for opt in options for part in (f"--{opt.split('=', 1)[0]}", opt.split("=", 1)[1])]]
         self.proc = subprocess.Popen([*(launcher or [sys.executable, "-m", "streamlit"]), *args], cwd=ROOT,
                                      stdout=open(log, "w"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        self.peak_rss = 0
-        self._stop = threading.Event()
-        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        super().__init__(lambda: self.proc.pid, start=False)  # memory sampled once healthy
 
     def wait_healthy(self, timeout: float = 90.0) -> float:
         """Seconds until /_stcore/health answered ok; then the peak RSS is sampled every 0.25 s."""
@@ -112,21 +112,6 @@ class StreamlitServer:
             except OSError:
                 time.sleep(0.2)
         raise TimeoutError("server not healthy")
-
-    def rss(self) -> int:
-        """Resident memory of the server process (bytes)."""
-        return rss_of(self.proc.pid)
-
-    def cpu_seconds(self) -> float:
-        """CPU time the server process has used (user + system, all its threads)."""
-        return cpu_seconds_of(self.proc.pid)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.25):
-            self.peak_rss = max(self.peak_rss, self.rss())
-
-    def reset_peak(self) -> None:
-        self.peak_rss = self.rss()
 
     def stop(self) -> None:
         self._stop.set()

@@ -181,3 +181,12 @@ def test_the_image_serves_on_the_deployment_s_port_with_the_readme_s_commands():
                 if e["name"] == "CNNVIZ_RUNS")
     assert f"CNNVIZ_RUNS={runs}" in docker
     assert ".venv" in (ROOT / "deploy" / "Dockerfile.dockerignore").read_text().split()
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kustomize_builds_the_layout():
+    """`kubectl apply -k deploy/k8s/` starts by this build (offline, no cluster needed)."""
+    out = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(out.stdout))
+    assert kinds == ["Deployment", "Ingress", "PersistentVolumeClaim", "Service"]

@@ -309,7 +309,7 @@ def main() -> None:
               f" (logs: {klass.workdir}); warming the lecture's views on each", flush=True)
         stop.append(klass.stop)
         klass.warmed.wait(600)
-        servers = [Watched(lambda c=c: c.proc.pid) for c in klass.replicas_]
+        servers = [Watched(lambda c=c: c.proc.pid) for c in klass.replica_procs]
         stop += [w.stop_watching for w in servers]
         bases = [klass.url]
     else:
@@ -328,13 +328,13 @@ def main() -> None:
     rows: list[str] = []
 
     def kill_r1() -> None:
-        victim = klass.replicas_[0]
-        print(f"  killing {victim.name} (pid {victim.proc.pid}, {len(klass.replicas_)} replicas)", flush=True)
+        victim = klass.replica_procs[0]
+        print(f"  killing {victim.name} (pid {victim.proc.pid}, {len(klass.replica_procs)} replicas)", flush=True)
         victim.proc.kill()
 
     try:
         if args.overhead:
-            overhead(f"http://127.0.0.1:{klass.ports[0]}", klass.url, klass.replicas_[0].name, args.overhead)
+            overhead(f"http://127.0.0.1:{klass.ports[0]}", klass.url, klass.replica_procs[0].name, args.overhead)
         if not args.no_warmup and not klass:  # caches of each server (model, dataset) filled once, as after a first visitor
             warm = [r for base in bases for r in asyncio.run(run_level([base], screens, len(screens), 1, 0.0,
                                                                        args.lang))[0]]

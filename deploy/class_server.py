@@ -10,8 +10,8 @@ memory, so every request of a browser must reach the same replica: HAProxy inser
 first answer and routes by it. Not by client address: a lecture hall behind one school NAT has one address and
 would all land on one replica. The websocket (`/_stcore/stream`) is upgraded and may stay idle for long
 (`timeout tunnel`); `GET /_stcore/health` tells HAProxy which replicas are up. When a replica dies, HAProxy sends
-its browsers to another one (`option redispatch`); Streamlit's page reconnects by itself and, since every view
-lives in the URL, opens the same view there.
+its browsers to another one (`option redispatch`): Streamlit's page reconnects by itself, keeps showing its view,
+and its next click runs there; since every view lives in the URL, it is the same view.
 
 Every replica gets the launcher's environment unchanged (CNNVIZ_RUNS, CNNVIZ_DB, CNNVIZ_MODEL, ...), so they
 share the trainings in runs/ and the class database, plus two things a class needs: one Streamlit cookie secret for
@@ -153,7 +153,9 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the launcher dies (Linux prctl PR_SET_PDEATHSIG); no-op elsewhere."""
+    """In the child, before exec: SIGTERM when the launcher dies (Linux prctl PR_SET_PDEATHSIG); no-op elsewhere.
+    (Linux sends it when the *thread* that started the child ends: start children from a long-lived thread, as
+    main() and bench/load.py do, from the main one.)"""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
     except (OSError, AttributeError):
@@ -195,7 +197,7 @@ class ClassServer:
     warm: bool = True  # open the lecture's views on each replica once it is up (in the background)
     lang: str = "fr"  # the language of the warmed views
     say: Callable[[str], None] = print
-    replicas_: list[Child] = field(default_factory=list, init=False)
+    replica_procs: list[Child] = field(default_factory=list, init=False)
     proxy: Child | None = field(default=None, init=False)
     _stopping: threading.Event = field(default_factory=threading.Event, init=False)
     warmed: threading.Event = field(default_factory=threading.Event, init=False)  # the first warm-up has ended
@@ -218,8 +220,11 @@ class ClassServer:
     def start(self, timeout: float = 180.0) -> ClassServer:
         """Start the replicas, wait until each answers its health check, then HAProxy; raise RuntimeError with
         the reason (a busy port, a replica that exits, HAProxy's complaint) after stopping what was started."""
-        if shutil.which(self.haproxy) is None:
+        # Debian installs it in /usr/sbin, which a user's PATH may lack
+        haproxy = shutil.which(self.haproxy) or shutil.which(self.haproxy, path="/usr/sbin:/sbin")
+        if haproxy is None:
             raise RuntimeError(f"{self.haproxy} not found: install Debian's haproxy (make class does)")
+        self.haproxy = haproxy
         busy = [p for p in self.ports if not port_free(p)]
         if not port_free(self.port, self.address if self.address not in ("", "::") else "0.0.0.0"):
             busy.append(self.port)
@@ -234,9 +239,9 @@ class ClassServer:
             for i, p in enumerate(self.ports):
                 child = Child(replica_name(i), replica_command(p), self.workdir / f"{replica_name(i)}.log")
                 child.start(self.child_env)
-                self.replicas_.append(child)
+                self.replica_procs.append(child)
             deadline = time.monotonic() + timeout
-            for child, p in zip(self.replicas_, self.ports):
+            for child, p in zip(self.replica_procs, self.ports):
                 self._wait(child, f"http://127.0.0.1:{p}{HEALTH}", deadline)
             self.proxy = Child("haproxy", [self.haproxy, "-db", "-f", str(self.config_path)],
                                self.workdir / "haproxy.log")
@@ -253,7 +258,7 @@ class ClassServer:
 
     def _warm_all(self) -> None:
         threads = [threading.Thread(target=self._warm, args=(c, p), daemon=True)
-                   for c, p in zip(self.replicas_, self.ports)]
+                   for c, p in zip(self.replica_procs, self.ports)]
         for t in threads:
             t.start()
         for t in threads:
@@ -294,7 +299,7 @@ class ClassServer:
         if self.proxy is not None and not self.proxy.running():
             raise RuntimeError(f"haproxy exited ({self.proxy.proc.returncode}); see {self.proxy.log}")
         now = time.monotonic()
-        for child in self.replicas_:
+        for child in self.replica_procs:
             if child.running():
                 continue
             if child.next_start == 0.0:
@@ -308,7 +313,7 @@ class ClassServer:
                 child.next_start = 0.0
                 child.start(self.child_env)
                 if self.warm:
-                    threading.Thread(target=self._warm, args=(child, self.ports[self.replicas_.index(child)]),
+                    threading.Thread(target=self._warm, args=(child, self.ports[self.replica_procs.index(child)]),
                                      daemon=True).start()
 
     # ------------------------------------------------------------ stop
@@ -320,7 +325,7 @@ class ClassServer:
         status: dict[str, int | None] = {}
         if self.proxy is not None:
             status["haproxy"] = _terminate([self.proxy], 5.0)[0]
-        for child, code in zip(self.replicas_, _terminate(self.replicas_, timeout)):
+        for child, code in zip(self.replica_procs, _terminate(self.replica_procs, timeout)):
             status[child.name] = code
         return status
 
@@ -343,7 +348,9 @@ def _terminate(children: list[Child], timeout: float) -> list[int | None]:
 
 
 def _status(code: int | None) -> str:
-    return "not started" if code is None else f"exit {code}" if code >= 0 else f"signal {-code}"
+    if code is None:
+        return "not started"
+    return f"exit {code}" if code >= 0 else "stopped by SIGTERM" if code == -signal.SIGTERM else f"signal {-code}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@ deploy/class_server.py writes for N replicas (parsed, and checked by `haproxy -c
 and the Kubernetes layout in deploy/k8s/ with the image of deploy/Dockerfile. tests/test_serve_live.py starts
 two replicas behind HAProxy for real."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from deploy.class_server import COOKIE, HEALTH, ClassServer, haproxy_config, rep
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
-HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
+HAPROXY = shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
 
 
 def sections(cfg: str) -> dict[str, list[list[str]]]:
@@ -84,7 +85,7 @@ def test_every_replica_gets_the_same_environment(tmp_path):
     env = server.child_env  # one dict, given to every replica (Child.start)
     assert {k: env[k] for k in base} == base  # runs/ and the class database shared as the launcher has them
     assert len(env["STREAMLIT_SERVER_COOKIE_SECRET"]) == 64  # one cookie secret for all replicas
-    assert env["CNNVIZ_THREADS"] == str(max(1, (__import__("os").cpu_count() or 1) // 4))
+    assert env["CNNVIZ_THREADS"] == str(max(1, (os.cpu_count() or 1) // 4))
     assert replica_env({"CNNVIZ_THREADS": "3"}, 4, cores=16)["CNNVIZ_THREADS"] == "3"  # an explicit value stays
     assert replica_env({}, 4, cores=16)["CNNVIZ_THREADS"] == "4" and replica_env({}, 4, cores=2)["CNNVIZ_THREADS"] == "1"
     assert replica_env({"STREAMLIT_SERVER_COOKIE_SECRET": "x"}, 2)["STREAMLIT_SERVER_COOKIE_SECRET"] == "x"

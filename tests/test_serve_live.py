@@ -8,6 +8,7 @@ About a minute on 2 cores (two Streamlit servers, each running a page once)."""
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,8 +23,8 @@ from deploy.class_server import COOKIE, HEALTH, port_free
 from deploy.tab import Tab
 
 ROOT = Path(__file__).resolve().parent.parent
-HAPROXY = any(Path(d, "haproxy").exists() for d in os.environ.get("PATH", "").split(":") + ["/usr/sbin"])
-pytestmark = pytest.mark.skipif(not HAPROXY, reason="haproxy is not installed (make test installs it)")
+pytestmark = pytest.mark.skipif(not shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin"),
+                                reason="haproxy is not installed (make test installs it)")
 
 
 def free_ports(n: int) -> list[int]:

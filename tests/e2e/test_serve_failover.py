@@ -7,6 +7,8 @@ timer); the new replica runs the view at the next click. That first run of a new
 the URL (ui.frame.apply_url), so the change the click made is lost and the page shows the URL's view again; the
 click after it works. The test says XFAIL while that is so."""
 
+import os
+import shutil
 import signal
 import threading
 import time
@@ -17,13 +19,13 @@ from deploy.class_server import COOKIE, ClassServer
 from deploy.warmup import warm
 from tests.e2e.conftest import free_port, no_exception, screenshot, wait_ready
 
-pytestmark = pytest.mark.skipif(not __import__("shutil").which("haproxy") and not __import__("os").path.exists(
-    "/usr/sbin/haproxy"), reason="haproxy is not installed (make test installs it)")
+pytestmark = pytest.mark.skipif(not shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin"),
+                                reason="haproxy is not installed (make test installs it)")
 
 
 @pytest.fixture
 def klass(tmp_path):
-    env = dict(__import__("os").environ, CNNVIZ_RUNS=str(tmp_path / "runs"), CNNVIZ_NO_DOWNLOAD="1",
+    env = dict(os.environ, CNNVIZ_RUNS=str(tmp_path / "runs"), CNNVIZ_NO_DOWNLOAD="1",
                CNNVIZ_THREADS="1")
     server = ClassServer(2, free_port(), "127.0.0.1", [free_port(), free_port()], tmp_path / "class", env=env,
                          warm=False, say=lambda text: None).start()
@@ -58,7 +60,7 @@ def test_a_page_whose_replica_dies_comes_back_to_the_same_view(klass, page):
     charts = page.get_by_test_id("stPlotlyChart").count()  # the visible ones and those of the hidden tabs
     assert charts >= 10
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
-    victim = next(c for c in klass.replicas_ if c.name == cookies[COOKIE])
+    victim = next(c for c in klass.replica_procs if c.name == cookies[COOKIE])
     t0 = time.monotonic()
     victim.proc.send_signal(signal.SIGKILL)
     # Streamlit's page reconnects by itself; HAProxy sends it to the other replica and says so in the cookie

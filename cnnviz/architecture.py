@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cnnviz import ShapeError
-from cnnviz.models import SEED_CONVS, ConvNetConfig, ConvSpec, StageTrace, _conv_stages, _pair, trace_stage
+from cnnviz.models import SEED_CONVS, ConvNetConfig, ConvSpec, StageTrace, _conv_stages, receptive_fields, trace_stage
 
 
 @dataclass
@@ -228,18 +228,9 @@ def receptive_field(config: ConvNetConfig, stage: str, row: int, col: int) -> Re
     names = list(stages)
     if stage not in names:
         raise ShapeError("err.arch_not_conv_stage", stage=str(stage)[:40])
-    chain = [stages[n] for n in names[:names.index(stage) + 1]]
-    r0, r1, c0, c1 = row, row, col, col
-    jump = 1
-    for m in reversed(chain):
-        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-            k, s, p, d = (_pair(v)[0] for v in (m.kernel_size, m.stride, m.padding, getattr(m, "dilation", 1)))
-            # output cells a..b read input cells a*s - p .. b*s - p + d(k-1)
-            r0, r1 = r0 * s - p, r1 * s - p + d * (k - 1)
-            c0, c1 = c0 * s - p, c1 * s - p + d * (k - 1)
-            jump *= s
+    rows, cols = receptive_fields(list(stages.values())[:names.index(stage) + 1])
     _, h, w = config.input_shape
-    return ReceptiveField((max(0, r0), min(h - 1, r1)), (max(0, c0), min(w - 1, c1)), r1 - r0 + 1, jump)
+    return ReceptiveField(rows.span(row, h), cols.span(col, w), rows.size, rows.jump)
 
 
 if __name__ == "__main__":

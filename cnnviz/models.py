@@ -20,6 +20,7 @@ from torch import nn
 
 from cnnviz import CnnvizError, ShapeError
 from cnnviz.blurpool import BlurPool2d
+from cnnviz.geometry import Field, receptive_field, window_of
 
 
 class ModelError(CnnvizError, ValueError):
@@ -88,24 +89,28 @@ class StageTrace:
     settings: dict = field(default_factory=dict)
 
 
-def conv_out(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
-    """Output length of a convolution or pooling: floor((n + 2p - d(k-1) - 1) / s) + 1."""
-    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+# Layers that slide a window over their input: their output shape and receptive field follow from
+# cnnviz.geometry; every other stage keeps the positions (ReLU, batch norm, dropout) or flattens them.
+WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, BlurPool2d)
 
 
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
+def receptive_fields(stages) -> tuple[Field, Field]:
+    """The receptive field (rows, cols) of the last of a chain of stages, from the input up: its windowed
+    layers' (cnnviz.geometry.receptive_field). Only the settings are read; no flatten in the chain."""
+    windows = [window_of(m) for m in stages if isinstance(m, WINDOWED)]
+    rows, cols = (receptive_field([w.axis(i) for w in windows]) for i in (0, 1))
+    return rows, cols
 
 
 def trace_stage(name: str, module: nn.Module, in_shape: tuple[int, ...]) -> StageTrace:
     """Output shape and parameter count of one stage, from its settings (no forward pass)."""
     params = sum(p.numel() for p in module.parameters())
     kind = type(module).__name__
-    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, BlurPool2d)):
+    if isinstance(module, WINDOWED):
         c, h, w = in_shape
-        k, s = _pair(module.kernel_size), _pair(module.stride)
-        p, d = _pair(module.padding), _pair(getattr(module, "dilation", 1))
-        oh, ow = (conv_out(n, k[i], s[i], p[i], d[i]) for i, n in enumerate((h, w)))
+        win = window_of(module)
+        k, s, p, d = win.kernel, win.stride, win.padding, win.dilation
+        oh, ow = win.output_size(0, h), win.output_size(1, w)
         oc = module.out_channels if isinstance(module, nn.Conv2d) else c
         formula = (f"⌊({h} + 2·{p[0]} − {d[0]}·({k[0]}−1) − 1)/{s[0]}⌋ + 1 = {oh}; "
                    f"⌊({w} + 2·{p[1]} − {d[1]}·({k[1]}−1) − 1)/{s[1]}⌋ + 1 = {ow}")

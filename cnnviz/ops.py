@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnviz import ShapeError
+from cnnviz.geometry import extent, output_size
 from cnnviz.i18n import Msg
 
 MAX_ABS_VALUE = 1e6  # larger grid values are refused: they only make the display unreadable
@@ -26,17 +27,6 @@ MAX_ABS_VALUE = 1e6  # larger grid values are refused: they only make the displa
 
 class GridError(ShapeError):
     """A grid typed by a user cannot be used; the message says which cell and why."""
-
-
-def output_size(n: int, k: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
-    """floor((n + 2p - d(k-1) - 1) / s) + 1, the length of a convolution's or pooling's output."""
-    return (n + 2 * padding - dilation * (k - 1) - 1) // stride + 1
-
-
-def output_size_formula(n: int, k: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> str:
-    """The formula with its numbers, e.g. '⌊(5 + 2·0 − 1·(3 − 1) − 1) / 1⌋ + 1 = 3'."""
-    out = output_size(n, k, stride, padding, dilation)
-    return f"⌊({n} + 2·{padding} − {dilation}·({k} − 1) − 1) / {stride}⌋ + 1 = {out}"
 
 
 def _as_array(a, name: str, ndim: int) -> np.ndarray:
@@ -66,7 +56,7 @@ def _check_settings(stride: int, padding: int, dilation: int) -> None:
 
 def _window_index(n_in: int, k: int, stride: int, dilation: int) -> np.ndarray:
     """(n_out, k) indices into the padded input: row i of the result holds window i's positions."""
-    n_out = (n_in - dilation * (k - 1) - 1) // stride + 1
+    n_out = output_size(n_in, k, stride, 0, dilation)
     return np.arange(n_out)[:, None] * stride + np.arange(k)[None, :] * dilation
 
 
@@ -78,7 +68,7 @@ def _windows(padded: np.ndarray, kh: int, kw: int, stride: int, dilation: int) -
 
 
 def _check_fits(h: int, w: int, kh: int, kw: int, stride: int, padding: int, dilation: int) -> None:
-    eh, ew = dilation * (kh - 1) + 1, dilation * (kw - 1) + 1  # the kernel's extent once dilated
+    eh, ew = extent(kh, dilation), extent(kw, dilation)  # the kernel's span once dilated
     if eh > h + 2 * padding or ew > w + 2 * padding:
         raise ShapeError("err.kernel_too_large", eh=eh, ew=ew, kh=kh, kw=kw, dilation=dilation,
                          ph=h + 2 * padding, pw=w + 2 * padding)

@@ -20,7 +20,6 @@ from cnnviz.ops import (
     conv2d_steps,
     format_grid,
     kernel_preset,
-    output_size,
     parse_grid,
     pool2d,
     pool2d_steps,
@@ -136,12 +135,6 @@ def test_pool_mode_names():
     assert pool2d_steps(SEED_POOL_INPUT, 2, mode="average").output[0, 0] == pytest.approx(13.0)
     with pytest.raises(ShapeError, match="mode"):
         pool2d_steps(SEED_POOL_INPUT, 2, mode="median")
-
-
-def test_output_size_formula():
-    assert output_size(5, 3) == 3
-    assert output_size(7, 3, stride=2, padding=1) == 4
-    assert output_size(12, 3, dilation=3) == 6
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -15,8 +15,8 @@ import streamlit as st
 from cnnviz import CnnvizError
 from cnnviz.checkpoints import SHIPPED, list_checkpoints, load_checkpoint
 from cnnviz.data import Dataset, images_to_browse, load_dataset
+from cnnviz.geometry import output_size
 from cnnviz.i18n import tr
-from cnnviz.ops import output_size
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
 CLASS_IDS = {  # dataset class name -> message id (labels are translated; logic uses the index)

@@ -1,4 +1,4 @@
-"""Uploaded images, opened safely and converted to a network's input.
+"""Uploaded images, opened safely, and drawings, converted to a network's input.
 
 Safety rules (DESIGN.md): only PNG, JPEG, GIF, BMP and WebP are opened; the byte size and the pixel
 count are checked before decoding (decompression bombs are errors, not warnings); truncated files
@@ -144,6 +144,32 @@ def to_input(img: Image.Image, input_shape: tuple[int, int, int], invert: bool =
         img = ImageOps.invert(img)
     img = ImageOps.pad(img, (w, h), method=Image.Resampling.LANCZOS, color=0)
     return np.asarray(img, dtype=np.uint8).copy()
+
+
+def canvas_to_image(rgba: np.ndarray, input_shape: tuple[int, int, int] = (1, 28, 28)) -> np.ndarray:
+    """A drawing canvas's RGBA array (H, W, 4), white strokes on black, -> the network's uint8 input.
+
+    Transparent pixels are black (the Fashion-MNIST convention: the object is light on a dark ground),
+    the drawing is cropped to its strokes with a margin, then `to_input` resizes it,
+    centred, to (H, W) for one channel or (H, W, 3) for three. An empty canvas gives a black image.
+    """
+    src = np.asarray(rgba)
+    if src.ndim != 3 or src.shape[2] not in (3, 4) or src.size == 0 or src.dtype.kind not in "uif":
+        raise ImageRejected("err.img_canvas", shape=str(tuple(src.shape)))
+    a = np.nan_to_num(src.astype(np.float64))
+    if src.dtype.kind == "f" and a.max() <= 1.0:  # floats in [0, 1]
+        a = a * 255.0
+    alpha = a[..., 3] / 255.0 if a.shape[2] == 4 else np.ones(a.shape[:2])
+    rgb = a[..., :3] * alpha[..., None]  # composite over black
+    ys, xs = np.nonzero(rgb.max(axis=2) > 8)
+    if len(ys):  # crop to the strokes, square, with a 15 % margin, as MNIST-like sets centre their objects
+        cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+        half = max(ys.max() - ys.min(), xs.max() - xs.min()) / 2 * 1.15 + 1
+        y0, y1 = int(max(0, cy - half)), int(min(a.shape[0], cy + half + 1))
+        x0, x1 = int(max(0, cx - half)), int(min(a.shape[1], cx + half + 1))
+        rgb = rgb[y0:y1, x0:x1]
+    img = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+    return to_input(img, tuple(input_shape))
 
 
 def to_gray(img: Image.Image, max_side: int = 128) -> np.ndarray:

@@ -40,6 +40,7 @@ from cnnviz.figures_explain import (
     unit_figure,
 )
 from cnnviz.i18n import domains
+from cnnviz.images import ImageRejected
 from cnnviz.models import MLP, ConvNet, ConvNetConfig, ConvSpec, SeedNet, StagedNet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,6 +203,40 @@ def test_generic_modules_strides_dilations_groups_padding_modes():
         d = model.forward_features(to_tensor(images))["d"][:, 2].flatten(1).max(1).values.numpy()
     assert [t.index for t in tops] == sorted(range(40), key=lambda i: (-d[i], i))[:3]
     assert all(t.box == receptive_field(model, "d", t.row, t.col, names=["pre", *"abcdefg"]) for t in tops)
+
+
+class _SamePadded(nn.Module):
+    """padding="same" (PyTorch pads d(k − 1) // 2 cells before, the rest after): odd and even spans, dilated."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 3, 3, padding="same")
+        self.b = nn.Conv2d(3, 4, 4, padding="same")  # even span: one more cell after than before
+        self.c = nn.Conv2d(4, 2, 3, padding="same", dilation=2)
+        self.input_shape = (1, 9, 11)
+
+    def forward_features(self, x):
+        out = OrderedDict()
+        for name in "abc":
+            x = getattr(self, name)(x)
+            out[name] = x
+        out["logits"] = x
+        return out
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
+def test_same_padding_is_explained():
+    torch.manual_seed(5)
+    model = _SamePadded().eval()
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (9, 11), dtype=np.uint8)
+    _check_every_stage(model, image, rng, per_stage=12)
+    for name in "abc":  # the corners read padding on both sides
+        for r, c in ((0, 0), (8, 10)):
+            assert explain_unit(model, image, name, 1, r, c).terms.padding_mask.any()
+    # conv a then b: 3 + 3 pixels wide, starting 1 + 1 before the unit; c adds 2·2 on each side
+    assert receptive_field(model, "b", 4, 5, names=[*"abc"]) == (2, 7, 3, 8)
+    assert receptive_field(model, "c", 0, 0, names=[*"abc"]) == (0, 5, 0, 5)
 
 
 # ---------------------------------------------------------------- the path backwards
@@ -382,7 +417,7 @@ def test_canvas_to_image():
     rows = np.nonzero(out.max(1))[0]
     assert 8 <= rows.mean() <= 20  # centred
     assert canvas_to_image(drawing, (3, 32, 32)).shape == (32, 32, 3)
-    with pytest.raises(ExplainError):
+    with pytest.raises(ImageRejected, match=r"RGBA array .* got \(5, 5\)"):
         canvas_to_image(np.zeros((5, 5)))
 
 
@@ -441,7 +476,9 @@ def test_picture_figures(shipped, samples, fmnist_test):
 
 
 def test_catalogue_ids_match_the_code():
-    code = (ROOT / "cnnviz/explain.py").read_text() + (ROOT / "cnnviz/figures_explain.py").read_text()
+    package = [f for f in sorted((ROOT / "cnnviz/explain").glob("*.py")) if f.name != "__init__.py"]  # (names only)
+    files = [*package, ROOT / "cnnviz/figures_explain.py"]
+    code = "".join(f.read_text() for f in files)
     used = set(re.findall(r"\"((?:explain|err\.explain_)[a-z_.]+)\"", code)) - {"explain_map"}
     en, fr = domains("en")["explain"], domains("fr")["explain"]
     assert en == fr

@@ -16,7 +16,7 @@ from ui.screens import SCREENS
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = [ROOT / "app.py", *sorted((ROOT / "ui").glob("*.py")), *sorted((ROOT / "pages").glob("*.py")),
-        *sorted((ROOT / "cnnviz").glob("*.py"))]
+        *sorted((ROOT / "cnnviz").rglob("*.py"))]  # cnnviz/explain/ is a package
 ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 

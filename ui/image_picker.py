@@ -44,8 +44,8 @@ def drawn_key(state) -> str:
 
 
 def _draw(t, state, meta: dict):
-    """A drawing area (white strokes on black), converted as an upload is (cnnviz.explain.canvas_to_image)."""
-    from cnnviz.explain import canvas_to_image
+    """A drawing area (white strokes on black), converted as an upload is (cnnviz.images.canvas_to_image)."""
+    from cnnviz.images import canvas_to_image
 
     try:
         from streamlit_drawable_canvas import st_canvas

@@ -128,7 +128,7 @@ class LayerError(ShapeError):
     """An edited layer table that cannot describe a network (a ValueError too)."""
 
 
-def _whole(value, field: str, row: int) -> int:
+def _whole_number(value, field: str, row: int) -> int:
     """An integer from an editor cell (row ≥ 1) or a setting (row 0): int, numpy integer, or a float with no
     fraction; nothing else."""
     where = dict(row=row) if row else {}
@@ -151,7 +151,7 @@ def _pool(value, row: int) -> int:
         return 2 if value else 0
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return 0
-    return _whole(value, "pool", row)
+    return _whole_number(value, "pool", row)
 
 
 def validate_layers(rows, input_shape=None, fc_width=None, num_classes: int = 10) -> ConvNetConfig:
@@ -187,10 +187,10 @@ def validate_layers(rows, input_shape=None, fc_width=None, num_classes: int = 10
         unknown = set(cells) - {"out_channels", "kernel", "padding", "pool", "stride", "batchnorm"}
         if unknown or "out_channels" not in cells or "kernel" not in cells:
             raise LayerError("err.arch_bad_row", row=i)
-        out = _whole(cells["out_channels"], "out_channels", i)
-        kernel = _whole(cells["kernel"], "kernel", i)
-        padding = _whole(cells.get("padding", 0), "padding", i)
-        stride = _whole(cells.get("stride", 1), "stride", i)
+        out = _whole_number(cells["out_channels"], "out_channels", i)
+        kernel = _whole_number(cells["kernel"], "kernel", i)
+        padding = _whole_number(cells.get("padding", 0), "padding", i)
+        stride = _whole_number(cells.get("stride", 1), "stride", i)
         pool = _pool(cells.get("pool", False), i)
         if stride != 1:
             raise LayerError("err.arch_unsupported", row=i, field="@err.arch_field_stride", value=stride, ok=1)
@@ -198,7 +198,7 @@ def validate_layers(rows, input_shape=None, fc_width=None, num_classes: int = 10
             raise LayerError("err.arch_unsupported", row=i, field="@err.arch_field_pool", value=pool, ok=2)
         specs.append(ConvSpec(out, kernel, padding, pool == 2, bool(cells.get("batchnorm", False))))
     c, h, w = _input_shape(input_shape if input_shape is not None else (3, 32, 32))
-    width = _whole(fc_width if fc_width is not None else 120, "fc_width", 0)
+    width = _whole_number(fc_width if fc_width is not None else 120, "fc_width", 0)
     return ConvNetConfig((c, h, w), tuple(specs), width, int(num_classes))
 
 
@@ -206,7 +206,7 @@ def _input_shape(shape) -> tuple[int, int, int]:
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 3:
         raise LayerError("err.arch_input_shape")
     c, h, w = shape
-    return _whole(c, "channels", 0), _whole(h, "size", 0), _whole(w, "size", 0)
+    return _whole_number(c, "channels", 0), _whole_number(h, "size", 0), _whole_number(w, "size", 0)
 
 
 def seed_config(input_shape=(3, 32, 32)) -> ConvNetConfig:

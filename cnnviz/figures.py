@@ -17,9 +17,8 @@ import plotly.colors as pcolors
 import plotly.graph_objects as go
 
 from cnnviz.curves import MAX_POINTS, downsample_curve
-from cnnviz.i18n import format_number as fmt_num
-from cnnviz.i18n import tr
-from cnnviz.ops import ConvTrace, PoolTrace, format_number
+from cnnviz.i18n import format_number, tr
+from cnnviz.ops import ConvTrace, PoolTrace, plain_number
 
 WINDOW_COLOR = "#e4572e"  # the kernel's window on the input
 CURRENT_COLOR = "#17bebb"  # the output cell being computed
@@ -29,7 +28,7 @@ SEQUENTIAL = "Viridis"
 
 
 def _text(values: np.ndarray) -> list[list[str]]:
-    return [["" if (isinstance(v, float) and math.isnan(v)) else format_number(v) for v in row] for row in values]
+    return [["" if (isinstance(v, float) and math.isnan(v)) else plain_number(v) for v in row] for row in values]
 
 
 def _cell_rect(r0: int, c0: int, r1: int, c1: int, color: str, xref="x", yref="y", width=3) -> dict:
@@ -455,7 +454,7 @@ def probability_figure(probs: np.ndarray, classes, true_label: int | None = None
     colors = [WINDOW_COLOR if i == pred else "#8da0cb" for i in range(len(classes))]
     widths = [3 if i == true_label else 0 for i in range(len(classes))]
     fig = go.Figure(go.Bar(x=probs, y=list(classes), orientation="h", marker=dict(
-        color=colors, line=dict(color="black", width=widths)), text=[fmt_num(lang, float(p), ".1%") for p in probs],
+        color=colors, line=dict(color="black", width=widths)), text=[format_number(lang, float(p), ".1%") for p in probs],
         textposition="outside", hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=30, t=30, b=10), xaxis=dict(range=[0, 1.15], tickformat=".0%"),
                       yaxis=dict(autorange="reversed"), title=tr(lang, "fig.probabilities"))
@@ -555,7 +554,7 @@ def params_comparison_figure(names: list[str], conv_params: list[int], fc_params
     """Parameters of each conv layer next to a fully connected layer with the same input and output sizes (log scale)."""
     fig = go.Figure([
         go.Bar(x=names, y=conv_params, name=tr(lang, "fig.conv_params"), marker_color="#17bebb",
-               text=[fmt_num(lang, int(v)) for v in conv_params], textposition="outside"),
+               text=[format_number(lang, int(v)) for v in conv_params], textposition="outside"),
         go.Bar(x=names, y=fc_params, name=tr(lang, "fig.fc_params"), marker_color="#e4572e",
                text=[f"{v:.2e}" for v in fc_params], textposition="outside"),
     ])

@@ -102,8 +102,8 @@ class ConvTrace:
 
     def products_text(self, step: ConvStep) -> str:
         """'1×1 + 1×0 + 1×1 + ... = 4': input value × kernel weight for each position, then the sum."""
-        terms = [f"{format_number(a)}×{format_number(b)}" for a, b in zip(step.window.ravel(), self.kernel.ravel())]
-        return " + ".join(terms) + f" = {format_number(step.value)}"
+        terms = [f"{plain_number(a)}×{plain_number(b)}" for a, b in zip(step.window.ravel(), self.kernel.ravel())]
+        return " + ".join(terms) + f" = {plain_number(step.value)}"
 
 
 def conv2d_steps(image, kernel, stride: int = 1, padding: int = 0, dilation: int = 1) -> ConvTrace:
@@ -292,11 +292,13 @@ def parse_grid(text: str, name: str = "grid", max_size: int = 12) -> np.ndarray:
 
 
 def format_grid(a: np.ndarray) -> str:
-    return "\n".join(" ".join(format_number(v) for v in row) for row in np.asarray(a))
+    return "\n".join(" ".join(plain_number(v) for v in row) for row in np.asarray(a))
 
 
-def format_number(v) -> str:
-    """Whole numbers without a decimal point; others with up to 3 significant decimals."""
+def plain_number(v) -> str:
+    """A grid value as text, the same in every language (what `parse_grid` reads back; a screen's numbers in the
+    reader's language are cnnviz.i18n.format_number's): whole numbers without a decimal point, others with up
+    to 3 significant decimals."""
     v = float(v)
     if abs(v) < 1e-9:  # float round-off such as 2.8e-17 reads as 0
         return "0"

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real datasets (skipped with a reason when absent), a CIFAR-format fixture."""
+"""Shared fixtures: the real datasets (a test that needs them fails, saying how to install them, when they are
+absent), a CIFAR-format fixture, and `fresh_datasets` for a test that changes where datasets are found."""
 
 import pickle
 from pathlib import Path
@@ -25,6 +26,15 @@ def fmnist_test():
 @pytest.fixture(scope="session")
 def fmnist_train():
     return real_fashion_mnist("train")
+
+
+@pytest.fixture
+def fresh_datasets():
+    """load_dataset's per-process cache emptied before and after the test: the test reads datasets from where
+    it points (CNNVIZ_DATA, a fixture folder...), and later tests do not see what it loaded."""
+    load_dataset.cache_clear()
+    yield
+    load_dataset.cache_clear()
 
 
 def write_cifar_fixture(root: Path, per_batch: int = 20, seed: int = 0) -> dict:

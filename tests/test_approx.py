@@ -9,12 +9,15 @@ import pytest
 from cnnviz.approx import (
     ACTIVATIONS,
     FUNCTIONS,
+    HI,
+    LO,
     N_GRID,
     N_PLOT,
     N_TRAIN,
     FitStore,
     errors,
     fit,
+    plot_grid,
     sweep,
     target,
     training_points,
@@ -119,5 +122,12 @@ def test_figures_in_french(sine16):
     assert sw.data[2].name.startswith("Ce réseau") and list(sw.data[2].y) == [sine16.max_error, sine16.mse]
 
 
-def test_grid_sizes():
-    assert N_GRID > 1000 and N_PLOT < N_GRID
+def test_the_errors_are_measured_on_every_drawn_point_and_between(sine16):
+    """The dense grid holds every point of the drawn curve (and 4 more between two of them), so the maximum error
+    shown is never smaller than a gap a student can see on the chart."""
+    dense, drawn = np.linspace(LO, HI, N_GRID), plot_grid()
+    step = (N_GRID - 1) // (N_PLOT - 1)
+    assert step > 1 and (N_PLOT - 1) * step == N_GRID - 1
+    np.testing.assert_allclose(dense[::step], drawn, rtol=0, atol=1e-12)
+    seen = np.abs(sine16.pred - sine16.truth).max()  # the largest gap on the chart
+    assert seen <= sine16.max_error + 1e-6

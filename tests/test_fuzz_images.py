@@ -116,9 +116,14 @@ def test_fuzz_decoder_only_raises_image_rejected():
 
 
 @pytest.mark.parametrize("cut", [8, 20, 33, 57, 100])
-def test_truncations_of_every_seed(cut):
+def test_truncations_of_every_seed_are_refused_with_a_reason(cut):
+    """A file cut short (every seed is longer than 100 bytes) lacks its pixels: refused as "not an image" or
+    "damaged", with a sentence in both languages, never another exception nor a half-decoded image."""
     for data in _seeds():
-        try:
+        assert len(data) > cut
+        with pytest.raises(ImageRejected) as info:
             open_image(data[:cut], "cut")
-        except ImageRejected:
-            pass
+        assert info.value.code in ("err.img_not_image", "err.img_corrupt"), info.value.code
+        for lang in ("en", "fr"):
+            message = info.value.message(lang)
+            assert "cut" in message and "{" not in message and not message.startswith("err.")

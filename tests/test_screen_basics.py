@@ -26,7 +26,7 @@ def test_a_broken_checkpoint_shows_a_message(tmp_path, monkeypatch):
     assert not at.exception and not at.error
 
 
-def test_every_screen_works_without_the_dataset(tmp_path, monkeypatch):
+def test_every_screen_works_without_the_dataset(tmp_path, monkeypatch, fresh_datasets):
     """Offline and without Debian's package: the shipped sample images stand in; training says what to install."""
     from cnnviz import data
 
@@ -34,7 +34,6 @@ def test_every_screen_works_without_the_dataset(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNVIZ_NO_DOWNLOAD", "1")
     monkeypatch.setattr(data, "REPO_ROOT", tmp_path)
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
-    data.load_dataset.cache_clear()
     st.cache_resource.clear()
     try:
         at = app()
@@ -49,7 +48,6 @@ def test_every_screen_works_without_the_dataset(tmp_path, monkeypatch):
         assert not at.exception
         assert any("apt-get install dataset-fashion-mnist" in e.value.replace("\\", "") for e in at.error)
     finally:
-        data.load_dataset.cache_clear()
         st.cache_resource.clear()
 
 

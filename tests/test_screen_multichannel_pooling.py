@@ -161,13 +161,11 @@ def test_multichannel_hostile_links(query):
     assert not set(query) & set(at.query_params)
 
 
-def test_multichannel_offers_cifar10_when_installed(tmp_path, monkeypatch):
-    from cnnviz.data import load_dataset
+def test_multichannel_offers_cifar10_when_installed(tmp_path, monkeypatch, fresh_datasets):
     from tests.conftest import write_cifar_fixture
 
     write_cifar_fixture(tmp_path)
     monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path))
-    load_dataset.cache_clear()
     try:
         at = app("multichannel")
         assert at.radio(key="mc_source").options[0] == "CIFAR-10 test image"
@@ -177,8 +175,6 @@ def test_multichannel_offers_cifar10_when_installed(tmp_path, monkeypatch):
         at.number_input(key="mc_cifar").set_value(5).run()
         assert at.query_params["cifar"] == "5"
     finally:
-        monkeypatch.undo()
-        load_dataset.cache_clear()
         st.cache_resource.clear()  # ui.dataset must not keep the fixture for later tests
 
 

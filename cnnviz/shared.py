@@ -1,12 +1,14 @@
 """What the sessions of a class share: computations that depend only on plain values (a checkpoint, an image,
 a setting), done once per server and handed to every session read-only.
 
-Each function here is a plain computation (no Streamlit); `ui/` wraps it in `st.cache_resource` keyed by
-plain values, the model and the dataset passed as `_`-prefixed (unhashed) arguments:
+Each function here is a plain computation (no Streamlit); ui/shared_cache.py wraps it in `st.cache_resource`
+keyed by plain strings — the checkpoint as `model_key(model, meta)` (path, mtime, the loaded object), the image
+as `image_key(image)` (a digest of its bytes, shape and dtype) — the model and the image themselves passed as
+`_`-prefixed (unhashed) arguments:
 
     @st.cache_resource(max_entries=256, show_spinner=False)
-    def image_maps(path: str, mtime: float, image: np.ndarray, _model):   # image hashed by content
-        return shared.image_maps(_model, image)
+    def _image_maps(model: str, image: str, _model, _image):
+        return shared.image_maps(_model, _image)
 
 `st.cache_resource` computes a key once even when thirty sessions ask at the same moment (the others wait
 for the first) and hands out the same object without copying it, which is why every array returned here is
@@ -55,7 +57,7 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 def image_maps(model, image: np.ndarray):
     """Every stage's maps, the probabilities and the prediction of one image (cnnviz.explore.inspect), read-only.
 
-    Key: (checkpoint path, mtime, image) — the image by content, or (dataset, split, index) for a test image.
+    Key (ui/shared_cache.py): the checkpoint and the image by content, a test image as any other.
     """
     from cnnviz.explore import Inspection, inspect
 
@@ -68,8 +70,8 @@ def image_maps(model, image: np.ndarray):
 def shift_probabilities(model, image: np.ndarray, k: int, circular: bool = False) -> np.ndarray:
     """cnnviz.shift.probabilities_over_shifts without autograd: (2k+1, 2k+1, classes), read-only.
 
-    (2k+1)² forward passes (121 for k = 5): the costliest part of a Translation run. Key: (checkpoint path,
-    mtime, image, k, circular).
+    (2k+1)² forward passes (121 for k = 5): the costliest part of a Translation run. Key (ui/shared_cache.py):
+    the checkpoint, the image by content, k, circular.
     """
     from cnnviz.shift import probabilities_over_shifts
 
@@ -82,8 +84,9 @@ def stage_mosaics(maps: dict, stages: list[str], signed: bool, lang: str, cols: 
                   titles: dict | None = None) -> dict:
     """The Feature maps screen's mosaics, stage -> go.Figure: the figures of a view, built once.
 
-    Key: (checkpoint path, mtime, image, signed, lang) — everything the figures show. `titles` (stage -> text)
-    is part of the key when given (it is translated text, so lang covers it).
+    Key (ui/shared_cache.py): the checkpoint, the image by content, the stages, signed, lang — everything the
+    figures show. `titles` (stage -> text) is not part of the key: it is translated text that the stages'
+    shapes and `lang` determine.
     """
     from cnnviz.figures import mosaic_figure
 
@@ -100,7 +103,9 @@ def test_consistency(model, images: np.ndarray, k: int, circular: bool = False) 
     """The share of test images whose class survives two random shifts of up to k pixels (cnnviz.shift).
 
     Nine seconds over 10,000 images on two cores: a class pressing the button thirty times must not cost
-    thirty times that. Key: (checkpoint path, mtime, dataset, k, circular).
+    thirty times that. No screen calls it today: the Translation screen keeps the values it measured with
+    cnnviz.shift.consistency in its own server-wide dict (pages/translation.py, `measured`), keyed by
+    (checkpoint path, mtime, k, circular).
     """
     from cnnviz.shift import consistency
 

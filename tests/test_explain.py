@@ -213,11 +213,12 @@ class _SamePadded(nn.Module):
         self.a = nn.Conv2d(1, 3, 3, padding="same")
         self.b = nn.Conv2d(3, 4, 4, padding="same")  # even span: one more cell after than before
         self.c = nn.Conv2d(4, 2, 3, padding="same", dilation=2)
+        self.d = nn.Conv2d(2, 2, 2, padding="same", padding_mode="reflect")  # the padded cells come from the map
         self.input_shape = (1, 9, 11)
 
     def forward_features(self, x):
         out = OrderedDict()
-        for name in "abc":
+        for name in "abcd":
             x = getattr(self, name)(x)
             out[name] = x
         out["logits"] = x
@@ -231,12 +232,12 @@ def test_same_padding_is_explained():
     rng = np.random.default_rng(5)
     image = rng.integers(0, 256, (9, 11), dtype=np.uint8)
     _check_every_stage(model, image, rng, per_stage=12)
-    for name in "abc":  # the corners read padding on both sides
-        for r, c in ((0, 0), (8, 10)):
-            assert explain_unit(model, image, name, 1, r, c).terms.padding_mask.any()
+    for name in "abcd":  # the last cell reads padding (the first too, but for d: its padding is all after)
+        masks = [explain_unit(model, image, name, 1, r, c).terms.padding_mask for r, c in ((0, 0), (8, 10))]
+        assert masks[1].any() and masks[0].any() == (name != "d")
     # conv a then b: 3 + 3 pixels wide, starting 1 + 1 before the unit; c adds 2·2 on each side
-    assert receptive_field(model, "b", 4, 5, names=[*"abc"]) == (2, 7, 3, 8)
-    assert receptive_field(model, "c", 0, 0, names=[*"abc"]) == (0, 5, 0, 5)
+    assert receptive_field(model, "b", 4, 5, names=[*"abcd"]) == (2, 7, 3, 8)
+    assert receptive_field(model, "c", 0, 0, names=[*"abcd"]) == (0, 5, 0, 5)
 
 
 # ---------------------------------------------------------------- the path backwards

@@ -165,7 +165,8 @@ def _explain_conv(m: nn.Conv2d, prev: np.ndarray, prev_name: str, channel: int, 
         window[:, ri[:, None], ci[None, :]] = prev[in_channels][:, rows[ri][:, None], cols[ci][None, :]]
     else:  # reflect / replicate / circular: the padded values come from the map itself
         mode = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}[m.padding_mode]
-        padded = F.pad(torch.from_numpy(prev[in_channels])[None], (p[1], p[1], p[0], p[0]), mode=mode)[0].numpy()
+        pads = (p[1], p[1] + win.extra[1], p[0], p[0] + win.extra[0])  # (left, right, top, bottom)
+        padded = F.pad(torch.from_numpy(prev[in_channels])[None], pads, mode=mode)[0].numpy()
         window = padded[:, (rows + p[0])[:, None], (cols + p[1])[None, :]].astype(np.float64)
     weight = m.weight[channel:channel + 1].detach().double().numpy()  # (1, C_in, kh, kw)
     bias = float(m.bias[channel]) if m.bias is not None else 0.0

@@ -165,8 +165,22 @@ def test_random_architectures(data):
             assert receptive_field(model, name, r, c) == (*ref.rows, *ref.cols)
 
 
-class _Generic(nn.Module):
-    """Not a StagedNet: stages are found by name among the modules, in forward_features' order."""
+class _Named(nn.Module):
+    """Not a StagedNet: stages are found by name among the modules, in forward_features' order (`ORDER`)."""
+
+    ORDER: tuple[str, ...] = ()
+
+    def forward_features(self, x):
+        out = OrderedDict()
+        for name in self.ORDER:
+            x = getattr(self, name)(x)
+            out[name] = x
+        out["logits"] = x
+        return out
+
+
+class _Generic(_Named):
+    ORDER = ("pre", *"abcdefg")
 
     def __init__(self):
         super().__init__()
@@ -179,14 +193,6 @@ class _Generic(nn.Module):
         self.f = nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False)
         self.g = nn.Tanh()
         self.input_shape = (3, 17, 15)
-
-    def forward_features(self, x):
-        out = OrderedDict()
-        for name in ("pre", *"abcdefg"):
-            x = getattr(self, name)(x)
-            out[name] = x
-        out["logits"] = x
-        return out
 
 
 def test_generic_modules_strides_dilations_groups_padding_modes():
@@ -205,8 +211,10 @@ def test_generic_modules_strides_dilations_groups_padding_modes():
     assert all(t.box == receptive_field(model, "d", t.row, t.col, names=["pre", *"abcdefg"]) for t in tops)
 
 
-class _SamePadded(nn.Module):
+class _SamePadded(_Named):
     """padding="same" (PyTorch pads d(k − 1) // 2 cells before, the rest after): odd and even spans, dilated."""
+
+    ORDER = tuple("abcd")
 
     def __init__(self):
         super().__init__()
@@ -215,14 +223,6 @@ class _SamePadded(nn.Module):
         self.c = nn.Conv2d(4, 2, 3, padding="same", dilation=2)
         self.d = nn.Conv2d(2, 2, 2, padding="same", padding_mode="reflect")  # the padded cells come from the map
         self.input_shape = (1, 9, 11)
-
-    def forward_features(self, x):
-        out = OrderedDict()
-        for name in "abcd":
-            x = getattr(self, name)(x)
-            out[name] = x
-        out["logits"] = x
-        return out
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")

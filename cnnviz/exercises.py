@@ -31,9 +31,10 @@ from functools import lru_cache
 import numpy as np
 
 from cnnviz import CnnvizError
+from cnnviz.geometry import extent, output_size, receptive_field
 from cnnviz.i18n import Msg, normalize, tr
 from cnnviz.multichannel import number_text, products_text
-from cnnviz.ops import conv2d_steps, output_size, pool2d_steps
+from cnnviz.ops import conv2d_steps, pool2d_steps
 
 KINDS = ("conv_cell", "conv_output_size", "conv_params", "pool_cell", "fc_inputs", "receptive_field", "predict")
 MAX_SEED = 999_999
@@ -270,7 +271,7 @@ class ConvCell(_Kind):
             k = _pick(rng, [2, 3, 3, 3])
             stride, dilation = _pick(rng, [1, 1, 2]), _pick(rng, [1, 1, 1, 2])
             padding = min(_pick(rng, [0, 0, 1, 1, 2]), k - 1)  # a wider border would give windows of zeros only
-            ext = dilation * (k - 1) + 1
+            ext = extent(k, dilation)
             if ext > min(h, w) + 2 * padding:
                 continue
             ho, wo = output_size(h, k, stride, padding, dilation), output_size(w, k, stride, padding, dilation)
@@ -396,7 +397,7 @@ class ConvOutputSize(_Kind):
         inner = n + 2 * p - d * (k - 1) - 1
         return [Msg("ex.sol.size_formula"),
                 Msg("ex.sol.size_numbers", n=n, k=k, s=s, p=p, d=d, inner=inner, q=inner // s, out=answer),
-                Msg("ex.sol.size_extent", ext=d * (k - 1) + 1, k=k, d=d, s=s, padded=n + 2 * p),
+                Msg("ex.sol.size_extent", ext=extent(k, d), k=k, d=d, s=s, padded=n + 2 * p),
                 Msg("ex.sol.answer", value=number_text(lang, answer))]
 
 
@@ -632,12 +633,9 @@ class FcInputs(_Kind):
 
 def receptive_side(layers: list[dict]) -> int:
     """Side, in input pixels, of the receptive field of one unit after `layers` (from the input up), each
-    {k, stride, padding, dilation}: going down a layer, r -> (r - 1)·s + d·(k - 1) + 1 (padding moves the field,
-    it does not change its size). The same back-projection as cnnviz.architecture.receptive_field."""
-    r = 1
-    for layer in reversed(layers):
-        r = (r - 1) * layer["stride"] + layer["dilation"] * (layer["k"] - 1) + 1
-    return r
+    {k, stride, padding, dilation}: cnnviz.geometry.receptive_field, as on the Architecture screen (padding moves
+    the field, it does not change its size)."""
+    return receptive_field([(v["k"], v["stride"], v["padding"], v["dilation"]) for v in layers]).size
 
 
 class ReceptiveField(_Kind):

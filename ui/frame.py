@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 import streamlit as st
 
 from cnnviz.i18n import LANGUAGES, normalize, translator
+from ui import classroom_view
 from ui.screens import BY_ID, ROOT, SCREENS, SECTIONS, Screen
 
 LANG_KEY = "lang"
@@ -159,6 +160,7 @@ def _sidebar(t, screen: Screen | None) -> None:
             with st.popover(t("common.copy_link"), icon=":material/link:", width="stretch"):
                 st.caption(t("common.copy_link_help"))
                 st.code(share_link(screen), language=None, wrap_lines=True)
+        classroom_view.ask_button(t, screen)  # "Ask the class about this view": only for a class's instructor
         st.caption(t("common.tagline"))
     for msg_id, params in S.pop("_notices", []):
         st.toast(t(msg_id, **params), icon=":material/info:")

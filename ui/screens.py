@@ -217,6 +217,13 @@ def _hundreds(n: int) -> None:
         raise ValueError("not a multiple of 100")
 
 
+def _class_code_check(text: str) -> None:
+    if text:
+        from cnnviz.classroom import normalize_code
+
+        normalize_code(text)
+
+
 def _stage_check(text: str) -> None:
     import re
 
@@ -232,6 +239,9 @@ EX_MAX_SEED = 999_999  # = cnnviz.exercises.MAX_SEED
 
 SCREENS: tuple[Screen, ...] = (
     Screen("home", "screen.home", "pages/home.py", ":material/home:", "section.cnnviz", "home_"),
+    Screen("classroom", "screen.classroom", "pages/classroom.py", ":material/groups:", "section.cnnviz", "class_", (
+        Field("code", "", "text", max_len=20, check=_class_code_check),  # the join code (students' link)
+    )),
     Screen("approximation", "screen.approximation", "pages/approximation.py", ":material/function:", "section.operations", "ua_", (
         Field("function", "sine", "choice", choices=UA_FUNCTIONS),
         Field("activation", "tanh", "choice", choices=UA_ACTIVATIONS),

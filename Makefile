@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-DEBIAN_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core haproxy
+DEBIAN_PACKAGES := dataset-fashion-mnist chromium fonts-dejavu-core haproxy postgresql
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
 REPLICAS ?= $(shell nproc 2>/dev/null || echo 1)
@@ -25,7 +25,8 @@ test: system $(VENV)/.installed
 	$(PY) -m pytest
 
 # Debian packages the tests need: the real Fashion-MNIST, a browser for the end-to-end suite, HAProxy for the
-# class server's tests (`make class` installs only HAProxy).
+# class server's tests (`make class` installs only HAProxy), and PostgreSQL (the class store's tests start a
+# throwaway cluster with its initdb/pg_ctl; no server is set up or left running).
 system:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

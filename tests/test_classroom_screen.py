@@ -13,6 +13,7 @@ import pytest
 
 from cnnviz import class_questions as cq
 from cnnviz.classroom import ClassStore
+from cnnviz.i18n import tr
 from tests.apptest import app, chart, decode, open_link, param
 
 KEY = "a long instructor key"
@@ -151,7 +152,7 @@ def test_a_number_typed_the_french_way(db):
     assert "Une entrée de 5×5 pixels" in texts(s)
     s.text_input(key=f"class_num_{qid}").input("trois")
     send(s).click().run()
-    assert errors(s) == ["Écrivez un nombre, par exemple 12 ou 0,5."]
+    assert errors(s) == [tr("fr", "ex.err.not_a_number", text="trois")]  # read as on the Exercises screen
     s.text_input(key=f"class_num_{qid}").input("2,5")
     send(s).click().run()
     assert db.results(code, qid, KEY)["values"] == {2.5: 1} and "Votre réponse\u00a0: **2,5**" in texts(s)
@@ -199,3 +200,20 @@ def test_taking_back_a_class_needs_its_key(db):
     at.text_input(key="class_key").input(KEY).run()
     at.button(key="class_start").click().run()
     assert at.session_state["_class_teacher"]["code"] == code and at.button(key="class_quick_choice")
+
+
+def test_a_numeric_question_about_the_view_answered_the_french_way(db):
+    """Convolution's default view (the course's example, step 1): the value of the output cell marked "?" is 4."""
+    at, code = start_class()
+    at = ask_from(at, "convolution", "numeric")
+    q = db.current(code)
+    assert q["kind"] == "numeric" and "answer" not in q
+    s = join(code, lang="fr")
+    assert "Quelle est la valeur de la case de sortie marquée" in texts(s)
+    assert "? · ·\n· · ·\n· · ·" in texts(s)  # the 3×3 output, the cell asked marked
+    s.text_input(key=f"class_num_{q['id']}").input("4,0")
+    send(s).click().run()
+    at.button(key="class_reveal").click().run()
+    assert any("100%" in m.value and "1 of 1" in m.value for m in at.markdown)
+    s.run()
+    assert "Vous aviez la bonne réponse." in texts(s)

@@ -37,8 +37,10 @@ MAX_KEY_FAILURES = 10  # wrong keys per session before the instructor form stops
 TEACHER, STUDENT, SEEN, FAILS = "_class_teacher", "_class_student", "_class_seen", "_class_fails"
 CSS = """
 <style>
-.st-key-class_code_big [data-testid="stMarkdownContainer"] p { font-size: 4rem !important; font-weight: 700;
-  letter-spacing: 0.08em; line-height: 1.1; font-family: monospace; white-space: nowrap; }
+.st-key-class_code_big [data-testid="stMarkdownContainer"] p, .st-key-class_code_huge [data-testid="stMarkdownContainer"] p {
+  font-size: min(4rem, 3.2vw) !important; font-weight: 700; letter-spacing: 0.08em; line-height: 1.1;
+  font-family: monospace; white-space: nowrap; }
+.st-key-class_code_huge [data-testid="stMarkdownContainer"] p { font-size: min(9rem, 7vw) !important; }
 .st-key-class_answers button { min-height: 3.4rem; font-size: 1.25rem !important; }
 .st-key-class_count [data-testid="stMetricValue"], .st-key-class_count [data-testid="stMetricValue"] * {
   font-size: 4rem !important; line-height: 1.1; }
@@ -319,8 +321,10 @@ def answer_widgets(t, db: ClassStore, code: str, q: dict, mine) -> None:
                 text = st.text_input(t("class.your_number"), max_chars=40, key=f"class_num_{qid}",
                                      placeholder=format_number(t.lang, 0.5), help=t("class.number_help"))
                 if st.form_submit_button(t("class.send"), type="primary", width="stretch"):
+                    from cnnviz.exercises import parse_answer  # the Exercises screen's reading of a typed number
+
                     try:
-                        _send(db, code, qid, cq.parse_number(t.lang, text))
+                        _send(db, code, qid, parse_answer(text, t.lang))
                     except CnnvizError as exc:
                         S["_class_error"] = exc
                     st.rerun()
@@ -357,20 +361,35 @@ def qr_png(url: str) -> bytes:
 
 
 def instructor_page(t, state, teacher: dict) -> None:
-    """The projector: the class's code and QR code at the right; the live question, count and histogram at the left."""
+    """The projector. No question yet: the join code and its QR code, as large as the screen allows. A question: the
+    question beside its live count and histogram, the code and a smaller QR code at the right (for latecomers)."""
     code, key = teacher["code"], teacher["key"]
     db = current_store()
     url = join_url(code)
-    left, right = st.columns([4.6, 1.4])
-    with right:
+    try:
+        asking = db.current(code) is not None
+    except CnnvizError as exc:
+        show_error(exc)
+        return
+    if asking:
+        left, right = st.columns([4.6, 1.4])
+    else:
+        left, right = st.columns([1.2, 1], gap="large")
+    with right if asking else left:
+        if not asking:
+            st.title(t("class.title_code", code=code))
         st.caption(t("class.join_at"))
         st.code(url, language=None, wrap_lines=True)  # the browser's own address (never rendered as a link)
-        with st.container(key="class_code_big"):
+        with st.container(key="class_code_big" if asking else "class_code_huge"):
             st.markdown(code)
+    with right:
         st.image(qr_png(url), width="stretch")
     with left:
-        st.title(t("class.title_code", code=code))
-        live(t, code, key)
+        if asking:
+            st.title(t("class.title_code", code=code))
+            live(t, code, key)
+        else:
+            st.info(t("class.no_question"), icon=":material/campaign:")
     st.divider()
     c1, c2, c3, c4 = st.columns(4)
     if c1.button(t("class.quick_choice"), key="class_quick_choice", icon=":material/format_list_bulleted:"):

@@ -104,6 +104,9 @@ def test_a_class_from_join_to_reveal(class_server, browser, lang):
         asked = time.monotonic()
         projector.get_by_test_id("stPopoverBody").get_by_role("button", name=text["go"]).click()
 
+        projector.get_by_test_id("stSidebar").hover()  # the instructor folds the sidebar again
+        projector.get_by_test_id("stSidebarCollapseButton").locator("button").click()
+
         # both phones show it, nobody clicks
         waits = []
         for page in phones:
@@ -131,6 +134,8 @@ def test_a_class_from_join_to_reveal(class_server, browser, lang):
         wait_ready(projector)
         shot(projector, f"{folder}classroom_reveal.png")
         shot(phones[1], f"{folder}classroom_phone_reveal.png")
+        projector.set_viewport_size({"width": 1280, "height": 720})  # a smaller projector
+        shot(projector, f"presenter/{folder}classroom.png")
         for page in [projector, *phones]:
             no_exception(page)
     finally:

@@ -65,6 +65,7 @@ class Tab:
     page_hash: str = ""
     fragments: dict = field(default_factory=dict)  # fragment id -> interval (s)
     widgets: dict = field(default_factory=dict)  # element key (end of its id) -> id
+    widget_fragment: dict = field(default_factory=dict)  # element key -> the fragment it is drawn in ("" if none)
     metric: int | None = None
     counts: list = field(default_factory=list)  # (time, count) each time the projector's metric is drawn
     finished: int = 0
@@ -84,7 +85,8 @@ class Tab:
         self._reader.cancel()
         await self.ws.close()
 
-    async def rerun(self, widgets: list | None = None, fragment_id: str | None = None) -> None:
+    async def rerun(self, widgets: list | None = None, fragment_id: str | None = None, auto: bool = True) -> None:
+        """A rerun request: the page's, or (fragment_id) one fragment's — a timer's (auto) or a widget's in it."""
         msg = BackMsg()
         cs = msg.rerun_script
         cs.query_string = self.query
@@ -94,7 +96,7 @@ class Tab:
             cs.page_name = "classroom"
         if fragment_id:
             cs.fragment_id = fragment_id
-            cs.is_auto_rerun = True
+            cs.is_auto_rerun = auto
         for wid, kind, value in widgets or []:
             w = cs.widget_states.widgets.add()
             w.id = wid
@@ -150,14 +152,14 @@ class Tab:
                     for fid in fm.stop_auto_rerun.fragment_ids:
                         self.fragments.pop(fid, None)
                 elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
-                    self._element(fm.delta.new_element)
+                    self._element(fm.delta.new_element, fm.delta.fragment_id)
                 elif kind == "script_finished":
                     self.finished += 1
                     self._done.set()
         except (websockets.ConnectionClosed, asyncio.CancelledError):
             pass
 
-    def _element(self, el) -> None:
+    def _element(self, el, fragment_id: str = "") -> None:
         kind = el.WhichOneof("type")
         if kind == "exception":
             self.errors.append(f"{el.exception.type}: {el.exception.message}"[:200])
@@ -168,6 +170,7 @@ class Tab:
             wid = getattr(el, kind).id
             key = wid.rsplit("-", 1)[-1]
             self.widgets[key] = wid
+            self.widget_fragment[key] = fragment_id
             if key.startswith("class_pick_") and self.picks_seen is None:
                 self.picks_seen = time.perf_counter()
 
@@ -242,7 +245,9 @@ async def run(args, base: str, url: str, server: StreamlitServer | None) -> None
             return
         done = s.finished
         submits[i] = time.perf_counter()
-        await s.rerun([(s.widgets[key], "trigger_value", True)])
+        # as the browser does: a widget drawn in a fragment reruns that fragment only
+        await s.rerun([(s.widgets[key], "trigger_value", True)], fragment_id=s.widget_fragment.get(key) or None,
+                      auto=False)
         await s.wait_finished(done + 1)
         acks[i] = time.perf_counter()
 

@@ -35,11 +35,13 @@ VIEW_OFFERS = {  # screen -> the questions it offers (numeric ones need cnnviz.e
     "feature_maps": ("predict", "tf_right"),
     "translation": ("shift", "predict"),
     "architecture": ("numeric", "numeric_more", "tf_fc_share"),
+    "exercises": ("numeric",),  # the exercise on screen, put to the whole class
 }
 NUMERIC_LABELS = {  # what cnnviz.exercises.exercise_for_view asks on each screen (seed 0: "numeric", 1: "numeric_more")
     ("convolution", "numeric"): "class.offer.conv_cell", ("convolution", "numeric_more"): "class.offer.conv_size",
     ("pooling", "numeric"): "class.offer.pool_cell", ("multichannel", "numeric"): "class.offer.conv_params",
     ("architecture", "numeric"): "class.offer.fc_inputs", ("architecture", "numeric_more"): "class.offer.rf",
+    ("exercises", "numeric"): "class.offer.exercise",
 }
 OFFER_LABELS = {  # offer -> its label in the "Ask the class" menu
     "kernel": "class.offer.kernel",
@@ -85,7 +87,10 @@ def build(offer: str, screen_id: str, settings: dict, seed: int = 0, *, probs=No
             return quick_truefalse()
         if offer in ("numeric", "numeric_more"):
             ex = _exercises()
-            exercise = ex and ex.exercise_for_view(screen_id, settings, seed + (offer == "numeric_more"))
+            if ex and screen_id == "exercises":  # its own exercise (the predict kind is not a number: None)
+                exercise = ex.make_exercise(settings["kind"], int(settings["seed"]))
+            else:
+                exercise = ex and ex.exercise_for_view(screen_id, settings, seed + (offer == "numeric_more"))
             return numeric_question(exercise, screen_id) if exercise is not None else None
         if offer == "kernel":
             return kernel_question(parse_grid(settings["input"], "@class.grid.input"),

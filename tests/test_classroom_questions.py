@@ -180,6 +180,11 @@ def test_numeric_questions_from_the_exercises_of_a_view():
             check_question(q)
             assert q["answer"] == pytest.approx(float(ex.answer)) and ex.check(q["answer"])
             assert q["exercise"] == ex.kind
+    for kind in ("conv_cell", "fc_inputs", "receptive_field", "pool_cell", "conv_params", "conv_output_size"):
+        q = cq.build("numeric", "exercises", {"kind": kind, "seed": 17})
+        check_question(q)
+        assert q["answer"] == pytest.approx(float(exercises.make_exercise(kind, 17).answer))
+    assert cq.build("numeric", "exercises", {"kind": "predict", "seed": 3}) is None  # not a number
 
 
 def test_offers_and_quick_questions():

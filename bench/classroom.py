@@ -7,11 +7,11 @@ N answers in the same second — over the app's own websocket, as bench/load.py 
 
 What it does, without a browser: it starts `streamlit run app.py` (bench/server.py) with a class database of its own
 and a known instructor key, opens a class, then
-1. idle: N student tabs open /classroom?code=…, and each does what the browser does for the page's polling fragment
+1. idle: N student tabs open /class?code=…, and each does what the browser does for the page's polling fragment
    (`st.fragment(run_every=…)`): at every `auto_rerun` interval it asks the server to rerun that fragment. The server's
    CPU time over `--idle` seconds, less the same time with no tab open, per student and per minute: what a class
    costs when nobody asks anything;
-2. a question: the projector tab (/classroom?code=… taken back with the key, as the instructor does after a reload)
+2. a question: the projector tab (/class?code=… taken back with the key, as the instructor does after a reload)
    clicks "Quick vote A–D"; the time until each student's page holds the answer buttons (no click on their side);
 3. answers: each student taps one option at a random instant of the same second (`--spread`); the projector's own
    fragment polls the count, as the projector's browser does. Printed: answers lost (accepted by the server but not in
@@ -56,7 +56,7 @@ def pct(values: list[float], q: float) -> float:
 
 @dataclass
 class Tab:
-    """One browser tab on /classroom, without the browser: it reads every message the server sends, keeps the
+    """One browser tab on /class, without the browser: it reads every message the server sends, keeps the
     widgets' ids and the polling fragments, and sends what the browser would send."""
 
     base: str  # ws://127.0.0.1:port
@@ -93,7 +93,7 @@ class Tab:
         if self.page_hash:
             cs.page_script_hash = self.page_hash
         else:
-            cs.page_name = "classroom"
+            cs.page_name = "class"
         if fragment_id:
             cs.fragment_id = fragment_id
             cs.is_auto_rerun = auto
@@ -102,7 +102,7 @@ class Tab:
             w.id = wid
             setattr(w, kind, value)
         cs.context_info.locale = "fr-FR" if self.lang == "fr" else "en-GB"
-        cs.context_info.url = f"{self.base.replace('ws://', 'http://')}/classroom?{self.query}"
+        cs.context_info.url = f"{self.base.replace('ws://', 'http://')}/class?{self.query}"
         await self.ws.send(msg.SerializeToString())
 
     async def wait_finished(self, n: int, timeout: float = TIMEOUT) -> None:

@@ -120,10 +120,13 @@ backend replicas
 
 
 def replica_env(base: dict, n: int, cores: int | None = None, secret: str | None = None) -> dict:
-    """The environment of every replica: `base` (the launcher's) with one Streamlit cookie secret for all and,
-    unless CNNVIZ_THREADS is set, the cores shared between the n replicas."""
+    """The environment of every replica: `base` (the launcher's) with one Streamlit cookie secret for all, one
+    instructor key for all (CNNVIZ_INSTRUCTOR_KEY, made here when unset: a class opened on one replica must be
+    driven from any of them) and, unless CNNVIZ_THREADS is set, the cores shared between the n replicas."""
     env = dict(base)
     env.setdefault("STREAMLIT_SERVER_COOKIE_SECRET", secret or secrets.token_hex(32))
+    if not env.get("CNNVIZ_INSTRUCTOR_KEY", "").strip():
+        env["CNNVIZ_INSTRUCTOR_KEY"] = secrets.token_urlsafe(12)
     if not env.get("CNNVIZ_THREADS", "").strip():
         env["CNNVIZ_THREADS"] = str(max(1, (cores or os.cpu_count() or 1) // n))
     return env
@@ -389,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"A class on {server.url}/ (every address of this machine when --address is 0.0.0.0): {args.replicas} "
           f"replica(s) behind HAProxy, ready in {time.monotonic() - t0:.1f} s. Ctrl-C stops them.", flush=True)
+    if not os.environ.get("CNNVIZ_INSTRUCTOR_KEY", "").strip():  # made by replica_env: only this console shows it
+        print(f"Instructor key for this class (every replica): {server.child_env['CNNVIZ_INSTRUCTOR_KEY']}", flush=True)
     code = 0
     try:
         while not stop.wait(0.5):

@@ -30,7 +30,7 @@ def db(tmp_path, monkeypatch) -> ClassStore:
 
 
 def start_class(lang: str = "en", key: str = KEY):
-    at = app("classroom", lang=lang)
+    at = app("class", lang=lang)
     at.text_input(key="class_key").input(key)
     at.button(key="class_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -39,7 +39,7 @@ def start_class(lang: str = "en", key: str = KEY):
 
 
 def join(code: str, lang: str = "en"):
-    at = open_link("classroom", code=code, lang=lang)
+    at = open_link("class", code=code, lang=lang)
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -89,7 +89,7 @@ def test_the_instructor_gets_a_join_code_and_its_qr_code_and_never_shows_the_key
     assert re.fullmatch(r"[A-Z0-9]{6}", code) and param(at, "code") == code
     assert at.title[0].value == f"Classe {code}"
     shown = texts(at)
-    assert f"/classroom?code={code}" in shown and KEY not in shown
+    assert f"/class?code={code}" in shown and KEY not in shown
     assert len(at.get("image")) == 1  # the QR code
     assert db.check_key(code, KEY) == code  # the class is in the shared database
 
@@ -178,7 +178,7 @@ def test_a_nickname_is_plain_text_everywhere(db):
 def test_unknown_and_hostile_codes(db):
     s = join("AAAAAA")
     assert any("AAAAAA" in e for e in errors(s)) and s.text_input(key="class_join_code")
-    s = open_link("classroom", code="<script>alert(1)</script>")
+    s = open_link("class", code="<script>alert(1)</script>")
     assert not s.exception and s.text_input(key="class_join_code") and param(s, "code") is None
 
 

@@ -89,6 +89,9 @@ def test_every_replica_gets_the_same_environment(tmp_path):
     assert replica_env({"CNNVIZ_THREADS": "3"}, 4, cores=16)["CNNVIZ_THREADS"] == "3"  # an explicit value stays
     assert replica_env({}, 4, cores=16)["CNNVIZ_THREADS"] == "4" and replica_env({}, 4, cores=2)["CNNVIZ_THREADS"] == "1"
     assert replica_env({"STREAMLIT_SERVER_COOKIE_SECRET": "x"}, 2)["STREAMLIT_SERVER_COOKIE_SECRET"] == "x"
+    # one instructor key for the class, whichever replica a student or the instructor lands on
+    assert len(env["CNNVIZ_INSTRUCTOR_KEY"]) >= 16
+    assert replica_env({"CNNVIZ_INSTRUCTOR_KEY": "k"}, 2)["CNNVIZ_INSTRUCTOR_KEY"] == "k"
 
 
 @pytest.mark.parametrize("kwargs", [dict(replicas=0), dict(replicas=65), dict(replicas=2, ports=[9000, 9000]),

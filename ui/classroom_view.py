@@ -1,11 +1,11 @@
 """The Class screen (live questions in a lecture hall) and "Ask the class about this view" in the sidebar.
 
-Three faces of one page, /classroom:
+Three faces of one page, /class:
 - nobody's class yet: a join form (the code on the projector) and, for the instructor, "Start a class" with the key;
 - the instructor (a session that opened or took back the class with the key): the join code and its QR code, large
   in the presenter view; the question, the live count and histogram (a fragment polling the database every second),
   Close vote, Reveal, Vote again (both rounds side by side), quick questions, the CSV of the results;
-- a student (/classroom?code=K7M2QX, on a phone): anonymous (a random id in the session), an optional nickname;
+- a student (/class?code=K7M2QX, on a phone): anonymous (a random id in the session), an optional nickname;
   a fragment polls the class's version number (one primary-key read, shared by the students of a process for half a
   second) and redraws the page when the instructor asks, closes or reveals; answers are sent at a tap and can change
   until the vote closes. The page never holds the answer before the reveal (ClassStore.current leaves it out).
@@ -165,7 +165,7 @@ def page(t, state) -> None:
         code, state.code = None, ""
     if teacher_of(code) and code:
         instructor_page(t, state, S[TEACHER])
-    elif code is None and teacher_of(None):  # the instructor came back to /classroom without the code
+    elif code is None and teacher_of(None):  # the instructor came back to /class without the code
         state.code = S[TEACHER]["code"]
         instructor_page(t, state, S[TEACHER])
     elif code:
@@ -366,7 +366,7 @@ def join_url(code: str) -> str:
 
     parts = urlsplit(getattr(st.context, "url", None) or "")
     base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
-    return f"{base}/classroom?code={code}"
+    return f"{base}/class?code={code}"
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -537,7 +537,7 @@ def ask_button(t, screen) -> None:
     S = st.session_state
     server_key()  # the first page view of the process prints the random key on the console (when none is set)
     teacher = S.get(TEACHER)
-    if teacher is None or screen is None or screen.id == "classroom":
+    if teacher is None or screen is None or screen.id == "class":
         return
     choices = dict(cq.offers(screen.id, have_network=screen.id in ("feature_maps", "translation")))
     with st.popover(t("class.ask"), icon=":material/campaign:", width="stretch"):
@@ -554,7 +554,7 @@ def ask_button(t, screen) -> None:
                 show_error(exc)
                 return
             forget_version(teacher["code"])
-            st.switch_page(str(BY_ID["classroom"].file))
+            st.switch_page(str(BY_ID["class"].file))
 
 
 def build_for_view(screen, offer: str) -> dict | None:

@@ -67,7 +67,7 @@ def test_a_class_from_join_to_reveal(class_server, browser, lang):
         contexts.append(proj_ctx)
         projector = proj_ctx.new_page()
         projector.set_default_timeout(60_000)
-        projector.goto(f"{base}/classroom?lang={lang}&present=1")
+        projector.goto(f"{base}/class?lang={lang}&present=1")
         wait_ready(projector)
         projector.get_by_label(text["key"], exact=True).fill(KEY)
         projector.get_by_role("button", name=text["start"]).click()
@@ -76,7 +76,7 @@ def test_a_class_from_join_to_reveal(class_server, browser, lang):
         code = re.search(r"([A-Z0-9]{6})$", title.inner_text().strip()).group(1)
         wait_ready(projector)
         assert KEY not in projector.content()  # never on the projector
-        assert f"/classroom?code={code}" in projector.get_by_test_id("stMain").inner_text()
+        assert f"/class?code={code}" in projector.get_by_test_id("stMain").inner_text()
         expect(projector.get_by_test_id("stImage").first).to_be_visible()  # the QR code
         shot(projector, f"{folder}classroom_join.png")
 
@@ -84,7 +84,7 @@ def test_a_class_from_join_to_reveal(class_server, browser, lang):
         for _ in range(2):
             ctx, page = phone(browser, lang)
             contexts.append(ctx)
-            page.goto(f"{base}/classroom?code={code}&lang={lang}")
+            page.goto(f"{base}/class?code={code}&lang={lang}")
             wait_ready(page)
             page.get_by_text(text["waiting"]).wait_for()
             phones.append(page)

@@ -74,7 +74,7 @@ def ask_from(at, screen: str, offer: str):
     at.radio(key="class_offer").set_value(offer)
     at.button(key="class_ask").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    return at.switch_page("pages/classroom.py").run()  # AppTest stays on its own page after st.switch_page
+    return at.switch_page("pages/class.py").run()  # AppTest stays on its own page after st.switch_page
 
 
 def test_a_wrong_key_opens_no_class(db):

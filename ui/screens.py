@@ -239,7 +239,7 @@ EX_MAX_SEED = 999_999  # = cnnviz.exercises.MAX_SEED
 
 SCREENS: tuple[Screen, ...] = (
     Screen("home", "screen.home", "pages/home.py", ":material/home:", "section.cnnviz", "home_"),
-    Screen("class", "screen.classroom", "pages/classroom.py", ":material/groups:", "section.cnnviz", "class_", (
+    Screen("class", "screen.classroom", "pages/class.py", ":material/groups:", "section.cnnviz", "class_", (
         Field("code", "", "text", max_len=20, check=_class_code_check),  # the join code (students' link)
     )),
     Screen("approximation", "screen.approximation", "pages/approximation.py", ":material/function:", "section.operations", "ua_", (

@@ -139,23 +139,38 @@ def _resolve(path: Path) -> Path:
     return real
 
 
+def _open_regular(path: Path, name: str):
+    """`path` opened for reading when it is a regular file, else CheckpointError. What runs/ holds is input:
+    open() of a named pipe waits for a writer for ever (and a device may do anything), so the type is checked
+    before opening (os.stat), the file is opened with O_NONBLOCK (a pipe swapped in meanwhile does not block)
+    and O_NOFOLLOW, and checked again on the descriptor."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise CheckpointError("err.ckpt_not_file", name=name)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CheckpointError("err.ckpt_not_file", name=name)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read_bytes(path: Path) -> bytes:
     """The whole file, read through one descriptor (a file deleted or replaced meanwhile is no error)."""
     real = _resolve(path)
     try:
-        with open(real, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise CheckpointError("err.ckpt_not_file", name=path.name)
-            if st.st_size > MAX_CHECKPOINT_BYTES:
-                raise CheckpointError("err.ckpt_too_large", name=path.name, mb=st.st_size // 2**20,
+        with _open_regular(real, path.name) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_CHECKPOINT_BYTES:
+                raise CheckpointError("err.ckpt_too_large", name=path.name, mb=size // 2**20,
                                       limit=MAX_CHECKPOINT_BYTES // 2**20)
             return f.read(MAX_CHECKPOINT_BYTES + 1)
     except FileNotFoundError:
         raise CheckpointError("err.ckpt_missing", name=path.name) from None
     except IsADirectoryError:
         raise CheckpointError("err.ckpt_not_file", name=path.name) from None
-    except OSError:
+    except OSError:  # ELOOP: a link swapped in after _resolve (O_NOFOLLOW); EACCES...
         raise CheckpointError("err.ckpt_unreadable", name=path.name) from None
 
 
@@ -234,16 +249,16 @@ def load_checkpoint(path: str | Path) -> tuple[StagedNet, dict]:
 
 
 def _listable(path: Path) -> CheckpointError | None:
-    """Why `path` cannot be offered (cheap checks: inside its folder, a file, a zip archive), or None."""
+    """Why `path` cannot be offered (cheap checks: inside its folder, a regular file, a zip archive), or None."""
     try:
         real = _resolve(path)
-        with open(real, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return CheckpointError("err.ckpt_not_file", name=path.name)
+        with _open_regular(real, path.name) as f:
             if f.read(4) != _ZIP_MAGIC:
                 return CheckpointError("err.ckpt_truncated", name=path.name)
     except CheckpointError as exc:
         return exc
+    except FileNotFoundError:
+        return CheckpointError("err.ckpt_missing", name=path.name)
     except OSError:
         return CheckpointError("err.ckpt_unreadable", name=path.name)
     return None
@@ -257,17 +272,17 @@ def _mtime(path: Path) -> float:
 
 
 def list_checkpoints(skipped: list | None = None) -> list[Path]:
-    """The shipped network first, then the user's runs (newest first).
+    """The shipped networks first, then the user's runs (newest first).
 
-    Files that cannot be offered (a dangling or outward link, a file deleted meanwhile, junk that is not
-    a checkpoint archive) are left out; pass a list as `skipped` to receive (path, CheckpointError) for
-    each, so the page can say what it ignored. Loading still validates everything (load_checkpoint)."""
-    found = []
-    for folder, newest_first in ((SHIPPED_DIR, False), (runs_dir(), True)):
-        try:
-            paths = sorted(folder.glob("*.pt"))
-        except OSError:
-            continue
+    A run never takes a shipped network's place: names found in runs/ go through `cnnviz.runs.check_name`
+    like typed names, so a run named like a shipped network (in any case: fashion_compact.pt,
+    Fashion_Compact.pt) or with a name no run may have (`..\\..\\evil.pt`) is left out. Files that cannot
+    be offered (a dangling or outward link, a file deleted meanwhile, a named pipe, junk that is not a
+    checkpoint archive) are left out too; pass a list as `skipped` to receive (path, CnnvizError) for each,
+    so the page can say what it ignored. Loading still validates everything (load_checkpoint)."""
+    from cnnviz.runs import run_files  # cnnviz.runs builds on this module
+
+    def offered(paths: list[Path]) -> list[Path]:
         ok = []
         for p in paths:
             why = _listable(p)
@@ -275,7 +290,14 @@ def list_checkpoints(skipped: list | None = None) -> list[Path]:
                 ok.append(p)
             elif skipped is not None:
                 skipped.append((p, why))
-        if newest_first:
-            ok.sort(key=_mtime, reverse=True)
-        found += ok
-    return found
+        return ok
+
+    try:
+        shipped = sorted(SHIPPED_DIR.glob("*.pt"))
+    except OSError:
+        shipped = []
+    odd_names: list = []
+    runs = run_files(skipped=odd_names)
+    if skipped is not None:
+        skipped += [(runs_dir() / name, why) for name, why in odd_names]
+    return offered(shipped) + sorted(offered(runs), key=_mtime, reverse=True)

@@ -1,10 +1,11 @@
 """The user's saved runs: list them with their settings and per-epoch history, rename, delete, export.
 
 Only files of the runs folder (cnnviz.checkpoints.runs_dir(): $CNNVIZ_RUNS or runs/) are touched, never the
-shipped checkpoints/. A run is named by its file name, which comes from a browser: `check_name` accepts plain
-file-name characters only (letters, digits, '.', '_', '-', space; no path separator, no '..', no leading dot,
-at most 120 characters), and a rename never replaces another file (a hard link, which fails when the name is
-taken, then the old name is removed).
+shipped checkpoints/. A run is named by its file name, which comes from a browser or from the disk: `check_name`
+accepts plain file-name characters only (letters, digits, '.', '_', '-', space; no path separator, no '..', no
+leading dot, at most 120 characters) and never a shipped network's name (fashion_compact, in any case), and a
+rename never replaces another file (a hard link, which fails when the name is taken, then the old name is
+removed). Files of the runs folder with other names are not runs (`run_files`).
 
     summaries = list_runs()                 # newest first: name, dataset, arch, settings, history, accuracy
     rename_run("old.pt", "lr 0.1")          # -> runs/lr 0.1.pt
@@ -41,8 +42,9 @@ class RunError(CnnvizError, ValueError):
     """A run name that cannot be used, or a run that cannot be renamed or deleted."""
 
 
-def check_name(name) -> str:
-    """A run's file name as typed or linked -> the name ending in .pt; RunError for anything else."""
+def plain_name(name) -> str:
+    """A file name as typed, linked or found on disk -> the name ending in .pt when it is a plain one
+    (letters, digits, '.', '_', '-', space; no path, no '..', no leading dot); RunError for anything else."""
     if not isinstance(name, str):
         raise RunError("err.run_name", name="?")
     text = name.strip()
@@ -54,6 +56,50 @@ def check_name(name) -> str:
     return text
 
 
+def picker_key(name: str) -> str:
+    """What a picker shows of a file name, compared without case: 'Fashion_Compact.PT' -> 'fashion_compact'."""
+    return re.sub(r"(\.pt)+$", "", name.strip().casefold()).strip()
+
+
+def shipped_keys() -> frozenset[str]:
+    """The picker keys of the shipped networks (checkpoints/*.pt): names no run may take."""
+    try:
+        return frozenset(picker_key(p.name) for p in SHIPPED_DIR.glob("*.pt"))
+    except OSError:
+        return frozenset()
+
+
+def check_name(name) -> str:
+    """A run's file name as typed, linked or found on disk -> the name ending in .pt; RunError for anything
+    else: not a plain name ("err.run_name"), or the name of a shipped network in any case, with or without
+    .pt ("err.run_reserved": a run so named would take the shipped network's place in every picker)."""
+    text = plain_name(name)
+    if picker_key(text) in shipped_keys():
+        raise RunError("err.run_reserved", name=name.strip()[:40])
+    return text
+
+
+def run_files(folder: str | Path | None = None, skipped: list | None = None) -> list[Path]:
+    """The .pt files of the runs folder whose names are run names exactly as found (check_name), by name;
+    each other name goes to `skipped` as (name, RunError). Nothing is opened here."""
+    base = _folder(folder)
+    try:
+        paths = sorted(base.glob("*.pt"))
+    except OSError:
+        return []
+    out = []
+    for p in paths:
+        try:
+            if check_name(p.name) != p.name:  # " x.pt" would be read as another file, x.pt
+                raise RunError("err.run_name", name=p.name[:40])
+        except RunError as exc:
+            if skipped is not None:
+                skipped.append((p.name, exc))
+            continue
+        out.append(p)
+    return out
+
+
 def _folder(folder: str | Path | None) -> Path:
     path = Path(folder) if folder is not None else runs_dir()
     if path.resolve() == SHIPPED_DIR.resolve():
@@ -63,8 +109,8 @@ def _folder(folder: str | Path | None) -> Path:
 
 def run_path(name: str, folder: str | Path | None = None) -> Path:
     """The path of an existing run named `name` in the runs folder (RunError when it is not one)."""
-    name = check_name(name)
     base = _folder(folder)
+    name = check_name(name)
     path = base / name
     if path.parent != base or not (path.is_file() or path.is_symlink()):
         raise RunError("err.run_missing", name=name)
@@ -175,16 +221,11 @@ def summary(path: str | Path) -> RunSummary:
 
 
 def list_runs(folder: str | Path | None = None) -> tuple[list[RunSummary], list[tuple[str, CnnvizError]]]:
-    """(the runs of the runs folder, newest first; [(name, error)] for the .pt files that are not runs)."""
-    base = _folder(folder)
+    """(the runs of the runs folder, newest first; [(name, error)] for the .pt files that are not runs, or
+    whose names are not run names)."""
     runs, skipped = [], []
-    try:
-        paths = sorted(base.glob("*.pt"))
-    except OSError:
-        return [], []
-    for p in paths:
+    for p in run_files(folder, skipped):
         try:
-            check_name(p.name)
             runs.append(summary(p))
         except CnnvizError as exc:
             skipped.append((p.name, exc))
@@ -261,15 +302,19 @@ def readme(lang: str, file_name: str, meta: dict) -> str:
 
 def export_zip(path: str | Path, lang: str = "en") -> bytes:
     """A run as a .zip: the checkpoint itself (state_dict + meta), net.py (its architecture as code) and
-    README.md (how to load it in a notebook). The checkpoint is validated first (CheckpointError)."""
+    README.md (how to load it in a notebook). The checkpoint is validated first (CheckpointError); its member
+    name is its plain file name (RunError otherwise: `..\\..\\evil.pt` would escape an extractor's folder)."""
     path = Path(path)
+    member = plain_name(path.name)
+    if member != path.name:
+        raise RunError("err.run_name", name=path.name[:40])
     model, meta = load_checkpoint(path)
     data = _read_bytes(path)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(path.name, data)
+        z.writestr(member, data)
         z.writestr(CODE_FILE, net_code(model, meta["input_shape"]))
-        z.writestr("README.md", readme(lang, path.name, meta))
+        z.writestr("README.md", readme(lang, member, meta))
     return buf.getvalue()
 
 

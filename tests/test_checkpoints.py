@@ -256,3 +256,43 @@ def test_unusable_runs_folder_falls_back(tmp_path, monkeypatch):
     assert runs_dir() == REPO_ROOT / "runs"
     monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path / "mine"))
     assert runs_dir() == tmp_path / "mine"
+
+
+# ---------------------------------------------------------------- issue 22: shipped names, FIFOs, odd names
+
+def test_a_run_named_like_a_shipped_network_never_replaces_it(runs):
+    """Item 1: the shipped networks first; a run with a shipped name (any case) is left out with its reason."""
+    small_checkpoint(runs / "fashion_compact.pt")
+    small_checkpoint(runs / "Fashion_Compact_Blur.pt")
+    small_checkpoint(runs / "mine.pt")
+    skipped = []
+    listed = list_checkpoints(skipped)
+    shipped = sorted(p.name for p in SHIPPED.parent.glob("*.pt"))
+    assert [p.name for p in listed] == shipped + ["mine.pt"]
+    assert all(p.parent == SHIPPED.parent for p in listed if p.name in shipped)
+    assert {p.name: e.code for p, e in skipped} == {"fashion_compact.pt": "err.run_reserved",
+                                                     "Fashion_Compact_Blur.pt": "err.run_reserved"}
+
+
+def test_fifos_and_odd_names_are_not_offered(runs):
+    """Item 5: a named pipe is never opened (open() would wait for a writer for ever); `..\\..\\evil.pt` is
+    not a name a run may have."""
+    import threading
+
+    os.mkfifo(runs / "fifo.pt")
+    small_checkpoint(runs / "..\\..\\evil.pt")
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(listed=list_checkpoints(box.setdefault("skipped", []))),
+                              daemon=True)
+    thread.start()
+    thread.join(10)
+    try:
+        assert not thread.is_alive(), "list_checkpoints blocked on a FIFO"
+        assert not [p for p in box["listed"] if p.parent == runs]
+        assert {p.name: e.code for p, e in box["skipped"]} == {"fifo.pt": "err.ckpt_not_file",
+                                                               "..\\..\\evil.pt": "err.run_name"}
+    finally:  # unblock a reader stuck in open() (before the fix)
+        try:
+            os.close(os.open(runs / "fifo.pt", os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass

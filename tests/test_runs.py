@@ -174,3 +174,97 @@ def test_conv1_maps_match_the_network():
     maps = conv1_maps(conv.weight.detach().numpy(), conv.bias.detach().numpy(), image, padding=1)
     x = torch.from_numpy(image.astype(np.float32) / 127.5 - 1)[None, None]
     np.testing.assert_allclose(maps, conv(x).detach().numpy()[0], atol=1e-5)
+
+
+# ---------------------------------------------------------------- issue 22: shipped names, what runs/ holds
+
+@pytest.mark.parametrize("name", ["fashion_compact", "fashion_compact.pt", "Fashion_Compact", "FASHION_COMPACT.PT",
+                                  "fashion_compact_blur", "fashion_compact_shift.pt", " fashion_compact_Shift ",
+                                  "fashion_compact.pt.pt"])
+def test_shipped_names_are_reserved(name):
+    """Item 1: a run named like a shipped network would replace it in every picker."""
+    with pytest.raises(RunError) as info:
+        check_name(name)
+    assert info.value.code == "err.run_reserved"
+    assert "shipped" in str(info.value) and "réseau fourni" in info.value.message("fr")
+    assert "\u00a0:" in info.value.message("fr")
+
+
+def test_a_run_cannot_be_renamed_to_a_shipped_name(tmp_path):
+    a = train_run(tmp_path, max_steps=1)
+    for new in ("fashion_compact", "Fashion_Compact_Blur.pt"):
+        with pytest.raises(RunError) as info:
+            rename_run(a.name, new, tmp_path)
+        assert info.value.code == "err.run_reserved"
+    assert [p.name for p in tmp_path.glob("*.pt")] == [a.name]
+    assert check_name("fashion_compact_2") == "fashion_compact_2.pt"  # only the shipped names themselves
+
+
+def finishes(fn, seconds: float = 10.0):
+    """fn() in a thread that must end within `seconds` (a FIFO would block open() for ever): its result or error."""
+    import threading
+
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{fn} blocked for {seconds} s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    """runs/fifo.pt, a named pipe; on teardown a writer opens and closes it, so a reader blocked in open() ends."""
+    folder = tmp_path / "fifo_runs"
+    folder.mkdir()
+    path = folder / "fifo.pt"
+    os.mkfifo(path)
+    yield path
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def test_a_fifo_in_the_runs_folder_never_blocks(fifo, runs):
+    """Item 5: open() of a named pipe waits for a writer for ever; only regular files are opened."""
+    from cnnviz import CheckpointError
+    from cnnviz.runs import read_meta
+
+    _, a, _ = runs
+    good = fifo.parent / "good.pt"
+    good.write_bytes(a.read_bytes())
+    found, skipped = finishes(lambda: list_runs(fifo.parent))
+    assert [r.name for r in found] == ["good.pt"] and [n for n, _ in skipped] == ["fifo.pt"]
+    for read in (load_checkpoint, summary, read_meta, export_zip):
+        with pytest.raises(CheckpointError) as info:
+            finishes(lambda read=read: read(fifo))
+        assert info.value.code == "err.ckpt_not_file" and str(fifo.parent) not in str(info.value)
+
+
+def test_names_found_on_disk_are_checked_like_typed_names(runs, tmp_path):
+    """Item 5: a file named `..\\..\\evil.pt` is not offered, and an export's zip members are plain names."""
+    _, a, _ = runs
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for name in ("..\\..\\evil.pt", "fashion_compact.pt", "ok.pt"):
+        (folder / name).write_bytes(a.read_bytes())
+    found, skipped = list_runs(folder)
+    assert [r.name for r in found] == ["ok.pt"]
+    assert {n: e.code for n, e in skipped} == {"..\\..\\evil.pt": "err.run_name",
+                                                "fashion_compact.pt": "err.run_reserved"}
+    with pytest.raises(RunError) as info:
+        export_zip(folder / "..\\..\\evil.pt")
+    assert info.value.code == "err.run_name"
+    with zipfile.ZipFile(io.BytesIO(export_zip(folder / "ok.pt"))) as z:
+        assert sorted(z.namelist()) == ["README.md", "net.py", "ok.pt"]

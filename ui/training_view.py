@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.screens import BY_ID
-from ui.widgets import class_name, class_names, plain, show_error
+from ui.widgets import class_name, class_names, plain, show_error, skipped_notice
 
 OWNER_GRACE_S = 30.0  # a session away longer than this (tab closed, not a network hiccup) has left
 
@@ -343,21 +343,21 @@ def _summary(path: str, mtime: float):
     return summary(path)
 
 
-def saved_runs():
-    """The runs folder's runs (newest first), each read once per file version."""
+def saved_runs(skipped: list | None = None):
+    """The runs folder's runs (newest first), each read once per file version; [(name, why)] of the files
+    that are not runs, or whose names are not run names (cnnviz.runs.run_files), go to `skipped`."""
     from cnnviz import CnnvizError
-    from cnnviz.checkpoints import runs_dir
+    from cnnviz.runs import run_files
 
     out = []
-    try:
-        paths = sorted(runs_dir().glob("*.pt"))
-    except OSError:
-        return out
-    for p in paths:
+    for p in run_files(skipped=skipped):
         try:
             out.append(_summary(str(p), p.stat().st_mtime))
-        except (CnnvizError, OSError):
-            continue  # not a run of this app (the pickers say which files they skip)
+        except CnnvizError as exc:
+            if skipped is not None:
+                skipped.append((p.name, exc))
+        except OSError:
+            continue  # deleted meanwhile
     return sorted(out, key=lambda r: r.mtime, reverse=True)
 
 
@@ -376,8 +376,10 @@ def compare_runs(t, job) -> None:
     from cnnviz.figures_runs import compare_figure
 
     S = st.session_state
-    runs = saved_runs()
+    skipped = []
+    runs = saved_runs(skipped)
     st.subheader(t("train.compare"))
+    skipped_notice(t, skipped)
     if not runs:
         st.caption(t("train.compare_none"))
         return

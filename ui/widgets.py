@@ -136,6 +136,21 @@ def network_label(t, path: Path) -> str:
     return f"{kind} {path.stem}"
 
 
+def skipped_notice(t, skipped: list, where=st) -> None:
+    """Say which files of runs/ are not offered: [(path or name, CnnvizError)] from list_checkpoints or
+    cnnviz.runs.run_files. Runs named like a shipped network apart (they never take its place); then junk,
+    dangling links, links out of runs/, pipes and names no run may have. Names are shown as plain text."""
+    def names(items) -> str:
+        return ", ".join(plain(Path(str(p)).name) for p in items[:5])
+
+    reserved = [p for p, why in skipped if getattr(why, "code", "") == "err.run_reserved"]
+    junk = [p for p, why in skipped if getattr(why, "code", "") != "err.run_reserved"]
+    if reserved:
+        where.caption(t("net.reserved", n=len(reserved), names=names(reserved)))
+    if junk:
+        where.caption(t("net.skipped", n=len(junk), names=names(junk)))
+
+
 def pick_network(t, key: str):
     """A sidebar select box of the shipped networks, the user's runs and the server's user model
     (CNNVIZ_MODEL) -> (model, meta), or None with a message.
@@ -144,9 +159,10 @@ def pick_network(t, key: str):
     """
     S = st.session_state
     skipped = []
-    paths = {p.name: p for p in list_checkpoints(skipped)}
-    if skipped:  # junk, dangling links or links out of runs/: not offered, and said so
-        st.sidebar.caption(t("net.skipped", n=len(skipped), names=", ".join(plain(p.name) for p, _ in skipped[:5])))
+    paths = {}
+    for p in list_checkpoints(skipped):  # the shipped networks first: a name keeps meaning the first file
+        paths.setdefault(p.name, p)
+    skipped_notice(t, skipped, st.sidebar)
     labels = {name: network_label(t, p) for name, p in paths.items()}
     loaders = {name: (lambda p=p: network(str(p), p.stat().st_mtime)) for name, p in paths.items()}
     user = _user_entry()

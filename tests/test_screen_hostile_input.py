@@ -1,0 +1,126 @@
+"""AppTest of issue 22's defects as a class would meet them (two sessions where it takes two): a run named like a
+shipped network, what runs/ holds (a named pipe, `..\\..\\evil.pt`), a CIFAR-10 network without CIFAR-10 data,
+forged table edits and chart clicks, the instructor's model that never answers."""
+
+import os
+import threading
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnnviz.checkpoints import save_checkpoint
+from cnnviz.data import DATASETS
+from cnnviz.models import CompactCNN
+from tests.apptest import app, button, open_link
+
+FMNIST_META = dict(dataset="fashion-mnist", classes=list(DATASETS["fashion-mnist"][0]), input_shape=[1, 28, 28],
+                   test_accuracy=0.1)
+
+
+def quick(page: str, lang: str = "en", timeout: float = 30, **query) -> AppTest:
+    """A fresh session on `page` that must finish within `timeout` s (a FIFO used to block it for ever)."""
+    at = AppTest.from_file("../app.py", default_timeout=timeout)
+    at.switch_page(f"pages/{page}.py")
+    at.query_params.update({"lang": lang, **{k: str(v) for k, v in query.items()}})
+    return at.run()
+
+
+def shown(at: AppTest) -> str:
+    parts = [el.value for kind in ("error", "warning", "info", "caption", "toast", "markdown", "success")
+             for el in getattr(at, kind)]
+    return "\n".join(map(str, parts)).replace("\\", "")
+
+
+# ---------------------------------------------------------------- item 1: a run never replaces a shipped network
+
+def test_a_run_never_takes_a_shipped_network_s_place(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    run = save_checkpoint(tmp_path / "fashion-mnist_compact_mine.pt", CompactCNN(), "compact", FMNIST_META)
+    student = app("training", lang="fr")  # session 1: a student renames their run
+    assert student.selectbox(key="train_manage_run").value == run.name
+    for name in ("fashion_compact", "Fashion_Compact_Blur.pt"):
+        student.text_input(key="train_rename_to").set_value(name).run()
+        button(student, "Renommer").click().run()
+        assert not student.exception
+        assert any("nom d'un réseau fourni" in e.value for e in student.error), [e.value for e in student.error]
+    assert [p.name for p in tmp_path.glob("*.pt")] == [run.name]
+    # a run that has the name on disk all the same (renamed by hand, or by an earlier version)
+    save_checkpoint(tmp_path / "fashion_compact.pt", CompactCNN(), "compact", FMNIST_META)
+    classmate = open_link("feature_maps", network="fashion_compact.pt", cls="7", idx="0", stage="relu2",
+                          channel="5")  # session 2: the lecture's link
+    assert not classmate.exception
+    options = classmate.selectbox(key="fm_network").options
+    assert "Shipped: fashion_compact" in options and "Your run: fashion_compact" not in options
+    assert classmate.selectbox(key="fm_network").value == "fashion_compact.pt"
+    captions = [c.value for c in classmate.sidebar.caption]
+    assert any("93.23" in c for c in captions), captions  # the shipped network's accuracy, not the run's 10 %
+    assert any("name of a shipped network" in c and "fashion\\_compact" in c for c in captions)
+    assert any("Sneaker" in m.value for m in classmate.markdown)
+
+
+# ---------------------------------------------------------------- item 5: what is found in runs/ is input
+
+class Fifo:
+    """runs/fifo.pt, a named pipe, and a watchdog that opens it for writing whenever someone opened it for
+    reading (an open() for writing succeeds only then): a reader blocked for ever (the defect) is released,
+    and the test knows it happened."""
+
+    def __init__(self, path):
+        self.path, self.readers, self.done = path, 0, threading.Event()
+        os.mkfifo(path)
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+        self.thread.start()
+
+    def watch(self):
+        while not self.done.wait(0.2):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: nobody reads it
+                continue
+            self.readers += 1
+            os.close(fd)  # the reader gets its end of file
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def fifo_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    save_checkpoint(tmp_path / "fashion-mnist_compact_good.pt", CompactCNN(), "compact", FMNIST_META)
+    fifo = Fifo(tmp_path / "fifo.pt")
+    yield fifo
+    fifo.stop()
+
+
+@pytest.mark.parametrize("page, key", [("feature_maps", "fm_network"), ("translation", "shift_network")])
+def test_a_fifo_in_runs_blocks_no_screen(fifo_runs, page, key):
+    at = quick(page)
+    assert fifo_runs.readers == 0, "the page opened the pipe (it would have waited for a writer for ever)"
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Your run: fashion-mnist_compact_good" in at.selectbox(key=key).options
+    assert not any("fifo" in o for o in at.selectbox(key=key).options)
+    assert any("not offered" in c.value and "fifo" in c.value for c in at.sidebar.caption)
+
+
+def test_a_fifo_in_runs_blocks_no_training_page(fifo_runs):
+    at = quick("training", timeout=60)
+    assert fifo_runs.readers == 0, "the page opened the pipe (it would have waited for a writer for ever)"
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key="train_compare").options == ["fashion-mnist_compact_good.pt"]
+    assert any("not offered" in c.value and "fifo" in c.value for c in at.caption)
+
+
+def test_odd_names_in_runs_are_neither_offered_nor_exported(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    for name in ("..\\..\\evil.pt", "fashion-mnist_compact_good.pt"):
+        save_checkpoint(tmp_path / name, CompactCNN(), "compact", FMNIST_META)
+    at = app("training")
+    assert at.multiselect(key="train_compare").options == ["fashion-mnist_compact_good.pt"]
+    assert at.selectbox(key="train_manage_run").options == ["fashion-mnist_compact_good.pt"]
+    assert any("not offered" in c.value and "evil" in c.value for c in at.caption)
+    names = [b.proto.label for b in at.get("download_button")]
+    assert names and not any("evil" in n for n in names)
+    at.switch_page("pages/feature_maps.py").run()
+    assert not any("evil" in o for o in at.selectbox(key="fm_network").options)

@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
+from cnnviz import CnnvizError
 from cnnviz.figures import input_figure, mosaic_figure, shift_curves_figure, shift_heatmap_figure
 from cnnviz.i18n import format_number
 from cnnviz.shift import consistency, equivariance_gap, relative_gap, shift_image, stage_scale
@@ -60,7 +61,11 @@ def show_consistency(model, meta: dict, circular: bool) -> None:
     path = Path(meta["path"])
     key = (str(path), path.stat().st_mtime if path.exists() else 0.0, kk, circular)
     if key not in measured() and st.button(t("shift.measure"), key="shift_measure"):
-        data = ui.images_for(meta["dataset"])
+        try:
+            data = ui.images_for(meta["dataset"])
+        except CnnvizError as exc:  # no test images of this network's dataset here (a CIFAR-10 network)
+            ui.show_error(exc)
+            return
         bar = st.progress(0.0, text=t("shift.progress", n=len(data)))
         value = consistency(model, data.images, kk, circular,
                             progress=lambda f: bar.progress(f, text=format_number(lang, f, ".0%")))

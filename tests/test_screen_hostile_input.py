@@ -6,6 +6,7 @@ import os
 import threading
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from cnnviz.checkpoints import save_checkpoint
@@ -124,3 +125,80 @@ def test_odd_names_in_runs_are_neither_offered_nor_exported(tmp_path, monkeypatc
     assert names and not any("evil" in n for n in names)
     at.switch_page("pages/feature_maps.py").run()
     assert not any("evil" in o for o in at.selectbox(key="fm_network").options)
+
+
+# ---------------------------------------------------------------- item 6: a CIFAR-10 network without CIFAR-10 data
+
+RGB_NET = '''
+from torch import nn
+
+
+class RGB(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3)
+        self.relu = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.flat = nn.Flatten()
+        self.fc = nn.Linear(4 * 15 * 15, 10)
+
+    def forward(self, x):
+        return self.fc(self.flat(self.pool(self.relu(self.conv1(x)))))
+'''
+
+
+@pytest.fixture
+def no_cifar(tmp_path, monkeypatch):
+    """A runs folder holding a CIFAR-10 run (a tiny network saved with cnnviz.checkpoints), and no CIFAR-10 test
+    images on the server: no data folder, no download, no shipped sample."""
+    from cnnviz import data
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("CNNVIZ_RUNS", str(runs))
+    monkeypatch.setenv("CNNVIZ_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setenv("CNNVIZ_NO_DOWNLOAD", "1")
+    monkeypatch.setattr(data, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(data, "SAMPLES_DIR", tmp_path / "no-samples")
+    meta = dict(dataset="cifar10", classes=list(DATASETS["cifar10"][0]), input_shape=[3, 32, 32], test_accuracy=0.1)
+    save_checkpoint(runs / "cifar10_compact_test.pt", CompactCNN((3, 32, 32)), "compact", meta)
+    data.load_dataset.cache_clear()
+    st.cache_resource.clear()
+    yield tmp_path
+    data.load_dataset.cache_clear()
+    st.cache_resource.clear()
+
+
+def test_a_cifar_run_without_cifar_data_offers_an_upload_or_a_drawing(no_cifar):
+    import numpy as np
+
+    drawing = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    for page, prefix, chart in (("feature_maps", "fm_", "fm_input"), ("translation", "shift_", "shift_shifted")):
+        at = open_link(page, network="cifar10_compact_test.pt", lang="fr")
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert any("Les images de test de CIFAR-10 ne sont pas sur ce serveur" in i.value
+                   and "dessinez-en une\u00a0:" in i.value for i in at.info), page
+        assert at.radio(key=prefix + "source").options == ["Téléverser", "Dessin"]
+        assert str(no_cifar) not in shown(at)
+        at.session_state[prefix + "drawn"] = drawing  # a drawing, as the canvas gives it (ui.image_picker.drawn_key)
+        at.radio(key=prefix + "source").set_value("draw").run()
+        assert not at.exception and not at.error, (page, [e.value for e in at.error])
+        assert chart in " ".join(el.proto.id for el in at.get("plotly_chart")), page  # the network at work
+    at.button(key="shift_measure").click().run()  # the consistency needs the test images: said, in French
+    assert not at.exception and any("Aucune image d'exemple" in e.value for e in at.error)
+    at = open_link("feature_maps", network="cifar10_compact_test.pt", lang="fr", source="draw")
+    at.session_state["fm_drawn"] = drawing
+    at.run()
+    at.toggle(key="fm_top9").set_value(True).run()  # the top-9 needs the test images: said, in French
+    assert not at.exception and any("Aucune image d'exemple" in e.value for e in at.error)
+
+
+def test_a_cifar_user_model_without_cifar_data(no_cifar, monkeypatch):
+    net = no_cifar / "rgb.py"
+    net.write_text(RGB_NET)
+    monkeypatch.setenv("CNNVIZ_MODEL", f"{net}:RGB")
+    monkeypatch.setenv("CNNVIZ_MODEL_DATASET", "cifar10")
+    at = open_link("feature_maps", network="user:RGB")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="fm_network").value == "user:RGB"
+    assert any("The CIFAR-10 test images are not on this server" in i.value for i in at.info)

@@ -144,8 +144,8 @@ def excite(t, state, model, network: str, meta: dict, classes, stage: str, chann
     st.toggle(t("exui.top9"), key=state.key("top9"), help=t("exui.top9_help"))
     if not state.top9:
         return
-    data = images_for(meta["dataset"])
     try:
+        data = images_for(meta["dataset"])  # DatasetUnavailable: no test images of a CIFAR-10 network here
         with st.spinner(t("exui.top9_computing", n=len(data))):
             maxima = _maxima(f"{network}#{id(model)}", stage, data.source, len(data), model, data.images)
         tops = top_activations(model, data.images, stage, channel, k=9, maxima=maxima)

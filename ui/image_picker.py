@@ -12,9 +12,11 @@ import hashlib
 import numpy as np
 import streamlit as st
 
+from cnnviz import CnnvizError
 from ui.widgets import class_name, images_for, plain, upload_image
 
 SOURCES = {"test": "picker.source.test", "upload": "picker.source.upload", "draw": "picker.source.draw"}
+DATASET_TITLES = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 CANVAS_SIZE = 280  # pixels: ten times a 28×28 input
 STROKE = 18
 
@@ -23,13 +25,23 @@ def pick_image(t, state, meta: dict):
     """The image picker of a network screen -> (uint8 image (H, W) or (H, W, 3) at the network's input
     size, true label or None, caption), or None with a message when there is no image yet.
 
-    The caption is Markdown-safe: a file name in it is escaped."""
-    data = images_for(meta["dataset"])
-    if tuple(data.input_shape) != tuple(meta["input_shape"]):
+    The caption is Markdown-safe: a file name in it is escaped. Without test images for the network's dataset
+    on this server (a CIFAR-10 network, and neither CIFAR-10 nor its sample installed), the picker says so in
+    the reader's language and offers what still works: an upload or a drawing."""
+    sources = list(SOURCES)
+    try:
+        data = images_for(meta["dataset"])
+    except CnnvizError:  # DatasetUnavailable: neither the test split nor the shipped sample is here
+        data = None
+        sources.remove("test")
+        st.info(t("picker.no_test_images", dataset=DATASET_TITLES.get(meta["dataset"], "?")), icon=":material/info:")
+        if state.source not in sources:
+            state.source = "upload"
+    if data is not None and tuple(data.input_shape) != tuple(meta["input_shape"]):
         st.error(t("picker.shape_mismatch", net="×".join(map(str, meta["input_shape"])),
                    data="×".join(map(str, data.input_shape))))
         return None
-    source = st.radio(t("picker.source"), list(SOURCES), horizontal=True, key=state.key("source"),
+    source = st.radio(t("picker.source"), sources, horizontal=True, key=state.key("source"),
                       format_func=lambda s: t(SOURCES[s]))
     if source == "upload":
         return _upload(t, state, meta)

@@ -106,6 +106,8 @@ def format_number(lang: str, value, spec: str = "") -> str:
         digits = int(body[1:-1])
         return format_decimal(value, format="#,##0" + ("." + "0" * digits if digits else ""), locale=loc)
     if body in ("", "d", "n"):
+        if isinstance(value, int) and abs(value) >= 10**15:  # Babel's decimals stop at 28 digits (a forged 10**30)
+            return f"{value:,}".translate(_symbols(lang))
         if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
             return format_decimal(int(value), format="#,##0", locale=loc)
         return format_decimal(value, format="#,##0.###", locale=loc)

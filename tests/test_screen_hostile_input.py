@@ -2,6 +2,7 @@
 shipped network, what runs/ holds (a named pipe, `..\\..\\evil.pt`), a CIFAR-10 network without CIFAR-10 data,
 forged table edits and chart clicks, the instructor's model that never answers."""
 
+import math
 import os
 import threading
 
@@ -202,3 +203,59 @@ def test_a_cifar_user_model_without_cifar_data(no_cifar, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="fm_network").value == "user:RGB"
     assert any("The CIFAR-10 test images are not on this server" in i.value for i in at.info)
+
+
+# ---------------------------------------------------------------- item 7: forged table edits and chart clicks
+
+COURSE_LAYERS = "64-11-0-1;128-5-0-1;256-3-0-0"  # Architecture's default table (three layers)
+
+
+@pytest.mark.parametrize("edits, message", [
+    ({"edited_rows": {1: {"out_channels": -64}}}, "Layer 2: the filters must be between 1 and 1,024 (got -64)."),
+    ({"edited_rows": {1: {"evil": 1}}}, "Layer 2: the table has no column evil."),
+    ({"deleted_rows": [7]}, "The table's change names layer 8, which the table does not have (it has 3)."),
+    ({"deleted_rows": [-1]}, "names layer 0, which the table does not have"),
+    ({"edited_rows": {5: {"kernel": 3}}}, "names layer 6, which the table does not have"),
+    ({"edited_rows": {1: {"out_channels": "abc"}}}, "Layer 2: the filters must be a whole number (got 'abc')."),
+    ({"edited_rows": {1: {"out_channels": math.nan}}}, "Layer 2: the filters must be a whole number (got nan)."),
+    ({"edited_rows": {0: {"out_channels": None}}}, "Layer 1: the filters must be a whole number (got None)."),
+    ({"edited_rows": {1: {"padding": 1.5}}}, "Layer 2: the padding must be a whole number (got 1.5)."),
+    ({"edited_rows": {1: {"kernel": 10**30}}}, "Layer 2: the kernel size must be between 1 and 15"),
+    ({"edited_rows": {1: {"kernel": [3]}}}, "Layer 2: the kernel size must be a whole number (got [3])."),
+    ({"added_rows": [{"out_channels": "abc", "kernel": 3, "padding": 0}]},
+     "Layer 4: the filters must be a whole number (got 'abc')."),
+    ({"added_rows": [{"out_channels": 8, "kernel": 3, "padding": 0, "evil": 1}]}, "Layer 4: the table has no column"),
+    ({"edited_rows": {1: "x"}}, "Layer 2 is not a row of the table"),
+    ({"edited_rows": [], "added_rows": {}}, "The table's change could not be read."),
+    ({"evil": 1}, "The table's change could not be read."),
+])
+def test_a_forged_table_edit_names_its_layer_and_keeps_the_last_valid_layers(edits, message):
+    """Item 7: a rewritten websocket message never raises (KeyError 'evil', IndexError), never drops a row or
+    rounds a value silently: the layer is named, and the table is drawn afresh with the last valid layers."""
+    at = app("architecture")
+    at.session_state["arch_editor_1"] = {"edited_rows": {}, "added_rows": [], "deleted_rows": [], **edits}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value.replace("\\", "") for e in at.error]
+    assert any(message in e for e in errors), errors
+    assert at.session_state["arch_layers"] == COURSE_LAYERS
+    assert at.dataframe[0].value["out_channels"].tolist() == [64, 128, 256]
+    at.run()  # the fresh table carries no forged edit
+    assert not at.exception and not at.error and at.session_state["arch_layers"] == COURSE_LAYERS
+
+
+def test_table_edits_the_editor_sends_still_apply():
+    from ui.layers_editor import apply_edits
+
+    rows = [dict(out_channels=64, kernel=11, padding=0, pool=True), dict(out_channels=128, kernel=5, padding=0,
+                                                                          pool=True)]
+    state = {"edited_rows": {"1": {"padding": 2}}, "deleted_rows": [0],
+             "added_rows": [{"out_channels": 8, "kernel": 3, "padding": 1, "pool": False}, {"out_channels": 4}]}
+    assert apply_edits(rows, state) == [dict(out_channels=128, kernel=5, padding=2, pool=True),
+                                        dict(out_channels=8, kernel=3, padding=1, pool=False)]  # the last: half typed
+    assert apply_edits(rows, None) == rows
+    at = app("architecture")
+    at.session_state["arch_editor_1"] = {"edited_rows": {0: {"out_channels": 16, "padding": 2.0}}, "added_rows": [],
+                                        "deleted_rows": [2]}
+    at.run()
+    assert not at.exception and not at.error and at.session_state["arch_layers"] == "16-11-2-1;128-5-0-1"

@@ -30,6 +30,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from cnnviz.explain import GradCam, TopActivation, UnitExplanation
+from cnnviz.figures_steps import clicked_cell  # noqa: F401 - read a click back (one checked reader)
 from cnnviz.i18n import format_number, format_numbers, tr
 
 WINDOW_COLOR = "#e4572e"
@@ -283,35 +284,6 @@ def clickable_map_figure(fmap: np.ndarray, lang: str = "en", title: str = "", se
                       yaxis=dict(showgrid=False, zeroline=False, autorange=False, range=[h - 0.5, -0.5],
                                  scaleanchor="x", constrain="domain"))
     return fig
-
-
-def clicked_cell(event) -> tuple[int, int] | None:
-    """(row, col) of the cell clicked in a clickable_map_figure, from what st.plotly_chart returned (the
-    event, its .selection, or st.session_state[key]); None when nothing is selected.
-
-    Streamlit reports {"selection": {"points": [{"x": col, "y": row, "customdata": ..., ...}], ...}}; in a real
-    browser (Streamlit 1.67) customdata arrives as {"0": row, "1": col}, in AppTest as given: both are read,
-    then x and y.
-    """
-    if event is None:
-        return None
-    try:
-        selection = event["selection"] if "selection" in event else event
-        points = selection["points"]
-    except (KeyError, TypeError, AttributeError):
-        return None
-    for p in points or ():
-        try:
-            data = p.get("customdata")
-            if isinstance(data, dict):  # what a real browser sends for an array: {"0": row, "1": col}
-                data = [data.get("0", data.get(0)), data.get("1", data.get(1))]
-            if data is not None and len(data) >= 2 and data[0] is not None and data[1] is not None:
-                return int(data[0]), int(data[1])
-            if p.get("x") is not None and p.get("y") is not None:
-                return int(round(float(p["y"]))), int(round(float(p["x"])))
-        except (TypeError, ValueError, AttributeError):
-            continue
-    return None
 
 
 # ---------------------------------------------------------------- (c) receptive field, (d) Grad-CAM, (e) top-k

@@ -21,6 +21,9 @@ None of this imports Streamlit.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -167,25 +170,80 @@ def pool_view(x: np.ndarray, size: int, stride: int, mode: str, k: int, lang: st
     return add_step_cells(pool_step_figure(trace, x, k, lang=lang), pool_cells(trace, x, lang))
 
 
-def clicked_step(event) -> int | None:
-    """The step number (1-based) of the output cell clicked in a figure with `add_step_cells`, from
+# ---------------------------------------------------------------- reading a click back (input from a browser)
+
+MAX_POINTS = 100  # points of one selection event looked at: a click selects one
+MAX_CELL = 10**6  # bound of a cell position when the caller does not give the map's shape
+
+
+def event_points(event) -> list:
+    """The points of a chart's selection, from st.plotly_chart's event or st.session_state[key] ({"selection":
+    {"points": [...]}}, or the selection itself); [] for anything else. The event comes from a browser: its
+    points are mappings or they are skipped."""
+    if not isinstance(event, Mapping):
+        return []
+    selection = event.get("selection", event)
+    points = selection.get("points") if isinstance(selection, Mapping) else None
+    if not isinstance(points, (list, tuple)):
+        return []
+    return [p for p in points[:MAX_POINTS] if isinstance(p, Mapping)]
+
+
+def event_int(value, lo: int, hi: int, rounded: bool = False) -> int | None:
+    """One number of a chart event, checked as a link's value is: an int (not a bool) within [lo, hi], or a
+    float with a whole value (any finite float when `rounded`: a position on an axis); None for anything else
+    (NaN, ±Infinity, huge or negative numbers, strings, lists, None, a missing key)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value) or not lo - 1 <= value <= hi + 1:
+            return None
+        if rounded:
+            value = round(value)
+        elif not value.is_integer():
+            return None
+    value = int(value)
+    return value if lo <= value <= hi else None
+
+
+def _customdata(point, n: int) -> list | None:
+    """A point's customdata as a list of n items (a real browser sends an array as {"0": a, "1": b, ...}, AppTest
+    as a list); None when the point has none (an input cell)."""
+    data = point.get("customdata")
+    if isinstance(data, Mapping):
+        data = [data.get(str(i), data.get(i)) for i in range(n)]
+    if isinstance(data, (list, tuple)) and len(data) >= n:
+        return list(data[:n])
+    return None
+
+
+def clicked_cell(event, shape: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """(row, col) of the cell clicked in a clickable_map_figure (cnnviz.figures_explain), from st.plotly_chart's
+    event or st.session_state[key]; None when no cell of a map of `shape` (H, W) is selected.
+
+    The point's customdata [row, col] is read (a real browser sends {"0": row, "1": col}), else its x and y."""
+    h, w = shape if shape is not None else (MAX_CELL, MAX_CELL)
+    for p in event_points(event):
+        data = _customdata(p, 2)
+        if data is not None:
+            row, col = event_int(data[0], 0, h - 1), event_int(data[1], 0, w - 1)
+        elif p.get("customdata") is None:
+            row, col = event_int(p.get("y"), 0, h - 1, rounded=True), event_int(p.get("x"), 0, w - 1, rounded=True)
+        else:
+            continue
+        if row is not None and col is not None:
+            return row, col
+    return None
+
+
+def clicked_step(event, n: int | None = None) -> int | None:
+    """The step number (1..n) of the output cell clicked in a figure with `add_step_cells`, from
     st.plotly_chart's event or st.session_state[key]; None when no output cell is selected.
 
-    A real browser sends customdata as {"0": row, "1": col, "2": step}; AppTest as a list."""
-    if event is None:
-        return None
-    try:
-        selection = event["selection"] if "selection" in event else event
-        points = selection["points"] or ()
-    except (KeyError, TypeError, AttributeError):
-        return None
-    for p in points:
-        data = p.get("customdata") if hasattr(p, "get") else None
-        if isinstance(data, dict):
-            data = [data.get(k, data.get(int(k))) for k in ("0", "1", "2")]
-        if isinstance(data, (list, tuple)) and len(data) >= 3 and data[2] is not None:
-            try:
-                return int(data[2])
-            except (TypeError, ValueError):
-                continue
+    The point's customdata is [row, col, step] (a real browser sends {"0": row, "1": col, "2": step})."""
+    for p in event_points(event):
+        data = _customdata(p, 3)
+        step = event_int(data[2], 1, n if n is not None else MAX_CELL) if data is not None else None
+        if step is not None:
+            return step
     return None

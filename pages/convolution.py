@@ -70,8 +70,8 @@ step = trace.steps[k - 1]
 
 
 
-def go_to_clicked():  # a click on an output cell jumps to its step
-    state.step = clicked_step(st.session_state.get("conv_fig")) or state.step
+def go_to_clicked():  # a click on an output cell jumps to its step (checked: one of the n steps, or ignored)
+    state.step = clicked_step(st.session_state.get("conv_fig"), n) or state.step
 
 
 # clickable output cells with their arithmetic on hover, or the animation; built once per server for a view

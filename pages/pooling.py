@@ -43,8 +43,8 @@ n = len(trace.steps)
 step = trace.steps[ui.step_controls(t, state, n) - 1]
 
 
-def go_to_clicked():  # a click on an output cell jumps to its step
-    state.step = clicked_step(st.session_state.get("pool_fig")) or state.step
+def go_to_clicked():  # a click on an output cell jumps to its step (checked: one of the n steps, or ignored)
+    state.step = clicked_step(st.session_state.get("pool_fig"), n) or state.step
 
 
 fig = shared_cache.figure(pool_view, x, int(size), int(stride), mode, step.index, lang=lang)  # once per server

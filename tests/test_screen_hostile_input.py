@@ -259,3 +259,70 @@ def test_table_edits_the_editor_sends_still_apply():
                                         "deleted_rows": [2]}
     at.run()
     assert not at.exception and not at.error and at.session_state["arch_layers"] == "16-11-2-1;128-5-0-1"
+
+
+def send_chart_event(at: AppTest, key: str, event: dict) -> AppTest:
+    """Run `at` as after a browser message carrying `event` as the chart's selection: the JSON text a rewritten
+    websocket message may hold (Python's json writes Infinity and NaN, and Streamlit's json.loads reads them)."""
+    import json
+
+    chart_el = next(el for el in at.get("plotly_chart") if el.proto.id and key in el.proto.id)
+    states = at._tree.get_widget_states()  # AppTest cannot click a chart: the widget state is sent as it comes
+    sent = states.widgets.add()
+    sent.id = chart_el.proto.id
+    sent.string_value = json.dumps(event)
+    return at._run(states)
+
+
+def selection(**point) -> dict:
+    return {"selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}}
+
+
+FORGED = [math.inf, -math.inf, math.nan, 10**20, -5, "3", [[3]], None, {"a": 1}, True]
+FORGED_STEPS = FORGED + [0, 2.5]  # steps are 1..n, whole numbers
+
+
+@pytest.mark.parametrize("page, key", [("convolution", "conv"), ("pooling", "pool")])
+def test_a_forged_click_on_a_step_figure_is_ignored(page, key):
+    """Item 7: `Infinity` in a clicked point raised OverflowError (int(inf)); every value of a chart event is
+    checked (NaN, huge ints, negative, strings, nested lists, missing keys): a click jumps only to a real step."""
+    at = app(page)
+    at = send_chart_event(at, f"{key}_fig", selection(x=1, y=1, customdata={"0": 0, "1": 1, "2": 2}))
+    assert not at.exception and at.session_state[f"{key}_step"] == 2  # a real click: step 2
+    for value in FORGED_STEPS:
+        at = send_chart_event(at, f"{key}_fig", selection(x=1, y=1, customdata={"0": 0, "1": 1, "2": value}))
+        assert not at.exception, (value, [e.value for e in at.exception])
+        assert at.session_state[f"{key}_step"] == 2, value
+    for event in (selection(x=1, y=1), selection(customdata=[0, 1]), {"selection": {"points": "x"}}, {"evil": 1},
+                  selection(customdata={"0": 0, "1": 1})):
+        at = send_chart_event(at, f"{key}_fig", event)
+        assert not at.exception and at.session_state[f"{key}_step"] == 2, event
+
+
+def test_a_forged_click_on_the_big_feature_map_is_ignored():
+    at = app("feature_maps")
+    at = send_chart_event(at, "fm_big", selection(x=2, y=1, customdata={"0": 1, "1": 2}))
+    assert not at.exception and at.session_state["fm_ex_row"] == 1 and at.session_state["fm_ex_col"] == 2
+    unit = [at.session_state[f"fm_ex_{k}"] for k in ("stage", "ch", "row", "col")]
+    for value in FORGED:
+        for event in (selection(x=2, y=1, customdata={"0": value, "1": 3}), selection(x=value, y=value),
+                      selection(x=3, y=1, customdata=[3, value]), selection(x=3, y=1, customdata=[3, 2.5])):
+            at = send_chart_event(at, "fm_big", event)
+            assert not at.exception, (event, [e.value for e in at.exception])
+            assert [at.session_state[f"fm_ex_{k}"] for k in ("stage", "ch", "row", "col")] == unit, event
+    at = send_chart_event(at, "fm_big", selection(x=3, y=100, customdata={"0": 100, "1": 3}))  # beyond the map
+    assert [at.session_state[f"fm_ex_{k}"] for k in ("stage", "ch", "row", "col")] == unit
+
+
+def test_the_chart_event_reader_checks_every_value():
+    from cnnviz.figures_steps import clicked_cell, clicked_step, event_int
+
+    assert [event_int(v, 0, 9) for v in (3, 3.0, 9, 0)] == [3, 3, 9, 0]
+    assert all(event_int(v, 0, 9) is None for v in FORGED + [10, 2.5, -0.0001, "3"])
+    assert event_int(2.4, 0, 9, rounded=True) == 2 and event_int(math.inf, 0, 9, rounded=True) is None
+    assert clicked_cell(selection(customdata={"0": 1, "1": 2}), (3, 3)) == (1, 2)
+    assert clicked_cell(selection(customdata={"0": 1, "1": 3}), (3, 3)) is None  # beyond the map
+    assert clicked_cell(selection(x=2.0, y=1.0), (3, 3)) == (1, 2)
+    assert clicked_step(selection(customdata=[0, 0, 4]), 4) == 4 and clicked_step(selection(customdata=[0, 0, 5]), 4) is None
+    for event in ([], "selection", {"selection": None}, {"selection": {"points": [1, "x", None]}}, 7):
+        assert clicked_cell(event) is None and clicked_step(event) is None

@@ -47,8 +47,8 @@ def big_map(t, state, maps: np.ndarray, stage: str, channel: int, signed: bool, 
     selected = (state.ex_row, state.ex_col) if (state.ex_stage, state.ex_ch) == (stage, channel) else None
 
     def clicked():
-        cell = clicked_cell(st.session_state.get(MAP_KEY))
-        if cell is not None and 0 <= cell[0] < maps.shape[1] and 0 <= cell[1] < maps.shape[2]:
+        cell = clicked_cell(st.session_state.get(MAP_KEY), maps.shape[1:])  # checked: None unless a cell of the map
+        if cell is not None:
             _set_unit(state, stage, channel, *cell)
 
     title = t("fm.big_title", stage=stage, channel=channel, h=maps.shape[1], w=maps.shape[2])

@@ -326,3 +326,64 @@ def test_the_chart_event_reader_checks_every_value():
     assert clicked_step(selection(customdata=[0, 0, 4]), 4) == 4 and clicked_step(selection(customdata=[0, 0, 5]), 4) is None
     for event in ([], "selection", {"selection": None}, {"selection": {"points": [1, "x", None]}}, 7):
         assert clicked_cell(event) is None and clicked_step(event) is None
+
+
+# ---------------------------------------------------------------- item 8: the instructor's model that never answers
+
+LOOPING_NET = '''
+from torch import nn
+
+
+class Loop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(28 * 28, 10)
+
+    def forward(self, x):
+        while True:
+            pass
+'''
+
+EXITING_NET = '''
+import sys
+
+from torch import nn
+
+
+class Quits(nn.Module):
+    def __init__(self):
+        super().__init__()
+        sys.exit(0)
+'''
+
+
+def test_a_model_that_never_answers_freezes_no_session(tmp_path, monkeypatch):
+    from cnnviz import usermodel
+
+    net = tmp_path / "loop.py"
+    net.write_text(LOOPING_NET)
+    monkeypatch.setenv("CNNVIZ_MODEL", f"{net}:Loop")
+    monkeypatch.setattr(usermodel, "LOAD_SECONDS", 2.0)
+    st.cache_resource.clear()  # a fresh server: its start-up check loads the model too
+    first = quick("feature_maps", lang="fr", network="user:Loop")  # session 1 (or the start-up check) waits 2 s
+    assert not first.exception, [e.value for e in first.exception]
+    errors = [e.value.replace("\\", "") for e in first.error]
+    assert any("n'a pas répondu en 2\u00a0s" in e or "marqué comme défaillant" in e for e in errors), errors
+    second = quick("translation", network="user:Loop")  # session 2: told at once, the model is not run again
+    assert not second.exception
+    assert any("is marked broken on this server" in e.value for e in second.error)
+    assert str(tmp_path) not in shown(first) + shown(second)
+    third = quick("feature_maps")  # the shipped network still works
+    assert not third.exception and not third.error and any("Prediction" in m.value for m in third.markdown)
+
+
+def test_a_model_that_exits_leaves_no_blank_page(tmp_path, monkeypatch):
+    net = tmp_path / "quits.py"
+    net.write_text(EXITING_NET)
+    monkeypatch.setenv("CNNVIZ_MODEL", f"{net}:Quits")
+    st.cache_resource.clear()
+    at = quick("feature_maps", lang="fr", network="user:Quits")
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value.replace("\\", "") for e in at.error]
+    assert any("s'est arrêté avec SystemExit: 0" in e and "quits.py" in e for e in errors), errors
+    assert str(tmp_path) not in shown(at)

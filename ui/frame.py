@@ -137,16 +137,18 @@ def share_link(screen: Screen) -> str:
 
 @st.cache_resource
 def _startup() -> list:
-    """Once per server: thread count and the other environment settings (with their warnings), and a clean
-    stop of the training jobs on SIGTERM."""
+    """Once per server: thread count and the other environment settings (with their warnings), a clean stop
+    of the training jobs on SIGTERM, and a check of the server's own model (CNNVIZ_MODEL)."""
     import torch
 
     from cnnviz.config import load_settings
     from cnnviz.training import install_clean_shutdown
+    from cnnviz.usermodel import check_in_background
 
     settings = load_settings()
     torch.set_num_threads(settings.threads)
     install_clean_shutdown()  # never raises; off the main thread it installs an exit hook only
+    check_in_background()  # CNNVIZ_MODEL loaded once, in a bounded time: the owner reads the result on the console
     return list(settings.warnings)
 
 

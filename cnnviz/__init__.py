@@ -34,6 +34,18 @@ class CnnvizError(Exception):
         return self.message("en")
 
 
+def shown_path(path) -> str:
+    """A server file or folder as a message may name it (messages reach every browser): relative to the folder
+    the server runs in when it is inside, else just its name — never an absolute server path."""
+    from pathlib import Path
+
+    path = Path(path).expanduser()
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError, RuntimeError):
+        return path.name
+
+
 class DatasetUnavailable(CnnvizError):
     """The dataset is not on this machine and could not be downloaded."""
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnviz import DatasetUnavailable
+from cnnviz import DatasetUnavailable, shown_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -120,18 +120,18 @@ def _read_idx(path: Path) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read(MAX_IDX_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:  # a corrupt gzip stream, a file we may not read
-        raise DatasetUnavailable("err.data_unreadable", path=str(path), kind=type(exc).__name__) from None
+        raise DatasetUnavailable("err.data_unreadable", path=shown_path(path), kind=type(exc).__name__) from None
     if len(raw) > MAX_IDX_BYTES:
-        raise DatasetUnavailable("err.data_not_idx", path=str(path))
+        raise DatasetUnavailable("err.data_not_idx", path=shown_path(path))
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DatasetUnavailable("err.data_not_idx", path=str(path))
+        raise DatasetUnavailable("err.data_not_idx", path=shown_path(path))
     ndim = raw[3]
     if ndim == 0 or len(raw) < 4 + 4 * ndim:
-        raise DatasetUnavailable("err.data_idx_truncated", path=str(path), shape="?")
+        raise DatasetUnavailable("err.data_idx_truncated", path=shown_path(path), shape="?")
     dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4).astype(np.int64)
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
-        raise DatasetUnavailable("err.data_idx_truncated", path=str(path), shape="×".join(map(str, dims)))
+        raise DatasetUnavailable("err.data_idx_truncated", path=shown_path(path), shape="×".join(map(str, dims)))
     return data.reshape(tuple(dims))
 
 
@@ -151,9 +151,9 @@ def _fashion_mnist_from(folder: Path, split: str) -> Dataset | None:
         return None
     images, labels = _read_idx(img_path), _read_idx(lbl_path).astype(np.int64)
     if images.shape[0] != labels.shape[0]:
-        raise DatasetUnavailable("err.data_count_mismatch", images=str(img_path), labels=str(lbl_path))
+        raise DatasetUnavailable("err.data_count_mismatch", images=shown_path(img_path), labels=shown_path(lbl_path))
     if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.ndim != 1 or labels.size and labels.max() > 9:
-        raise DatasetUnavailable("err.data_bad_shape", path=str(img_path.parent), dataset="Fashion-MNIST")
+        raise DatasetUnavailable("err.data_bad_shape", path=shown_path(img_path.parent), dataset="Fashion-MNIST")
     return Dataset("fashion-mnist", split, _readonly(images), _readonly(labels),
                    FASHION_MNIST_CLASSES, str(img_path.parent))
 
@@ -212,7 +212,7 @@ def _find(title: str, name: str, split: str, folders: list[Path], read, fetch, d
             return ds
         error = ("@err.data_why_no_files", "")
     why, detail = error
-    raise DatasetUnavailable("err.data_not_found", title=title, split=split, folders=", ".join(map(str, folders)),
+    raise DatasetUnavailable("err.data_not_found", title=title, split=split, folders=", ".join(map(shown_path, folders)),
                              why=why, detail=f" ({detail})" if detail else "", how_to=how_to)
 
 
@@ -265,27 +265,27 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
             if os.fstat(f.fileno()).st_size > MAX_CIFAR_BATCH_BYTES:
-                raise DatasetUnavailable("err.data_cifar_bad", path=str(path))
+                raise DatasetUnavailable("err.data_cifar_bad", path=shown_path(path))
             entry = _DataOnlyUnpickler(f, encoding="latin1").load()
     except DatasetUnavailable:
         raise
     except pickle.UnpicklingError:
-        raise DatasetUnavailable("err.data_cifar_unsafe", path=str(path)) from None
+        raise DatasetUnavailable("err.data_cifar_unsafe", path=shown_path(path)) from None
     except Exception:  # noqa: BLE001 - truncated, corrupt: anything that is not a batch
-        raise DatasetUnavailable("err.data_cifar_bad", path=str(path)) from None
+        raise DatasetUnavailable("err.data_cifar_bad", path=shown_path(path)) from None
     if not isinstance(entry, dict):
-        raise DatasetUnavailable("err.data_cifar_bad", path=str(path))
+        raise DatasetUnavailable("err.data_cifar_bad", path=shown_path(path))
     entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
     data, labels = entry.get("data"), entry.get("labels", entry.get("fine_labels"))
     if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32
             or not isinstance(labels, (list, tuple, np.ndarray)) or len(labels) != data.shape[0]):
-        raise DatasetUnavailable("err.data_cifar_bad", path=str(path))
+        raise DatasetUnavailable("err.data_cifar_bad", path=shown_path(path))
     try:
         labels = np.asarray(labels, dtype=np.int64)
     except (TypeError, ValueError, OverflowError):
-        raise DatasetUnavailable("err.data_cifar_bad", path=str(path)) from None
+        raise DatasetUnavailable("err.data_cifar_bad", path=shown_path(path)) from None
     if labels.ndim != 1 or (labels.size and (labels.min() < 0 or labels.max() > 9)):
-        raise DatasetUnavailable("err.data_cifar_bad", path=str(path))
+        raise DatasetUnavailable("err.data_cifar_bad", path=shown_path(path))
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 

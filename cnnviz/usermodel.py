@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnviz import CnnvizError
+from cnnviz import CnnvizError, shown_path
 from cnnviz.data import DATASETS
 from cnnviz.models import StagedNet
 
@@ -64,15 +64,6 @@ def picker_name(spec: str | None = None) -> str | None:
     """How the network pickers and links name the configured model ("user:Net"), or None without one."""
     spec = configured() if spec is None else spec
     return f"{USER_PREFIX}{spec.rpartition(':')[2]}" if spec else None
-
-
-def shown_path(path) -> str:
-    """A server file as a message may name it: relative to the folder the server runs in, else its name."""
-    path = Path(path).expanduser()
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except (ValueError, OSError, RuntimeError):
-        return path.name
 
 
 _ABSOLUTE = re.compile(r"(?<![\w.])(?:/[^\s'\"/:,()]+)+/([^\s'\"/:,()]+)")

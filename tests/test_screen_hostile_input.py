@@ -387,3 +387,13 @@ def test_a_model_that_exits_leaves_no_blank_page(tmp_path, monkeypatch):
     errors = [e.value.replace("\\", "") for e in at.error]
     assert any("s'est arrêté avec SystemExit: 0" in e and "quits.py" in e for e in errors), errors
     assert str(tmp_path) not in shown(at)
+
+
+def test_the_test_image_caption_names_no_server_folder():
+    from cnnviz.data import images_to_browse
+
+    source = images_to_browse("fashion-mnist").source
+    at = app("feature_maps")
+    captions = " ".join(c.value for c in at.caption).replace("\\", "")
+    if source.startswith("/") and not source.startswith(os.getcwd()):
+        assert source not in captions and os.path.basename(source) in captions

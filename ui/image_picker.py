@@ -12,7 +12,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from cnnviz import CnnvizError
+from cnnviz import CnnvizError, shown_path
 from ui.widgets import class_name, images_for, plain, upload_image
 
 SOURCES = {"test": "picker.source.test", "upload": "picker.source.upload", "draw": "picker.source.draw"}
@@ -124,7 +124,7 @@ def _test_image(t, state, data):
     b.number_input(t("picker.index", last=len(pool) - 1), 0, len(pool) - 1, key=state.key("idx"))
     i = int(pool[state.idx])
     sample = data.source.startswith("shipped sample")  # cnnviz.data.load_samples: the offline stand-in
-    where = t("picker.from_sample") if sample else plain(data.source)
+    where = t("picker.from_sample") if sample else plain(shown_path(data.source))  # no absolute server path
     return data.images[i], int(data.labels[i]), t("picker.caption_test", i=str(i), source=where)
 
 

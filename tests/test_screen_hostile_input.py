@@ -163,10 +163,12 @@ def no_cifar(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "SAMPLES_DIR", tmp_path / "no-samples")
     meta = dict(dataset="cifar10", classes=list(DATASETS["cifar10"][0]), input_shape=[3, 32, 32], test_accuracy=0.1)
     save_checkpoint(runs / "cifar10_compact_test.pt", CompactCNN((3, 32, 32)), "compact", meta)
+    loaded = dict(data._loaded)  # the datasets other tests hold stay the same objects afterwards
     data.load_dataset.cache_clear()
     st.cache_resource.clear()
     yield tmp_path
     data.load_dataset.cache_clear()
+    data._loaded.update(loaded)
     st.cache_resource.clear()
 
 

@@ -48,7 +48,7 @@ from cnnviz.data import DATASETS
 from cnnviz.models import StagedNet
 
 USER_PREFIX = "user:"  # how the network pickers name the user's model
-LOAD_SECONDS = 30.0  # loading: import, build, weights, tracing (three forwards) and one checked forward
+LOAD_SECONDS = 30.0  # loading: import, build, weights, a forward on a dummy input, a traced forward
 log = logging.getLogger(__name__)
 _BROKEN: dict[str, CnnvizError] = {}  # spec -> why: models that did not answer, for the server's lifetime
 _LOCK = threading.Lock()  # one load at a time (the start-up check, then the pages wait for its result)

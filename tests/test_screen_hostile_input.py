@@ -182,6 +182,7 @@ def test_a_cifar_run_without_cifar_data_offers_an_upload_or_a_drawing(no_cifar):
         assert any("Les images de test de CIFAR-10 ne sont pas sur ce serveur" in i.value
                    and "dessinez-en une\u00a0:" in i.value for i in at.info), page
         assert at.radio(key=prefix + "source").options == ["Téléverser", "Dessin"]
+        assert any("Choisissez un fichier, ou dessinez une image." in i.value for i in at.info)  # no test image to go back to
         assert str(no_cifar) not in shown(at)
         at.session_state[prefix + "drawn"] = drawing  # a drawing, as the canvas gives it (ui.image_picker.drawn_key)
         at.radio(key=prefix + "source").set_value("draw").run()

@@ -44,7 +44,7 @@ def pick_image(t, state, meta: dict):
     source = st.radio(t("picker.source"), sources, horizontal=True, key=state.key("source"),
                       format_func=lambda s: t(SOURCES[s]))
     if source == "upload":
-        return _upload(t, state, meta)
+        return _upload(t, state, meta, has_test=data is not None)
     if source == "draw":
         return _draw(t, state, meta)
     return _test_image(t, state, data)
@@ -89,7 +89,7 @@ def _draw(t, state, meta: dict):
     return image, None, t("picker.caption_draw")
 
 
-def _upload(t, state, meta: dict):
+def _upload(t, state, meta: dict, has_test: bool = True):
     from cnnviz.images import to_input
 
     gray = meta["input_shape"][0] == 1
@@ -97,7 +97,7 @@ def _upload(t, state, meta: dict):
         st.toggle(t("picker.invert"), key=state.key("invert"), help=t("picker.invert_help"))
     loaded = upload_image(t, state.key("upload"))
     if loaded is None:
-        st.info(t("picker.choose_file"))
+        st.info(t("picker.choose_file") if has_test else t("picker.choose_file_only"))
         return None
     img, name = loaded
     image = to_input(img, meta["input_shape"], invert=gray and state.invert)

@@ -48,6 +48,7 @@ for col, (screen_id, label_id) in zip(cols, [
     with col:
         link(screen_id, label_id, ":material/grid_on:")
 link("translation", "home.blocks.shift", ":material/open_with:")
+link("learning", "home.learn", ":material/school:")
 
 st.subheader(t("home.lecture"))
 ui.intro(t("home.lecture_intro"))

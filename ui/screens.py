@@ -355,6 +355,54 @@ SCREENS: tuple[Screen, ...] = (
         Field("seed", 0, lo=0, hi=EX_MAX_SEED),  # same seed, same exercise: a sheet of links for a class
     )),
 )
+# ---------------------------------------------------------------- how the network learns
+LEARN_PARTS = ("cost", "batches", "landscape", "momentum")
+LEARN_SUBSETS = (1000, 2000, 5000)  # training images of the full gradient
+LEARN_DRAWS = (50, 100, 200, 500, 1000)  # batches drawn per batch size
+LEARN_SPANS = (0.1, 0.25, 0.5, 1.0)  # the loss landscape's half-width (filter-normalised units)
+LEARN_RESOLUTIONS = (9, 13, 17, 21)  # points per side of the 2-D plane
+LEARN_LRS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)  # the toy costs' learning rates
+LEARN_MOMENTA = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
+LEARN_TOYS = ("quadratic", "rosenbrock")  # = cnnviz.descent.TOYS (a test checks it)
+
+
+def _one_of(values: tuple):
+    def check(value) -> None:
+        if value not in values:
+            raise ValueError("not one of the offered values")
+    return check
+
+
+def _param_check(text: str) -> None:
+    """A parameter name as the networks write them (conv1.weight, bn2.bias...); the page checks it exists."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*\.(weight|bias)", text):
+        raise ValueError("not a parameter name")
+
+
+SCREENS += (
+    Screen("learning", "screen.learning", "pages/learning.py", ":material/school:", "section.network", "learn_", (
+        Field("part", "cost", "choice", choices=LEARN_PARTS),
+        Field("network", NETWORK_DEFAULT, "text", max_len=200, check=_network_check),
+        *IMAGE_FIELDS,
+        Field("label", 0, lo=0, hi=999),  # the true class of an upload or a drawing (clipped to the classes)
+        Field("compared", "probs", "choice", choices=("probs", "logits")),  # what MSE and L1 compare to the target
+        Field("batch", 8, lo=2, hi=32),  # |B| of the batch whose costs are summed
+        Field("batch_seed", 0, lo=0, hi=9999),
+        Field("param", "conv1.weight", "text", max_len=60, check=_param_check),  # the batch-gradient study's tensor
+        Field("subset", 5000, check=_one_of(LEARN_SUBSETS)),
+        Field("draws", 200, check=_one_of(LEARN_DRAWS)),
+        Field("seed", 0, lo=0, hi=9999),
+        Field("span", 1.0, "float", check=_one_of(LEARN_SPANS)),
+        Field("res", 13, check=_one_of(LEARN_RESOLUTIONS)),
+        Field("dir_seed", 0, lo=0, hi=9999),  # the random directions of the landscape
+        Field("toy", "quadratic", "choice", choices=LEARN_TOYS),
+        Field("lr", 0.001, "float", check=_one_of(LEARN_LRS)),
+        Field("momentum", 0.9, "float", check=_one_of(LEARN_MOMENTA)),
+        Field("steps", 300, lo=10, hi=3000),
+    )),
+)
 SECTIONS = ("section.cnnviz", "section.operations", "section.network")
 BY_ID = {s.id: s for s in SCREENS}
 BY_FILE = {s.file: s for s in SCREENS}
@@ -393,6 +441,7 @@ LECTURE_PATH = (
     ("lecture.maps", "feature_maps", {"cls": "7", "idx": 0, "stage": "relu2", "channel": 5}),  # a sneaker
     ("lecture.shift", "translation", {"cls": "any", "idx": 6, "dx": 1, "dy": 0}),  # shifted by 1 px, it flips
     ("lecture.train", "training", {"lr": 0.001, "momentum": 0.9}),  # the slide's optim.SGD settings
+    ("lecture.learn", "learning", {"idx": 2914}),  # a sneaker taken for an ankle boot at 99.99 %: its costs
 )
 
 

@@ -14,7 +14,6 @@ from cnnviz.gradients import image_cost, logits_of, parameter_names
 from cnnviz.i18n import format_number
 from ui import learning_view as view
 from ui import screens, shared_cache
-from ui.image_picker import keep_choice
 
 t, state = ui.page("learning")
 lang, big = t.lang, ui.presenting()
@@ -63,7 +62,7 @@ def batches_part(model, meta) -> None:
     if not names:
         st.info(t("learn.no_param"))
         return
-    keep_choice(t, state, "param", names, names[0])
+    view.keep_param(t, state, names)
     c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
     param = c1.selectbox(t("learn.param"), names, key=state.key("param"), help=t("learn.param_help"))
     c2.selectbox(t("learn.subset"), screens.LEARN_SUBSETS, key=state.key("subset"),

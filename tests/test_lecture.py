@@ -1,5 +1,6 @@
 """The home page's lecture path: every link opens its screen with the settings it carries."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,22 @@ def test_each_lecture_link_opens_its_screen_set_up(label_id, screen_id, values):
 
 def test_the_home_page_lists_the_path_with_its_settings():
     at = app(None, lang="fr")
-    links = [el for el in at.get("page_link") if el.proto.label.startswith(("1. ", "2. ", "3. ", "4. ", "5. ", "6. "))]
+    links = [el for el in at.get("page_link") if re.match(r"\d+\. ", el.proto.label)]
     assert len(links) == len(LECTURE_PATH)
     assert "Le Net des diapositives" in links[2].proto.label
+    assert [el.proto.label.split(". ")[0] for el in links] == [str(i) for i in range(1, len(LECTURE_PATH) + 1)]
+
+
+def test_the_learning_step_shows_a_confident_mistake():
+    from cnnviz.checkpoints import SHIPPED, load_checkpoint
+    from cnnviz.data import images_to_browse
+    from cnnviz.explore import inspect
+
+    values = next(v for _, s, v in LECTURE_PATH if s == "learning")
+    model, meta = load_checkpoint(SHIPPED)
+    data = images_to_browse(meta["dataset"])
+    result = inspect(model, data.images[values["idx"]])
+    assert result.pred != data.labels[values["idx"]] and result.probs[result.pred] > 0.99
 
 
 def test_the_shift_step_really_flips_the_prediction():

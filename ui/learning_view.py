@@ -17,7 +17,7 @@ from cnnviz import landscape
 from cnnviz.gradients import GradientStudy, per_example_gradients, study_batches, training_subset
 from cnnviz.i18n import format_number
 from ui import shared_cache
-from ui.widgets import dataset, images_for
+from ui.widgets import dataset, images_for, plain
 
 MAX_PARAM_SIZE = 2048  # numbers in a tensor the study offers: 5,000 images × 2,048 × 4 bytes = 41 MB per study
 PLANE_IMAGES = 32  # training images of the landscape (fixed): bench/learning.py measures the plane's cost
@@ -148,6 +148,14 @@ def _per_example(model: str, dataset_name: str, param: str, subset: int, _model,
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _study(model: str, dataset_name: str, param: str, subset: int, draws: int, seed: int, _per) -> GradientStudy:
     return study_batches(_per, draws=draws, seed=seed)
+
+
+def keep_param(t, state, names: list[str]) -> None:
+    """Keep the studied tensor among this network's `names`; a link's name it lacks falls back with a notice."""
+    if state.param not in names:
+        if state.param:
+            st.toast(t("learn.unknown_param", name=plain(state.param), default=names[0]), icon=":material/info:")
+        state.param = names[0]
 
 
 def gradient_study(model, meta, train, param: str, subset: int, draws: int, seed: int):

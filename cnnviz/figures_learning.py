@@ -28,9 +28,16 @@ def _layout(fig: go.Figure, title: str, height: int, lang: str, big: bool, legen
             **extra) -> go.Figure:
     legend = (dict(orientation="h", y=-0.18, x=0, yanchor="top") if legend_below else
               dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
-    fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"), height=height + (60 if big else 0),
+    fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"), height=min(height, 360) if big else height,
                       margin=dict(l=10, r=10, t=70 if big else 60, b=10), font=dict(size=19 if big else 14),
                       separators=",\u202f" if lang == "fr" else ".,", legend=legend, **extra)
+    # Streamlit's chart theme sizes ticks, titles and legends itself (12 px): set each, so a projector reads them
+    size = 19 if big else 14
+    fig.update_xaxes(tickfont_size=size, title_font_size=size)
+    fig.update_yaxes(tickfont_size=size, title_font_size=size)
+    fig.update_layout(title_font_size=size + 2, legend_font_size=size)
+    fig.update_traces(textfont_size=size - 2, selector=dict(type="bar"))
+    fig.update_traces(colorbar_tickfont_size=size, selector=dict(type="contour"))
     return fig
 
 
@@ -81,7 +88,8 @@ def cost_figure(logits: np.ndarray, probs: np.ndarray, classes, label: int, lang
     ])
     return _layout(fig, tr(lang, "learn.fig.cost_title"), height, lang, big,
                    xaxis=dict(domain=[0, 0.42], title=dict(text=tr(lang, "learn.fig.logits")), zeroline=True),
-                   xaxis2=dict(domain=[0.58, 1], range=[0, 1.25], tickformat=".0%",
+                   xaxis2=dict(domain=[0.58, 1], range=[0, 1.3], tickvals=[0, 0.5, 1],
+                               ticktext=[_num(lang, v, ".0%") for v in (0, 0.5, 1)],
                                title=dict(text=tr(lang, "learn.fig.softmax"))),
                    yaxis=dict(autorange="reversed"), yaxis2=dict(autorange="reversed", anchor="x2"))
 
@@ -196,6 +204,7 @@ def variance_figure(batch_sizes, variances, expected, slope: float, lang: str = 
                    hovertemplate="|B| = %{x}: %{y:.4g}<extra></extra>"),
     ])
     return _layout(fig, tr(lang, "learn.fig.var_title", slope=_num(lang, slope, ".2f")), height, lang, big,
+                   legend_below=True,
                    xaxis=dict(type="log", title=dict(text="|B|"), tickvals=list(b), ticktext=[str(int(x)) for x in b]),
                    yaxis=_log_axis(lang, [*v, *np.asarray(expected, dtype=np.float64)], tr(lang, "learn.fig.variance")))
 
@@ -242,7 +251,8 @@ def plane_figure(alphas, betas, loss, path=None, lang: str = "en", big: bool = F
     fig.add_trace(go.Scatter(x=[0.0], y=[0.0], mode="markers", name=tr(lang, "learn.fig.trained"),
                              marker=dict(symbol="star", size=20, color="gold", line=dict(color="black", width=1.5))))
     return _layout(fig, tr(lang, "learn.fig.plane_title"), height, lang, big,
-                   xaxis=dict(title=dict(text=axis_ids[0])), yaxis=dict(title=dict(text=axis_ids[1])))
+                   xaxis=dict(title=dict(text=axis_ids[0]), constrain="domain"),
+                   yaxis=dict(title=dict(text=axis_ids[1]), scaleanchor="x", constrain="domain"))
 
 
 # ---------------------------------------------------------------- toy costs
@@ -266,11 +276,12 @@ def toy_figure(toy: str, paths: list, lang: str = "en", big: bool = False, heigh
             fig.add_annotation(x=float(np.clip(p[-1, 0], x0, x1)), y=float(np.clip(p[-1, 1], y0, y1)),
                                text=tr(lang, "learn.fig.diverged", step=path["diverged_at"]), showarrow=True,
                                arrowhead=2, font=dict(color=color), bgcolor="white")
-    fig.add_trace(go.Scatter(x=[START[toy][0]], y=[START[toy][1]], mode="markers", name=tr(lang, "learn.fig.start"),
-                             marker=dict(symbol="circle", size=13, color="black")))
-    fig.add_trace(go.Scatter(x=[MINIMUM[toy][0]], y=[MINIMUM[toy][1]], mode="markers",
-                             name=tr(lang, "learn.fig.minimum"),
-                             marker=dict(symbol="star", size=20, color="gold", line=dict(color="black", width=1.5))))
+    for (x, y), name, marker in ((START[toy], "learn.fig.start", dict(symbol="circle", size=13, color="black")),
+                                 (MINIMUM[toy], "learn.fig.minimum",
+                                  dict(symbol="star", size=20, color="gold", line=dict(color="black", width=1.5)))):
+        fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers+text", text=[tr(lang, name)], textposition="top center",
+                                 name=tr(lang, name), marker=marker, showlegend=False,
+                                 textfont=dict(size=19 if big else 14)))
     return _layout(fig, tr(lang, "learn.fig.toy_title"), height, lang, big,
                    xaxis=dict(range=[x0, x1], title=dict(text="x")), yaxis=dict(range=[y0, y1], title=dict(text="y")))
 

@@ -24,7 +24,8 @@ def chart(build, *args, key: str, **kwargs) -> None:
 
 
 def cost_part(model, meta, classes) -> None:
-    picked = ui.pick_image(t, state, meta)
+    with ui.secondary(t):  # at a projector the figures come first, the image's choice folds away
+        picked = ui.pick_image(t, state, meta)
     st.button(t("learn.mistake"), on_click=view.next_mistake, args=(state, model, meta), icon=":material/error:",
               key="learn_mistake", help=t("learn.mistake_help"))
     if picked is None:
@@ -45,7 +46,7 @@ def cost_part(model, meta, classes) -> None:
              key=state.key("compared"), help=t("learn.compared_help"))
     cols = st.columns(3)
     for col, name in zip(cols, ("cross-entropy", "mse", "l1")):
-        col.metric(t(view.COST_IDS[name]), format_number(lang, cost.costs[name], ".4g"))
+        col.metric(t(view.COST_IDS[name]), view.readable(lang, cost.costs[name], 4))
     chart(fl.logit_gradient_figure, cost.grads, classes, label, key="learn_fig_grads")
     st.markdown(view.gradient_verdict(t, cost))
     view.batch_section(t, state, model, meta, chart)
@@ -53,7 +54,8 @@ def cost_part(model, meta, classes) -> None:
 
 def batches_part(model, meta) -> None:
     ui.intro(t("learn.batches_intro"))
-    st.latex(view.UNBIASED)
+    if not big:  # at a projector the formula follows the first figure, which must fit the screen
+        st.latex(view.UNBIASED)
     train = view.training_images(meta)
     if train is None:
         st.info(t("learn.needs_train"))
@@ -63,7 +65,7 @@ def batches_part(model, meta) -> None:
         st.info(t("learn.no_param"))
         return
     view.keep_param(t, state, names)
-    c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+    c1, c2, c3, c4 = ui.secondary(t).columns([3, 2, 2, 2])
     param = c1.selectbox(t("learn.param"), names, key=state.key("param"), help=t("learn.param_help"))
     c2.selectbox(t("learn.subset"), screens.LEARN_SUBSETS, key=state.key("subset"),
                  format_func=lambda n: format_number(lang, n))
@@ -71,9 +73,11 @@ def batches_part(model, meta) -> None:
     c4.number_input(t("learn.seed"), 0, 9999, key=state.key("seed"))
     with st.spinner(t("learn.computing_study", n=state.subset)):
         study, seconds = view.gradient_study(model, meta, train, param, state.subset, state.draws, state.seed)
-    st.markdown(view.study_summary(t, study, seconds))
     sizes = study.batch_sizes
     chart(fl.convergence_figure, sizes, [r.running_rel_error for r in study.rows], key="learn_fig_conv")
+    if big:
+        st.latex(view.UNBIASED)
+    st.markdown(view.study_summary(t, study, seconds))
     left, right = st.columns(2)
     with left:
         chart(fl.spread_figure, sizes, [r.coords for r in study.rows], study.full_norm, key="learn_fig_spread")
@@ -90,7 +94,7 @@ def landscape_part(model, meta) -> None:
     if train is None:
         st.info(t("learn.needs_train"))
         return
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3 = ui.secondary(t).columns(3)
     span = c1.select_slider(t("learn.span"), screens.LEARN_SPANS, key=state.key("span"), help=t("learn.span_help"))
     res = c2.select_slider(t("learn.res"), screens.LEARN_RESOLUTIONS, key=state.key("res"), help=t("learn.res_help"))
     seed = c3.number_input(t("learn.dir_seed"), 0, 9999, key=state.key("dir_seed"))
@@ -114,7 +118,8 @@ def landscape_part(model, meta) -> None:
 def momentum_part() -> None:
     ui.intro(t("learn.momentum_intro"))
     c1, c2, c3, c4 = st.columns([2, 3, 3, 2])
-    toy = c1.radio(t("learn.toy"), screens.LEARN_TOYS, format_func=lambda v: t(view.TOYS[v]), key=state.key("toy"))
+    toy = c1.selectbox(t("learn.toy"), screens.LEARN_TOYS, format_func=lambda v: t(view.TOYS[v]),
+                       key=state.key("toy"))
     lr = c2.select_slider(t("learn.lr"), screens.LEARN_LRS, key=state.key("lr"),
                           format_func=lambda v: format_number(lang, v, ".4g"))
     mu = c3.select_slider(t("learn.momentum"), screens.LEARN_MOMENTA, key=state.key("momentum"),

@@ -144,7 +144,7 @@ def test_the_landscape_at_zero_is_the_networks_cost(shipped, fmnist_train):
 
 def test_the_toy_link_reproduces_the_view_and_opens_training_with_its_settings():
     at = link(lang="fr", part="momentum", toy="rosenbrock", lr="0.002", momentum="0.5", steps="500")
-    assert at.radio(key="learn_toy").value == "rosenbrock"
+    assert at.selectbox(key="learn_toy").value == "rosenbrock"
     assert at.select_slider(key="learn_lr").value == 0.002 and at.select_slider(key="learn_momentum").value == 0.5
     names = [d["name"] for d in chart(at, "learn_fig_toy")["data"][1:3]]
     assert names == ["lr = 0,002\u00a0; μ = 0,00", "lr = 0,002\u00a0; μ = 0,50"]  # French typography

@@ -224,7 +224,7 @@ def line_figure(alphas, train_loss, test_loss, test_accuracy, lang: str = "en", 
                    name=tr(lang, "learn.fig.test_accuracy"), line=dict(color="#1f77b4", width=3)),
     ])
     fig.add_vline(x=0, line=dict(color="#444444", dash="dot"))
-    return _layout(fig, tr(lang, "learn.fig.line_title"), height, lang, big,
+    return _layout(fig, tr(lang, "learn.fig.line_title"), height, lang, big, legend_below=True,
                    xaxis=dict(title=dict(text="α")),
                    yaxis=_log_axis(lang, [*np.ravel(train_loss), *np.ravel(test_loss)], tr(lang, "learn.fig.loss")),
                    yaxis2=dict(overlaying="y", side="right", range=[0, 1.02], tickvals=[0, 0.25, 0.5, 0.75, 1],

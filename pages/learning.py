@@ -1,8 +1,6 @@
-"""Screen: how the network learns — the course's optimisation slides on the real network, in four parts: the cost
-of one image and of a batch (cross-entropy as a negative log-likelihood), the batch gradient as an unbiased
-estimate of the full gradient, the loss around the trained weights, and the learning rate and momentum on toy
-costs. Computations in cnnviz.gradients / landscape / descent, shared caches and formulas in ui/learning_view.py.
-"""
+"""Screen: how the network learns — the optimisation slides on the real network: one image's and a batch's cost,
+the batch gradient as an unbiased estimate, the loss around the trained weights, lr and momentum on toy costs.
+Computations in cnnviz.gradients / landscape / descent; shared caches and formulas in ui/learning_view.py."""
 
 import streamlit as st
 
@@ -95,7 +93,8 @@ def landscape_part(model, meta) -> None:
         st.info(t("learn.needs_train"))
         return
     c1, c2, c3 = ui.secondary(t).columns(3)
-    span = c1.select_slider(t("learn.span"), screens.LEARN_SPANS, key=state.key("span"), help=t("learn.span_help"))
+    span = c1.select_slider(t("learn.span"), screens.LEARN_SPANS, key=state.key("span"), help=t("learn.span_help"),
+                            format_func=lambda v: format_number(lang, v, ".2f"))
     res = c2.select_slider(t("learn.res"), screens.LEARN_RESOLUTIONS, key=state.key("res"), help=t("learn.res_help"))
     seed = c3.number_input(t("learn.dir_seed"), 0, 9999, key=state.key("dir_seed"))
     with st.spinner(t("learn.computing_landscape")):
@@ -107,12 +106,7 @@ def landscape_part(model, meta) -> None:
     with right:
         chart(fl.plane_figure, land["grid"], land["grid"], land["plane"], key="learn_fig_plane")
     st.caption(view.landscape_caption(t, land, res))
-    path = view.training_path(model, meta, train, res)
-    if path is None:
-        st.info(t("learn.no_history"))
-    else:
-        chart(fl.plane_figure, path["grid"], path["grid"], path["plane"], path["path"], axis_ids=("PC1", "PC2"),
-              key="learn_fig_path")
+    view.path_section(t, model, meta, train, res, chart)
 
 
 def momentum_part() -> None:

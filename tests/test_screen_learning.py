@@ -181,3 +181,26 @@ def test_a_parameter_the_network_lacks_falls_back_with_a_notice():
     at = link(lang="en", part="batches", param="conv9.weight", subset="1000", draws="50")
     assert at.selectbox(key="learn_param").value == "conv1.weight"
     assert any("no weights named conv9" in n and "conv1" in n for n in notices(at)), notices(at)
+
+
+def test_a_run_that_kept_its_weights_shows_its_path(tmp_path, monkeypatch, shipped):
+    """A run with per-epoch weights (checkpoint key weight_history, oldest first) draws its path on the plane
+    where it moves most; the epochs' positions are cnnviz.landscape.project_path's."""
+    from cnnviz import landscape
+
+    model, _ = shipped
+    payload = torch.load(SHIPPED, weights_only=True, map_location="cpu")
+    final = model.state_dict()
+    u, v = landscape.random_direction(model, 5), landscape.random_direction(model, 6)
+    history = [{k: (t + a * u[k] + b * v[k] if k in u else t) for k, t in final.items()}
+               for a, b in ((0.3, 0.2), (0.15, 0.12), (0.05, 0.02))]
+    payload[landscape.HISTORY_KEY] = history
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    torch.save(payload, tmp_path / "with_history.pt")
+    at = link(lang="en", part="landscape", res="9", network="with_history.pt")
+    assert not at.error and not any("do not keep" in i.value for i in at.info)
+    path = chart(at, "learn_fig_path")["data"][1]
+    weights = landscape.weights_of(model)
+    d1, d2 = landscape.trajectory_plane(history, weights)
+    expected = landscape.project_path(history, weights, d1, d2)
+    np.testing.assert_allclose(np.c_[decode(path["x"]), decode(path["y"])], expected, rtol=1e-4, atol=1e-6)

@@ -216,6 +216,18 @@ def landscape_caption(t, land: dict, res: int) -> str:
              line=land["line_s"], plane=land["plane_s"], loss=float(land["train_loss"][len(land["alphas"]) // 2]))
 
 
+def path_section(t, model, meta, train, res: int, chart) -> None:
+    """The run's training path on the plane where it moves most, or a note that runs do not keep it yet."""
+    from cnnviz.figures_learning import plane_figure
+
+    path = training_path(model, meta, train, res)
+    if path is None:
+        st.info(t("learn.no_history"))
+    else:
+        chart(plane_figure, path["grid"], path["grid"], path["plane"], path["path"], axis_ids=("PC1", "PC2"),
+              key="learn_fig_path")
+
+
 def training_path(model, meta, train, res: int) -> dict | None:
     """The run's per-epoch weights on the plane where they move most, or None when the run did not keep them."""
     from pathlib import Path

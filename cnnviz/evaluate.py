@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.metrics import classification_report, confusion_matrix
 
 from cnnviz import CnnvizError
 from cnnviz.data import Dataset, to_tensor
@@ -28,9 +27,11 @@ class EvaluationCancelled(CnnvizError):
 @torch.inference_mode()
 def predict_logits(model: torch.nn.Module, images: np.ndarray, batch_size: int = 1000,
                    cancel: threading.Event | None = None) -> torch.Tensor:
-    """uint8 images (N, H, W[, 3]) -> logits (N, classes), in eval mode, batch by batch.
+    """uint8 images (N, H, W[, 3]) -> logits (N, classes) on the CPU, in eval mode, batch by batch, computed on the
+    model's device (a training job's may be a GPU).
 
     `cancel` (and a process shutdown) is checked before every batch: EvaluationCancelled when set."""
+    device = next(model.parameters(), torch.empty(0)).device
     was_training = model.training
     model.eval()
     out = []
@@ -38,7 +39,7 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, batch_size: int =
         for i in range(0, len(images), batch_size):
             if SHUTDOWN.is_set() or (cancel is not None and cancel.is_set()):
                 raise EvaluationCancelled("err.eval_cancelled")
-            out.append(model(to_tensor(images[i:i + batch_size])))
+            out.append(model(to_tensor(images[i:i + batch_size]).to(device)).float().cpu())
     finally:
         model.train(was_training)
     return torch.cat(out)
@@ -65,6 +66,8 @@ class EvalReport:
 
 
 def build_report(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> EvalReport:
+    from sklearn.metrics import classification_report, confusion_matrix  # here: importing scikit-learn takes ~1 s
+
     labels = list(range(len(classes)))
     kw = dict(labels=labels, target_names=list(classes), zero_division=0)
     return EvalReport(

@@ -32,6 +32,7 @@ from torch import nn
 
 from cnnviz import CnnvizError
 from cnnviz.checkpoints import SHIPPED_DIR, _read_bytes, load_checkpoint, runs_dir, validate_meta
+from cnnviz.layers import layers_text
 
 MAX_NAME = 120
 CODE_FILE = "net" + ".py"  # the network's code in an export (written so, it is not read as a message id)
@@ -145,14 +146,6 @@ def rename_run(name: str, new_name: str, folder: str | Path | None = None) -> Pa
 
 
 # ---------------------------------------------------------------- what a run holds
-
-def layers_text(config: dict | None) -> str:
-    """A ConvNetConfig dict's conv blocks as the Architecture screen writes them: '32-3-1-1;64-3-1-1'."""
-    if not config:
-        return ""
-    return ";".join(f"{c['out_channels']}-{c['kernel']}-{c.get('padding', 0)}-{int(bool(c.get('pool')))}"
-                    for c in config.get("convs", ()))
-
 
 @dataclass
 class RunSummary:

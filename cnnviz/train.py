@@ -21,8 +21,9 @@ from cnnviz import CnnvizError
 from cnnviz.checkpoints import load_checkpoint, save_checkpoint, save_run
 from cnnviz.data import DATASETS, load_dataset, save_samples
 from cnnviz.evaluate import evaluate
+from cnnviz.loop import LOSSES
 from cnnviz.models import ARCHITECTURES
-from cnnviz.training import LOSSES, SCHEDULES, TrainConfig, TrainingJob
+from cnnviz.training import SCHEDULES, TrainConfig, TrainingJob
 
 
 def parse_args(argv=None) -> argparse.Namespace:

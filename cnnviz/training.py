@@ -1,10 +1,11 @@
-"""Training: the course's SGD loop as an observable, stoppable, resumable job.
+"""Training: the course's loop (cnnviz.loop) as an observable, stoppable, resumable job.
 
-One loop serves every front end. For each epoch, the training images are shuffled and cut into
-mini-batches; for each batch: zero_grad, forward, loss, backward, SGD step (with momentum). A
-`TrainingJob` owns its model and optimizer; it runs the loop either in the caller's thread (`run()`,
-the command line) or in a daemon thread (`start()`, the app), checks a stop event before every batch,
-and publishes its progress under a lock (`snapshot()`), so a UI can poll it without touching the model.
+The loop itself is cnnviz.loop's plain functions: for each epoch, the training rows are shuffled and cut into
+mini-batches; for each batch one SGD step (zero_grad, forward, loss, backward, step, with momentum). A
+`TrainingJob` owns its model and optimizer and runs them either in the caller's thread (`run()`, the command
+line) or in a daemon thread (`start()`, the app); it checks a stop event before every batch, publishes its
+progress under a lock (`snapshot()`, so a UI can poll it without touching the model), rolls back to the last
+good weights when the loss diverges, and keeps copies of conv1's weights for a live view.
 
 The app's jobs save themselves (`TrainingJob(config, ..., runs_dir=...)` or `job.autosave(folder)`): when
 the worker ends (finished, stopped, diverged, or its owner gone), it evaluates the test set once for that
@@ -12,12 +13,13 @@ state (its step count) and writes a run under a name that cannot collide; a Stop
 batch in between writes nothing more. `owner_alive()` (e.g. "is this browser session still there?") is
 asked every OWNER_CHECK_S seconds: a job whose owner left stops, saves and frees its slot.
 
-The training images are never copied per job: each batch is gathered from the shared read-only uint8
-arrays (loaded once per process) and normalised then.
+The training images are never copied per job: a job keeps the rows it uses, and each batch is gathered from
+the shared read-only uint8 arrays (loaded once per process) and normalised then.
 
 Every job registers itself in a module-level weak set: `stop_all_jobs()` stops them all and joins their
 threads (at exit, and on SIGTERM with `install_clean_shutdown()`), so the server ends cleanly.
 
+`TrainConfig.from_settings()` / `to_settings()` map a config to the Training screen's settings and back.
 The command-line front end is `python -m cnnviz.train --help`.
 """
 
@@ -31,18 +33,20 @@ import signal
 import threading
 import time
 import weakref
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from cnnviz import CnnvizError
-from cnnviz.data import DATASETS, Dataset, load_dataset, to_tensor
-from cnnviz.evaluate import SHUTDOWN, EvalReport, EvaluationCancelled, build_report
+from cnnviz.data import DATASETS, Dataset, load_dataset
+from cnnviz.evaluate import SHUTDOWN, EvalReport, EvaluationCancelled, build_report, predict_logits
 from cnnviz.i18n import tr
+from cnnviz.layers import layer_settings, net_from_layers
+from cnnviz.loop import LOSSES, augment, epoch_batches, gather, loss_and_accuracy, make_criterion, sgd_step, split_rows
 from cnnviz.models import ARCHITECTURES, StagedNet, build_model
 
 log = logging.getLogger(__name__)
@@ -57,56 +61,72 @@ class JobStateError(CnnvizError, RuntimeError):
     """A job asked to do what its state does not allow (start a running or finished job)."""
 
 
-LOSSES = {
-    "cross-entropy": "Cross-entropy (nn.CrossEntropyLoss)",
-    "mse": "Mean squared error on one-hot targets (nn.MSELoss)",
-    "l1": "L1 on one-hot targets (nn.L1Loss)",
-}
 SCHEDULES = ("constant", "onecycle")
 CUSTOM_ARCH = "convnet"  # a network described by TrainConfig.net (a ConvNetConfig dict: the Architecture screen's)
+CUSTOM_MODEL = "custom"  # the Training screen's name for it (its settings layers, fc, bn, dropout)
 MAX_VAL_FRACTION = 0.5
 MAX_NET_PARAMS = 20_000_000  # a network from a browser (arch "convnet"): parameters ...
 MAX_NET_MACS = 500_000_000  # ... and multiply-adds per image (the shipped CompactCNN: ~0.24 M and ~7.5 M)
 MAX_TRANSLATE = 8  # pixels: the largest random training shift (--translate)
+LIVE_EVERY_S = 1.0  # seconds between two copies of conv1's weights when the screen's live view is on
 
 
-def random_translate(x: torch.Tensor, k: int, fill: float = -1.0) -> torch.Tensor:
-    """Each image of x (B, C, H, W) moved by its own random (dx, dy) in [−k, k]² (torch's generator);
-    `fill` enters from the edges (−1 is a black pixel in the [−1, 1] normalisation: the zero fill of
-    cnnviz.shift.shift_image)."""
-    if k <= 0:
-        return x
-    _, _, h, w = x.shape
-    padded = F.pad(x, (k, k, k, k), value=fill)
-    d = torch.randint(-k, k + 1, (len(x), 2))  # (dx, dy) per image
-    out = torch.empty_like(x)
-    for i, (dx, dy) in enumerate(d.tolist()):  # content moves dx right, dy down
-        out[i] = padded[i, :, k - dy:k - dy + h, k - dx:k - dx + w]
-    return out
+def _setting(name: str, default, to_config: Callable | None = None, to_screen: Callable | None = None):
+    """A TrainConfig field that is the Training screen's setting `name` (its Field in ui/screens.py). Values are
+    cast to the field's type, or converted by to_config / to_screen where the two differ (a % and a fraction)."""
+    return field(default=default, metadata=dict(setting=name, to_config=to_config, to_screen=to_screen))
 
 
 @dataclass
 class TrainConfig:
-    dataset: str = "fashion-mnist"
-    arch: str = "compact"
-    loss: str = "cross-entropy"
-    lr: float = 0.05
-    momentum: float = 0.9
+    dataset: str = _setting("dataset", "fashion-mnist")
+    arch: str = "compact"  # the screen's "model" (CUSTOM_MODEL: arch CUSTOM_ARCH and `net`)
+    loss: str = _setting("loss", "cross-entropy")
+    lr: float = _setting("lr", 0.05)
+    momentum: float = _setting("momentum", 0.9)
     weight_decay: float = 0.0
-    batch_size: int = 64
-    epochs: int = 1
-    subset: int = 0  # number of training images used (0: all)
+    batch_size: int = _setting("batch", 64)
+    epochs: int = _setting("epochs", 1)
+    subset: int = _setting("subset", 0)  # number of training images used (0: all)
     schedule: str = "constant"  # or "onecycle" (learning rate warm-up then annealing to ~0)
     augment: bool = False  # random horizontal flips
     translate: int = 0  # random shifts of each training image by up to this many pixels (zero fill); 0: none
-    seed: int = 0
+    seed: int = _setting("seed", 0)
     max_steps: int = 0  # stop after this many batches in all (0: no limit); --dry-run uses it
     max_seconds: float = 0.0  # stop after this much training time (0: no limit); the app sets one
     eval_each_epoch: bool = True  # test accuracy after each epoch
     eval_limit: int = 0  # test images used for that accuracy (0: all)
     net: dict | None = None  # arch "convnet": the network (ConvNetConfig.to_dict(); input shape and classes: the data's)
-    val_fraction: float = 0.0  # share of the training images kept out for validation (never trained on)
-    live_every: float = 0.0  # seconds between two copies of conv1's weights for a live view (0: none)
+    # share of the training images kept out for validation (never trained on); the screen says it in %
+    val_fraction: float = _setting("val", 0.0, to_config=lambda pct: pct / 100, to_screen=lambda f: int(round(f * 100)))
+    # seconds between two copies of conv1's weights for a live view (0: none); the screen's is a switch
+    live_every: float = _setting("live", 0.0, to_config=lambda on: LIVE_EVERY_S if on else 0.0, to_screen=bool)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], **rest) -> "TrainConfig":
+        """The config of the Training screen's settings (name -> value, ui/screens.py's Fields); `rest` sets what
+        the screen has no setting for (max_seconds, eval_limit...). Model CUSTOM_MODEL is the network of the
+        settings layers, fc, bn and dropout, for the dataset's images."""
+        values = {}
+        for f in fields(cls):
+            if "setting" in f.metadata:
+                values[f.name] = (f.metadata["to_config"] or type(f.default))(settings[f.metadata["setting"]])
+        values["arch"] = settings["model"]
+        if settings["model"] == CUSTOM_MODEL:
+            classes, shape = DATASETS.get(settings["dataset"], DATASETS["fashion-mnist"])  # validate() says which
+            values["arch"] = CUSTOM_ARCH
+            values["net"] = net_from_layers(settings["layers"], settings["fc"], settings["bn"], settings["dropout"],
+                                            shape, len(classes))
+        return cls(**values, **rest)
+
+    def to_settings(self) -> dict:
+        """The inverse of from_settings: this config as the Training screen's settings (name -> value)."""
+        out = {f.metadata["setting"]: (f.metadata["to_screen"] or type(f.default))(getattr(self, f.name))
+               for f in fields(self) if "setting" in f.metadata}
+        out["model"] = self.arch
+        if self.net is not None:  # the Architecture screen's network
+            out.update(model=CUSTOM_MODEL, **layer_settings(self.net))
+        return out
 
     def validate(self) -> "TrainConfig":
         """Raise SettingError (a ValueError) with a clear, translatable message for a setting that cannot work."""
@@ -147,7 +167,7 @@ class TrainConfig:
 class Snapshot:
     """What a front end may show of a job, copied under the job's lock."""
 
-    status: str  # idle, running, stopped, finished, diverged, failed
+    status: str  # idle, running, stopped, finished, diverged, failed, closed (close(): its memory freed)
     step: int  # batches done in all
     epoch: int  # epochs completed
     batch: int  # batches done in the current epoch
@@ -183,11 +203,54 @@ def moving_average(values: list[float], window: int = 50) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def _criterion(name: str, num_classes: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    if name == "cross-entropy":
-        return F.cross_entropy
-    loss = F.mse_loss if name == "mse" else F.l1_loss
-    return lambda out, y: loss(out, F.one_hot(y, num_classes).to(out.dtype))
+class LiveWeights:
+    """Copies of a network's first conv layer (weights (F, C, k, k), biases (F,)) taken by the loop at most every
+    `every` seconds (0: never), for a live view: the page computes maps from a copy, never from the model."""
+
+    def __init__(self, model: torch.nn.Module, every: float):
+        first = model.conv_layers()[0] if hasattr(model, "conv_layers") and model.conv_layers() else None
+        self.module = model.stages[first] if first else None
+        self.every = every
+        self.latest: tuple[int, np.ndarray, np.ndarray] | None = None  # (step, weights, biases), replaced whole
+        self._due = 0.0
+
+    def take(self, step: int) -> None:
+        """After `step` batches: a copy if one is due (1k-10k floats: microseconds)."""
+        m = self.module
+        if not self.every or m is None or time.monotonic() < self._due:
+            return
+        self._due = time.monotonic() + self.every
+        bias = (m.bias.detach().float().cpu().numpy().copy() if m.bias is not None
+                else np.zeros(m.weight.shape[0], np.float32))
+        self.latest = (step, m.weight.detach().float().cpu().numpy().copy(), bias)
+
+    @property
+    def padding(self) -> int:
+        """The layer's padding, to compute its maps from a copy of its weights (0 without a convolution)."""
+        pad = getattr(self.module, "padding", 0)
+        return int(pad[0] if isinstance(pad, tuple) else pad)
+
+
+class OwnerWatch:
+    """Asks `owner_alive()` (e.g. "is this browser session still there?") at most every OWNER_CHECK_S seconds;
+    an owner that answers no, or cannot answer, is gone. No function: never gone."""
+
+    def __init__(self, owner_alive: Callable[[], bool] | None):
+        self.owner_alive = owner_alive
+        self._due = 0.0
+
+    def restart(self) -> None:
+        """The first question comes OWNER_CHECK_S seconds from now (a job starting or resuming)."""
+        self._due = time.monotonic() + OWNER_CHECK_S
+
+    def gone(self) -> bool:
+        if self.owner_alive is None or time.monotonic() < self._due:
+            return False
+        self._due = time.monotonic() + OWNER_CHECK_S
+        try:
+            return not self.owner_alive()
+        except Exception:  # noqa: BLE001 - an owner that cannot answer is gone
+            return True
 
 
 _JOBS: "weakref.WeakSet[TrainingJob]" = weakref.WeakSet()  # every job of this process, for stop_all_jobs
@@ -215,73 +278,48 @@ class TrainingJob:
             self.test_set = load_dataset(config.dataset, "test")
         n_classes = len(self.train_set.classes)
         if model is None:
-            if config.arch == CUSTOM_ARCH:  # checked on PyTorch's meta device before any memory is taken
-                network_cost(config.net, self.train_set.input_shape, n_classes)
-            model = build_model(config.arch, self.train_set.input_shape, n_classes,
-                                custom_net(config.net, self.train_set.input_shape, n_classes))
-        self.model = model.to(self.device)
-        self.model.train()
-        self.criterion = _criterion(config.loss, n_classes)
+            model = new_network(config.arch, config.net, self.train_set.input_shape, n_classes)
+        self.model = model.to(self.device).train()
+        self.criterion = make_criterion(config.loss, n_classes)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
                                          weight_decay=config.weight_decay)
-
-        # The training images stay in the shared read-only uint8 array of the dataset: a job keeps only
-        # the indices of its subset; each batch is gathered and normalised when drawn.
-        rng = np.random.default_rng(config.seed)
-        n = len(self.train_set)
-        self._keep = np.sort(rng.permutation(n)[:config.subset]) if 0 < config.subset < n else None
-        # The validation images: a share of those (a seeded draw), never trained on, never the test set.
-        self._val = np.empty(0, dtype=np.int64)
-        if config.val_fraction > 0:
-            pool = np.arange(n) if self._keep is None else self._keep
-            n_val = min(len(pool) - 1, int(round(len(pool) * config.val_fraction)))
-            if n_val > 0:
-                perm = np.random.default_rng(config.seed + 1).permutation(len(pool))
-                self._val, self._keep = np.sort(pool[perm[:n_val]]), np.sort(pool[perm[n_val:]])
-        n_used = n if self._keep is None else len(self._keep)
-        self.batches_per_epoch = math.ceil(n_used / config.batch_size)
+        self.scheduler = None
+        # The rows trained on and the validation rows (never trained on, never the test set); the images stay
+        # in the dataset's shared read-only array.
+        self._rows, self._val = split_rows(len(self.train_set), config.subset, config.val_fraction, config.seed)
+        self.batches_per_epoch = math.ceil(len(self._rows) / config.batch_size)
         self.total_steps = self.batches_per_epoch * config.epochs
         if config.max_steps:
             self.total_steps = min(self.total_steps, config.max_steps)
-        self.scheduler = None
         if config.schedule == "onecycle":
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 self.optimizer, max_lr=config.lr, total_steps=self.batches_per_epoch * config.epochs)
+        self._good_state = copy.deepcopy(self.model.state_dict())  # what a divergence falls back to
+        self.live = LiveWeights(self.model, config.live_every)
 
         self.on_batch, self.on_epoch = on_batch, on_epoch
         self.runs_dir = Path(runs_dir) if runs_dir is not None else None
-        self.owner_alive = owner_alive
-        self._lock = threading.Lock()
-        self._save_lock = threading.Lock()
+        self._owner = OwnerWatch(owner_alive)
+        self._lock, self._save_lock = threading.Lock(), threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._good_state = copy.deepcopy(self.model.state_dict())
+        self._close_requested = False
+
+        # Progress, published under self._lock (snapshot()).
         self.status, self.message, self.code, self.params = "idle", "", "", {}
         self.step = self.epoch = self.batch = 0
         self.losses: list[float] = []
         self.epoch_accuracy: list[tuple[int, float]] = []
         self.history: list[dict] = []  # one entry per completed epoch (see Snapshot.history)
-        self._live: tuple[int, np.ndarray, np.ndarray] | None = None  # (step, conv1 weights, biases)
-        self._next_live = 0.0
-        first_conv = model.conv_layers()[0] if hasattr(model, "conv_layers") and model.conv_layers() else None
-        self._live_module = model.stages[first_conv] if first_conv else None
-        self.train_seconds = 0.0
-        self._images_seen = 0
-        self._next_owner_check = 0.0
+        self.train_seconds, self._images_seen = 0.0, 0
+        # The test phase and the saved run of the current state.
         self.saving = False
         self.saved_path: Path | None = None
         self.saved_step = -1  # the step count of the last run written (autosave)
         self.save_error: CnnvizError | None = None
         self._evaluation: tuple[int, EvalReport] | None = None  # (step, report): one evaluation per state
-        self._close_requested = False
         with _JOBS_LOCK:
             _JOBS.add(self)
-
-    @property
-    def y(self) -> np.ndarray:
-        """The labels of the training images used (a view or a small gather, never stored)."""
-        labels = self.train_set.labels
-        return labels if self._keep is None else labels[self._keep]
 
     # ------------------------------------------------------------ control
     def autosave(self, runs_dir: str | Path | None = None) -> "TrainingJob":
@@ -301,7 +339,7 @@ class TrainingJob:
         with self._lock:
             self.status, self.message, self.code, self.params = "running", "", "", {}
         self._stop.clear()
-        self._next_owner_check = time.monotonic() + OWNER_CHECK_S
+        self._owner.restart()
 
         def target():
             try:
@@ -347,17 +385,15 @@ class TrainingJob:
             self._free()
         return ended
 
-    release = close
-
     def _free(self) -> None:
         with self._lock:
             self.status = "closed"
             self.losses, self.epoch_accuracy, self.history = [], [], []
-            self._evaluation, self._live = None, None
+            self._evaluation = None
         self.model = self.optimizer = self.scheduler = None
-        self._good_state = self._live_module = None
+        self._good_state = self.live = None
         self.train_set = self.test_set = None
-        self.on_batch = self.on_epoch = self.owner_alive = None
+        self.on_batch = self.on_epoch = self._owner = None
         with _JOBS_LOCK:
             _JOBS.discard(self)
 
@@ -374,14 +410,13 @@ class TrainingJob:
     def live_weights(self) -> tuple[int, np.ndarray, np.ndarray] | None:
         """The latest copy of conv1's weights and biases (step, (F, C, k, k), (F,)) taken by the loop every
         config.live_every seconds; None before the first (or for a network without convolution)."""
-        with self._lock:
-            return self._live
+        live = self.live
+        return live.latest if live is not None else None
 
     @property
     def live_padding(self) -> int:
         """conv1's padding, to compute its maps from a copy of its weights (0 without a convolution)."""
-        pad = getattr(self._live_module, "padding", 0)
-        return int(pad[0] if isinstance(pad, tuple) else pad)
+        return self.live.padding if self.live is not None else 0
 
     @property
     def validation_indices(self) -> np.ndarray:
@@ -391,7 +426,7 @@ class TrainingJob:
     @property
     def train_indices(self) -> np.ndarray:
         """Rows of the training set trained on (sorted)."""
-        return np.arange(len(self.train_set)) if self._keep is None else self._keep
+        return self._rows
 
     # ------------------------------------------------------------ the loop
     def _finish(self, status: str, code: str = "", **params) -> None:
@@ -407,34 +442,15 @@ class TrainingJob:
         self.model.train()
         try:
             while self.epoch < cfg.epochs:
-                # The same permutation for an epoch whatever the stops, so Resume continues exactly.
-                order = torch.randperm(self._n_used(),
-                                       generator=torch.Generator().manual_seed(cfg.seed * 10007 + self.epoch))
-                while self.batch < self.batches_per_epoch:
+                # The same order for an epoch whatever the stops, so Resume continues exactly.
+                for rows in epoch_batches(self._rows, cfg.batch_size, cfg.seed, self.epoch, start=self.batch):
                     reason = self._should_stop()
                     if reason is not None:
                         self._finish("stopped", reason[0], **reason[1])
                         return self.snapshot()
-                    if not self._train_batch(order):
+                    if not self._train_batch(rows):
                         return self.snapshot()
-                with self._lock:
-                    self.epoch, self.batch = self.epoch + 1, 0
-                    done = self.losses[(self.epoch - 1) * self.batches_per_epoch:self.epoch * self.batches_per_epoch]
-                entry = dict(epoch=self.epoch, train_loss=float(np.mean(done)) if done else float("nan"),
-                             val_loss=None, val_accuracy=None, test_accuracy=None)
-                if len(self._val):
-                    entry["val_loss"], entry["val_accuracy"] = self._validate()
-                if cfg.eval_each_epoch and self.test_set is not None:
-                    n = cfg.eval_limit or len(self.test_set)
-                    pred = self.predict(self.test_set.images[:n], cancel=self._stop).argmax(1).numpy()
-                    acc = float((pred == self.test_set.labels[:n]).mean())
-                    entry["test_accuracy"] = acc
-                    with self._lock:
-                        self.epoch_accuracy.append((self.epoch, acc))
-                with self._lock:
-                    self.history.append(entry)
-                if self.on_epoch:
-                    self.on_epoch(self)
+                self._end_epoch()
             self._finish("finished", "err.job_finished", epochs=cfg.epochs, steps=self.step)
         except EvaluationCancelled:
             code, params = self._stop_reason()
@@ -446,33 +462,56 @@ class TrainingJob:
             self._finish("failed", "err.job_failed", reason=type(exc).__name__)
         return self.snapshot()
 
-    @torch.inference_mode()
-    def predict(self, images: np.ndarray, batch_size: int = 1000, cancel: threading.Event | None = None
-                ) -> torch.Tensor:
-        """Logits (N, classes) on the CPU of uint8 images, computed on the job's device in eval mode; `cancel`
-        (and a process shutdown) is checked before every batch (EvaluationCancelled)."""
-        was_training = self.model.training
-        self.model.eval()
-        out = []
-        try:
-            for i in range(0, len(images), batch_size):
-                if SHUTDOWN.is_set() or (cancel is not None and cancel.is_set()):
-                    raise EvaluationCancelled("err.eval_cancelled")
-                out.append(self.model(to_tensor(images[i:i + batch_size]).to(self.device)).float().cpu())
-        finally:
-            self.model.train(was_training)
-        return torch.cat(out) if out else torch.empty(0, len(self.train_set.classes))
+    def _train_batch(self, rows: np.ndarray) -> bool:
+        """One SGD step on the training images `rows`; False when the loss diverged (the last good weights back)."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        x, y = gather(self.train_set.images, self.train_set.labels, rows, self.device)  # (B, C, H, W), (B,)
+        x = augment(x, cfg.augment, cfg.translate)
+        before = copy.deepcopy(self.model.state_dict()) if self.step % 10 == 0 else None
+        value = sgd_step(self.model, self.optimizer, self.criterion, x, y)
+        if not math.isfinite(value):
+            self.model.load_state_dict(self._good_state)
+            self._finish("diverged", "err.job_diverged", value=str(value), step=self.step + 1, lr=f"{cfg.lr:g}")
+            return False
+        if before is not None:  # weights whose loss is finite: what a divergence falls back to
+            self._good_state = before
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.live.take(self.step + 1)
+        dt = time.perf_counter() - t0
+        with self._lock:
+            self.losses.append(value)
+            self.step += 1
+            self.batch += 1
+            self.train_seconds += dt
+            self._images_seen += len(rows)
+        if self.on_batch:
+            self.on_batch(self)
+        return True
 
-    def _validate(self) -> tuple[float, float]:
-        """(loss, accuracy) on the validation images (the loss is the training criterion)."""
-        logits = self.predict(self.train_set.images[self._val], cancel=self._stop)
-        y = torch.from_numpy(np.asarray(self.train_set.labels[self._val], dtype=np.int64))
-        with torch.no_grad():
-            loss = float(self.criterion(logits, y))
-        return loss, float((logits.argmax(1) == y).float().mean())
-
-    def _n_used(self) -> int:
-        return len(self.train_set) if self._keep is None else len(self._keep)
+    def _end_epoch(self) -> None:
+        """After an epoch: its mean training loss, the validation loss and accuracy, the test accuracy."""
+        cfg = self.config
+        with self._lock:
+            self.epoch, self.batch = self.epoch + 1, 0
+            done = self.losses[(self.epoch - 1) * self.batches_per_epoch:self.epoch * self.batches_per_epoch]
+        entry = dict(epoch=self.epoch, train_loss=float(np.mean(done)) if done else float("nan"),
+                     val_loss=None, val_accuracy=None, test_accuracy=None)
+        if len(self._val):
+            images, labels = self.train_set.images[self._val], self.train_set.labels[self._val]
+            entry["val_loss"], entry["val_accuracy"] = loss_and_accuracy(self.model, images, labels, self.criterion,
+                                                                         self._stop)
+        if cfg.eval_each_epoch and self.test_set is not None:
+            n = cfg.eval_limit or len(self.test_set)
+            _, entry["test_accuracy"] = loss_and_accuracy(self.model, self.test_set.images[:n],
+                                                          self.test_set.labels[:n], self.criterion, self._stop)
+            with self._lock:
+                self.epoch_accuracy.append((self.epoch, entry["test_accuracy"]))
+        with self._lock:
+            self.history.append(entry)
+        if self.on_epoch:
+            self.on_epoch(self)
 
     def _stop_reason(self) -> tuple[str, dict]:
         if SHUTDOWN.is_set():
@@ -489,75 +528,12 @@ class TrainingJob:
             return "err.job_max_steps", dict(n=cfg.max_steps)
         if cfg.max_seconds and self.train_seconds >= cfg.max_seconds:
             return "err.job_max_seconds", dict(s=round(cfg.max_seconds))
-        if self.owner_alive is not None and time.monotonic() >= self._next_owner_check:
-            self._next_owner_check = time.monotonic() + OWNER_CHECK_S
-            try:
-                alive = bool(self.owner_alive())
-            except Exception:  # noqa: BLE001 - an owner that cannot answer is gone
-                alive = False
-            if not alive:
-                self._stop.set()
-                with self._lock:
-                    self.code = "err.job_owner_gone"
-                return "err.job_owner_gone", {}
+        if self._owner.gone():
+            self._stop.set()
+            with self._lock:
+                self.code = "err.job_owner_gone"
+            return "err.job_owner_gone", {}
         return None
-
-    def _batch(self, idx: torch.Tensor) -> torch.Tensor:
-        """Gather batch `idx` from the shared uint8 images and normalise it: (B, C, H, W) in [-1, 1]."""
-        rows = idx.numpy() if self._keep is None else self._keep[idx.numpy()]
-        x = torch.from_numpy(self.train_set.images[rows])  # a fresh (B, H, W[, 3]) copy of B images only
-        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
-        if self.device.type != "cpu":  # uint8 travels (4× fewer bytes), normalised on the device
-            x = x.to(self.device, non_blocking=True)
-        return x.float().div_(127.5).sub_(1.0)
-
-    def _train_batch(self, order: torch.Tensor) -> bool:
-        """One SGD step on batch number self.batch of `order`; False when the loss diverged."""
-        cfg = self.config
-        t0 = time.perf_counter()
-        idx = order[self.batch * cfg.batch_size:(self.batch + 1) * cfg.batch_size]
-        x = self._batch(idx)
-        rows = idx.numpy() if self._keep is None else self._keep[idx.numpy()]
-        y = torch.from_numpy(np.asarray(self.train_set.labels[rows], dtype=np.int64))
-        if self.device.type != "cpu":
-            y = y.to(self.device, non_blocking=True)
-        if cfg.augment:
-            flip = torch.rand(len(idx)) < 0.5
-            x[flip] = x[flip].flip(-1)
-        if cfg.translate:
-            x = random_translate(x, cfg.translate)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self.criterion(self.model(x), y)
-        value = loss.item()
-        if not math.isfinite(value):
-            self.model.load_state_dict(self._good_state)
-            self._finish("diverged", "err.job_diverged", value=str(value), step=self.step + 1, lr=f"{cfg.lr:g}")
-            return False
-        if self.step % 10 == 0:  # weights whose loss is finite: what a divergence falls back to
-            self._good_state = copy.deepcopy(self.model.state_dict())
-        loss.backward()
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        live = None
-        if cfg.live_every and self._live_module is not None and time.monotonic() >= self._next_live:
-            self._next_live = time.monotonic() + cfg.live_every  # a copy of 1k-10k floats: microseconds
-            m = self._live_module
-            live = (self.step + 1, m.weight.detach().float().cpu().numpy().copy(),
-                    m.bias.detach().float().cpu().numpy().copy() if m.bias is not None
-                    else np.zeros(m.weight.shape[0], np.float32))
-        dt = time.perf_counter() - t0
-        with self._lock:
-            if live is not None:
-                self._live = live
-            self.losses.append(value)
-            self.step += 1
-            self.batch += 1
-            self.train_seconds += dt
-            self._images_seen += len(idx)
-        if self.on_batch:
-            self.on_batch(self)
-        return True
 
     # ------------------------------------------------------------ the test phase and the saved run
     def test_report(self, test: Dataset | None = None) -> EvalReport | None:
@@ -574,13 +550,12 @@ class TrainingJob:
             except CnnvizError:
                 return None
         cancel = self._stop if self.status == "running" else None
-        pred = self.predict(data.images, cancel=cancel).argmax(1).numpy()
+        pred = predict_logits(self.model, data.images, cancel=cancel).argmax(1).numpy()
         report = build_report(data.labels[:len(pred)], pred, data.classes)
         with self._lock:
             if self.step == step:
                 self._evaluation = (step, report)
         return report
-
     def save(self, runs_dir: str | Path | None = None) -> Path | None:
         """Evaluate (once) and write this state as a new run in `runs_dir` (default: the autosave folder, else
         $CNNVIZ_RUNS / runs/), unless it is already saved or no batch was trained. Returns the run's path
@@ -636,7 +611,7 @@ class TrainingJob:
             "seed": self.config.seed,
             "command": command,
             "train_seconds": round(self.train_seconds, 1),
-            "train_images": self._n_used(),
+            "train_images": int(len(self._rows)),
             "train_config": asdict(self.config),
             "history": [dict(h) for h in self.history],
             "val_images": int(len(self._val)),
@@ -665,11 +640,19 @@ def device_label(device: str | torch.device) -> str:
     return str(device)
 
 
-def custom_net(net: dict | None, input_shape, num_classes: int) -> dict | None:
+def net_for_data(net: dict | None, input_shape, num_classes: int) -> dict | None:
     """A ConvNetConfig dict for arch "convnet" with the data's input shape and number of classes."""
     if net is None:
         return None
     return dict(net, input_shape=list(input_shape), num_classes=int(num_classes))
+
+
+def new_network(arch: str, net: dict | None, input_shape, num_classes: int) -> StagedNet:
+    """A freshly initialised network `arch` for this data. A network described by settings (arch CUSTOM_ARCH, `net`)
+    is checked first on PyTorch's meta device (network_cost), before any memory is taken."""
+    if arch == CUSTOM_ARCH:
+        network_cost(net, input_shape, num_classes)
+    return build_model(arch, input_shape, num_classes, net_for_data(net, input_shape, num_classes))
 
 
 def network_cost(net: dict, input_shape, num_classes: int) -> tuple[int, int]:
@@ -680,7 +663,7 @@ def network_cost(net: dict, input_shape, num_classes: int) -> tuple[int, int]:
     from cnnviz.models import ConvNetConfig
 
     try:
-        config = ConvNetConfig.from_dict(custom_net(net, input_shape, num_classes))
+        config = ConvNetConfig.from_dict(net_for_data(net, input_shape, num_classes))
     except (KeyError, TypeError, ValueError):
         raise SettingError("err.cfg_arch", choices=", ".join(sorted(ARCHITECTURES))) from None
     trace = trace_config(config)
@@ -704,9 +687,7 @@ def estimate_epoch_seconds(arch: str, net: dict | None, input_shape, num_classes
     a training step per image)."""
     torch.manual_seed(0)
     dev = torch.device(device)
-    if arch == CUSTOM_ARCH:
-        network_cost(net, input_shape, num_classes)
-    model = build_model(arch, input_shape, num_classes, custom_net(net, input_shape, num_classes)).to(dev)
+    model = new_network(arch, net, input_shape, num_classes).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     bs = max(1, min(batch_size, n_images))
     x = torch.randn(bs, *input_shape, device=dev)
@@ -714,11 +695,7 @@ def estimate_epoch_seconds(arch: str, net: dict | None, input_shape, num_classes
 
     def step() -> float:
         t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.item()  # waits for the device, as the loop does
-        loss.backward()
-        opt.step()
+        sgd_step(model, opt, F.cross_entropy, x, y)  # its loss.item() waits for the device, as in the loop
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         return time.perf_counter() - t0

@@ -11,6 +11,7 @@ from cnnviz.blurpool import BlurPool2d, binomial_filter
 from cnnviz.checkpoints import load_checkpoint, save_checkpoint
 from cnnviz.data import to_tensor
 from cnnviz.figures_shift import consistency_figure, tradeoff_figure
+from cnnviz.loop import random_translate
 from cnnviz.models import ARCHITECTURES, build_model, count_parameters, trace_shapes
 from cnnviz.shift import (
     REMEDY_NETWORKS,
@@ -23,7 +24,7 @@ from cnnviz.shift import (
     shift_image,
     stored_table,
 )
-from cnnviz.training import SettingError, TrainConfig, random_translate
+from cnnviz.training import SettingError, TrainConfig
 
 META = dict(dataset="fashion-mnist", classes=[f"c{i}" for i in range(10)], input_shape=[1, 28, 28],
             test_accuracy=0.5)

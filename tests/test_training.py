@@ -251,11 +251,9 @@ def test_close_without_waiting_frees_when_the_thread_ends(tmp_path):
     job = TrainingJob(small(epochs=1000), TRAIN, TEST, runs_dir=tmp_path).start()
     while job.snapshot().step < 2:
         time.sleep(0.005)
-    job.close(timeout=0)  # Reset from a page that must not wait
-    deadline = time.monotonic() + 30
-    while job.model is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert job.model is None and not job.alive and job.snapshot().status == "closed"
+    assert not job.close(timeout=0)  # Reset from a page that must not wait: the thread is still running
+    assert job.wait(30)  # it frees the memory itself as it ends (its last act: waiting for the thread)
+    assert job.model is None and job.snapshot().status == "closed"
     assert len(list(tmp_path.glob("*.pt"))) == 1  # its run was saved on the way out
 
 
@@ -283,8 +281,9 @@ def test_validation_split_is_disjoint_from_training_and_never_the_test_set():
 def test_the_batches_drawn_come_from_the_training_rows_only(monkeypatch):
     job = TrainingJob(small(val_fraction=0.25, max_steps=0, epochs=1), TRAIN, TEST)
     seen = []
-    real = job._batch
-    monkeypatch.setattr(job, "_batch", lambda idx: seen.extend(job._keep[idx.numpy()]) or real(idx))
+    real = training.gather
+    monkeypatch.setattr(training, "gather", lambda images, labels, rows, device: seen.extend(rows)
+                        or real(images, labels, rows, device))
     job.run()
     assert sorted(seen) == sorted(job.train_indices) and not set(seen) & set(job.validation_indices)
 

@@ -128,11 +128,11 @@ def parameter_count(arch: str, net_json: str, input_shape: tuple, n_classes: int
     import torch
 
     from cnnviz.models import build_model, count_parameters
-    from cnnviz.training import custom_net
+    from cnnviz.training import net_for_data
 
     net = json.loads(net_json) if net_json else None
     with torch.device("meta"):
-        return count_parameters(build_model(arch, input_shape, n_classes, custom_net(net, input_shape, n_classes)))
+        return count_parameters(build_model(arch, input_shape, n_classes, net_for_data(net, input_shape, n_classes)))
 
 
 def preview(t, state, train, device: str, eval_images: int) -> None:

@@ -1,7 +1,7 @@
 """What the Training screen's live views cost the training loop: images/s of a bare PyTorch loop, of the app's
 TrainingJob polled like the page without the live views, and with them (conv1's weights copied by the loop every
 --every seconds; the page's fragment, once a second, reads the copy, computes conv1's maps of a test image and
-builds the loss chart, the two mosaics and the per-epoch chart, as ui/training_view.py does).
+builds the loss chart, the two mosaics and the per-epoch chart, as ui/training_charts.py does).
 
     python bench/training_live.py                 # about 2 minutes on 2 busy cores
     python bench/training_live.py --batches 100 --pairs 2
@@ -51,7 +51,7 @@ def bare(train, batches: int) -> float:
 
 
 def page_refresh(job, test, live: bool) -> None:
-    """What the page's fragment does once a second (ui.training_view.draw_job, draw_live, draw_epochs)."""
+    """What the page's fragment does once a second (ui.training_charts.draw_job, draw_live, draw_epochs)."""
     from cnnviz.figures import loss_figure, mosaic_figure
     from cnnviz.figures_runs import conv1_maps, epoch_figure
 

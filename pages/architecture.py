@@ -15,7 +15,7 @@ from cnnviz.models import ConvNetConfig, ConvSpec
 from ui.exercise_view import check_yourself
 from ui.layers_editor import layers_editor
 from ui.screens import ARCH_SHAPES
-from ui.training_view import train_this_network
+from ui.train_this_network import train_this_network
 
 t, state = ui.page("architecture")
 lang = t.lang

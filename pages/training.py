@@ -4,29 +4,28 @@ import streamlit as st
 
 import ui
 from cnnviz import CnnvizError, ShapeError
-from cnnviz.models import ARCHITECTURES
-from cnnviz.training import TrainConfig, TrainingJob
-from ui import training_view as view
-from ui.screens import TRAIN_DATASETS, TRAIN_LOSSES, TRAIN_MODELS
+from cnnviz.loop import LOSSES
+from cnnviz.training import CUSTOM_MODEL, TrainConfig, TrainingJob
+from ui.runs_manager import compare_runs
+from ui.test_phase import show_results
+from ui.training_charts import draw_epochs, draw_job, draw_live
+from ui.training_preview import device_line, preview
+from ui.training_slots import limits, owner_alive_check, training_slots
 from ui.widgets import download
 
 t, state = ui.page("training")
-lang = t.lang
 S = st.session_state
-MAX_JOBS, MAX_SECONDS = view.limits()
+JOB = state.key("job")  # this session's TrainingJob
+MAX_JOBS, MAX_SECONDS = limits()
 EVAL_LIMIT = 2000  # test images behind the accuracy shown after each epoch
-DATASETS = {"fashion-mnist": "train.ds_fmnist", "cifar10": "train.ds_cifar10"}
+DATASETS = {"fashion-mnist": "train.ds_fmnist", "cifar10": "train.ds_cifar10"}  # id -> message id of its label
 MODELS = {"compact": "train.model_compact", "compact_blur": "train.model_compact_blur",
           "seednet": "train.model_seednet", "mlp": "train.model_mlp", "custom": "train.model_custom"}
-MODEL_IDS = [m for m in TRAIN_MODELS if m in ARCHITECTURES] + ["custom"]
-LIVE_EVERY = 1.0  # seconds between two copies of conv1's weights for the live views
-LOSSES = {"cross-entropy": "train.loss_ce", "mse": "train.loss_mse", "l1": "train.loss_l1"}
 
-job: TrainingJob | None = S.get("train_job")
+job: TrainingJob | None = S.get(JOB)
 if job is not None:  # the settings shown are the job's, whatever was chosen (or linked) since
-    for name, value in view.settings_of(job.config).items():
-        setattr(state, name, value)
-elif state.model not in MODEL_IDS:
+    state.update(job.config.to_settings())
+elif state.model not in state.choices("model"):
     state.reset("model")
 running = job is not None and job.alive
 locked = job is not None  # settings apply to a new job: Reset first
@@ -42,11 +41,11 @@ if locked:
     st.caption(t("train.locked"))
 
 c1, c2, c3 = st.columns(3)
-c1.selectbox(t("train.dataset"), TRAIN_DATASETS, format_func=lambda v: t(DATASETS[v]), key=state.key("dataset"),
+c1.selectbox(t("train.dataset"), state.choices("dataset"), format_func=lambda v: t(DATASETS[v]), key=state.key("dataset"),
              disabled=locked)
-c2.selectbox(t("train.model"), MODEL_IDS, format_func=lambda v: t(MODELS[v]), key=state.key("model"),
+c2.selectbox(t("train.model"), state.choices("model"), format_func=lambda v: t(MODELS[v]), key=state.key("model"),
              disabled=locked)
-c3.selectbox(t("train.loss"), TRAIN_LOSSES, format_func=lambda v: t(LOSSES[v]), key=state.key("loss"),
+c3.selectbox(t("train.loss"), state.choices("loss"), format_func=lambda v: t(LOSSES[v]), key=state.key("loss"),
              disabled=locked)
 c1, c2, c3, c4 = st.columns(4)
 c1.number_input(t("train.lr"), min_value=1e-6, max_value=1e3, format="%.4g", key=state.key("lr"), disabled=locked)
@@ -62,11 +61,11 @@ c3.number_input(t("train.seed"), 0, 10**6, key=state.key("seed"), disabled=locke
 c1, c2 = st.columns(2)
 c1.number_input(t("train.val"), 0, 50, key=state.key("val"), disabled=locked, help=t("train.val_help"))
 c2.toggle(t("train.live"), key=state.key("live"), disabled=locked, help=t("train.live_help"))
-if state.model == "custom":
+if state.model == CUSTOM_MODEL:
     st.caption(t("train.custom", layers=state.layers, fc=state.fc, bn=t("train.yes" if state.bn else "train.no"),
                  dropout=state.dropout))
     st.page_link("pages/architecture.py", label=t("train.custom_edit"), icon=":material/account_tree:")
-device = view.device_line(t)
+device = device_line(t)
 
 try:
     train = ui.dataset(state.dataset, "train")
@@ -82,27 +81,23 @@ except CnnvizError as exc:
         else:
             st.rerun()
     ui.stop()
+config = TrainConfig.from_settings(state.settings(), max_seconds=MAX_SECONDS, eval_limit=EVAL_LIMIT)
 if not locked:
     try:  # parameters and time per epoch; the course's Net does not fit 28×28 images
-        view.preview(t, state, train, device, EVAL_LIMIT)
+        preview(t, config, train, device)
     except ShapeError:
         st.error(t("train.model_too_big", model=t(MODELS[state.model]), shape=" × ".join(map(str, train.input_shape))))
         ui.stop()
 
 b1, b2, b3, b4 = st.columns(4)
 if b1.button(t("train.start"), icon=":material/play_arrow:", type="primary", disabled=locked, key="train_start"):
-    slots = view.training_slots(MAX_JOBS)
+    slots = training_slots(MAX_JOBS)
     if not slots.acquire(blocking=False):
         st.error(t("train.busy", n=MAX_JOBS))
     else:
         try:
-            arch, net = view.arch_of(state)
-            cfg = TrainConfig(state.dataset, arch, state.loss, float(state.lr), float(state.momentum),
-                              batch_size=int(state.batch), epochs=int(state.epochs), subset=int(state.subset),
-                              seed=int(state.seed), max_seconds=MAX_SECONDS, eval_limit=EVAL_LIMIT, net=net,
-                              val_fraction=state.val / 100, live_every=LIVE_EVERY if state.live else 0.0)
-            S.train_job = TrainingJob(cfg, train, test, owner_alive=view.owner_alive_check(),
-                                      device=device).autosave().start(slots)
+            S[JOB] = TrainingJob(config, train, test, owner_alive=owner_alive_check(),
+                                 device=device).autosave().start(slots)
         except CnnvizError as exc:
             slots.release()
             ui.show_error(exc)
@@ -115,13 +110,13 @@ if b2.button(t("train.stop"), icon=":material/stop:", disabled=not running, key=
     st.rerun()
 if b3.button(t("train.resume"), icon=":material/resume:", disabled=running or job is None or job.status != "stopped",
              key="train_resume"):
-    slots = view.training_slots(MAX_JOBS)
+    slots = training_slots(MAX_JOBS)
     if slots.acquire(blocking=False):
         job.resume(slots)
         st.rerun()
     st.error(t("train.busy", n=MAX_JOBS))
 if b4.button(t("train.reset"), icon=":material/restart_alt:", disabled=job is None, key="train_reset"):
-    S.pop("train_job").close()  # stops it (its run is saved) and frees its memory
+    S.pop(JOB).close()  # stops it (its run is saved) and frees its memory
     st.rerun()
 
 
@@ -130,14 +125,14 @@ if job is None:
 elif running:
     @st.fragment(run_every=1.0)
     def live():
-        view.draw_job(t, job, EVAL_LIMIT)
-        view.draw_live(t, job, test)
-        view.draw_epochs(t, job.snapshot())
+        draw_job(t, job)
+        draw_live(t, job, test)
+        draw_epochs(t, job.snapshot())
         if not job.alive:  # the job ended (and saved its run): redraw the whole page for the test phase
             st.rerun()
     live()
 else:
-    view.draw_job(t, job, EVAL_LIMIT)
-    view.draw_epochs(t, job.snapshot())
-    view.show_results(t, job, test)
-view.compare_runs(t, job)
+    draw_job(t, job)
+    draw_epochs(t, job.snapshot())
+    show_results(t, job, test)
+compare_runs(t, job)

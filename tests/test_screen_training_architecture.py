@@ -6,16 +6,9 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cnnviz.layers import format_layers, parse_layers
 from tests.apptest import app, button, chart, open_link, param, text
-from ui.screens import (
-    ARCH_SHAPES,
-    BY_ID,
-    TRAIN_DATASETS,
-    TRAIN_LOSSES,
-    TRAIN_MODELS,
-    format_layers,
-    parse_layers,
-)
+from ui.screens import ARCH_SHAPES, BY_ID
 
 
 def shown(at: AppTest) -> str:
@@ -118,13 +111,21 @@ def test_layers_text_is_checked(text_, ok):
             field.parse(text_)
 
 
-def test_layers_limits_are_the_library_s():
+@pytest.mark.parametrize("position, name", [(0, "out_channels"), (1, "kernel"), (2, "padding")])
+def test_layers_text_takes_the_library_s_limits(position, name):
     from cnnviz.architecture import LIMITS, MAX_LAYERS
-    from ui.screens import LAYER_LIMITS
-    from ui.screens import MAX_LAYERS as SCREEN_MAX
 
-    assert LAYER_LIMITS[:3] == (LIMITS["out_channels"], LIMITS["kernel"], LIMITS["padding"])
-    assert SCREEN_MAX == MAX_LAYERS
+    lo, hi = LIMITS[name]
+    row = [8, 3, 1, 1]
+    for value, ok in ((lo, True), (hi, True), (lo - 1, False), (hi + 1, False)):
+        row[position] = value
+        text_ = "-".join(map(str, row))
+        if ok:
+            assert parse_layers(text_) == (tuple(row),)
+        else:
+            with pytest.raises(ValueError):
+                parse_layers(text_)
+    assert len(parse_layers(";".join(["8-3-1-1"] * MAX_LAYERS))) == MAX_LAYERS
 
 
 def test_layers_from_a_table_are_whole_numbers_in_range():
@@ -154,11 +155,13 @@ def test_architecture_hostile_link_values_are_ignored_with_a_notice():
 
 def test_training_choices_are_the_library_s():
     from cnnviz.data import DATASETS
+    from cnnviz.loop import LOSSES
     from cnnviz.models import ARCHITECTURES
-    from cnnviz.training import LOSSES
+    from cnnviz.training import CUSTOM_MODEL
 
-    assert set(TRAIN_DATASETS) == set(DATASETS) and set(TRAIN_MODELS) == set(ARCHITECTURES)
-    assert set(TRAIN_LOSSES) == set(LOSSES) and "custom" in ARCH_SHAPES
+    screen = BY_ID["training"]
+    assert screen.field("dataset").choices == tuple(DATASETS) and screen.field("loss").choices == tuple(LOSSES)
+    assert screen.field("model").choices == (*ARCHITECTURES, CUSTOM_MODEL) and "custom" in ARCH_SHAPES
 
 
 def test_training_link_reproduces_the_view_in_french():
@@ -265,42 +268,47 @@ def test_training_shows_the_job_s_settings_after_a_visit(tmp_path, monkeypatch):
 def test_training_start_stop_report(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
     at = app("training")
-    at.number_input(key="train_subset").set_value(3000).run()
+    at.number_input(key="train_subset").set_value(0).run()  # all 60,000 images, 20 epochs: it runs until Stop
+    at.number_input(key="train_epochs").set_value(20).run()
     button(at, "Start").click().run()
     assert not at.exception
     job = at.session_state["train_job"]
-    wait_for(job, 20)
-    at.run()  # fragments do not tick in AppTest: poll by running again
-    assert any(el.proto.id and "train_loss_chart" in el.proto.id for el in at.get("plotly_chart"))
-    if job.alive:  # watch it learn: conv1's filters and maps from the loop's weight copy
+    try:
+        wait_for(job, 20)
+        assert job.alive and job.snapshot().step >= 20
+        at.run()  # fragments do not tick in AppTest: poll by running again
+        assert any(el.proto.id and "train_loss_chart" in el.proto.id for el in at.get("plotly_chart"))
+        # watch it learn: conv1's filters and maps from the loop's weight copy
         assert chart(at, "train_live_filters") and chart(at, "train_live_maps")["layout"]["title"]["text"].startswith(
             "conv1's feature maps")
-    button(at, "Stop").click().run()
-    assert job.snapshot().status == "stopped"
-    assert not at.exception
-    assert any(m.label == "Test accuracy" for m in at.metric)
-    report = next(d.value for d in at.dataframe if "precision" in d.value.columns)  # a table, not sklearn's text
-    assert report["cls"].tolist()[:2] == ["T-shirt/top", "Trouser"] and report["support"][:10].sum() == 10_000
-    assert chart(at, "train_confusion")["data"][0]["type"] == "heatmap"
-    saved = list(tmp_path.glob("*.pt"))
-    assert len(saved) == 1  # saved once, by the job itself
-    at.run()
-    assert len(list(tmp_path.glob("*.pt"))) == 1  # a rerun saves nothing more
-    assert any(saved[0].name in c.value.replace("\\", "") for c in at.caption)
-    # a misclassified image opens in the feature-map screen, with the network just trained
-    opens = [b for b in at.button if b.label == "Inspect"]
-    assert opens
-    wrong = int(opens[0].key.rsplit("_", 1)[1])
-    opens[0].click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert at.session_state["fm_network"] == saved[0].name and at.session_state["fm_idx"] == wrong
-    assert at.session_state["fm_cls"] == "any" and at.session_state["fm_source"] == "test"
-    assert param(at, "network") == saved[0].name and param(at, "idx") == (str(wrong) if wrong else None)  # 0 is the default: not in the link
-    assert any(f"#{wrong}" in c.value for c in at.caption), [c.value for c in at.caption]
-    at.switch_page("pages/training.py").run()
-    button(at, "Reset").click().run()
-    assert "train_job" not in at.session_state and job.status == "closed"
-    assert at.number_input(key="train_lr").disabled is False
+        button(at, "Stop").click().run()
+        assert job.snapshot().status == "stopped"
+        assert not at.exception
+        assert any(m.label == "Test accuracy" for m in at.metric)
+        report = next(d.value for d in at.dataframe if "precision" in d.value.columns)  # a table, not sklearn's text
+        assert report["cls"].tolist()[:2] == ["T-shirt/top", "Trouser"] and report["support"][:10].sum() == 10_000
+        assert chart(at, "train_confusion")["data"][0]["type"] == "heatmap"
+        saved = list(tmp_path.glob("*.pt"))
+        assert len(saved) == 1  # saved once, by the job itself
+        at.run()
+        assert len(list(tmp_path.glob("*.pt"))) == 1  # a rerun saves nothing more
+        assert any(saved[0].name in c.value.replace("\\", "") for c in at.caption)
+        # a misclassified image opens in the feature-map screen, with the network just trained
+        opens = [b for b in at.button if b.label == "Inspect"]
+        assert opens
+        wrong = int(opens[0].key.rsplit("_", 1)[1])
+        opens[0].click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.session_state["fm_network"] == saved[0].name and at.session_state["fm_idx"] == wrong
+        assert at.session_state["fm_cls"] == "any" and at.session_state["fm_source"] == "test"
+        assert param(at, "network") == saved[0].name and param(at, "idx") == (str(wrong) if wrong else None)  # 0 is the default: not in the link
+        assert any(f"#{wrong}" in c.value for c in at.caption), [c.value for c in at.caption]
+        at.switch_page("pages/training.py").run()
+        button(at, "Reset").click().run()
+        assert "train_job" not in at.session_state and job.status == "closed"
+        assert at.number_input(key="train_lr").disabled is False
+    finally:
+        job.close(30)
 
 
 def test_training_in_french_after_a_run(tmp_path, monkeypatch):
@@ -311,25 +319,27 @@ def test_training_in_french_after_a_run(tmp_path, monkeypatch):
     at.number_input(key="train_epochs").set_value(1).run()
     button(at, "Démarrer").click().run()
     job = at.session_state["train_job"]
-    job.wait(120)
-    at.run()
-    assert not at.exception
-    assert any(m.label == "Exactitude en test" for m in at.metric)
-    assert any("arrêté" in i.value or "terminé" in i.value for i in at.info)
-    assert [s.value for s in at.subheader] == ["Phase de test", "Comparer des entraînements"]
-    metric = next(m for m in at.metric if m.label == "Exactitude en test")
-    assert "," in metric.value and "%" in metric.value  # "71,30 %"
-    assert "Examiner" in [b.label for b in at.button]
-    job.close(30)
+    try:
+        assert job.wait(120)
+        at.run()
+        assert not at.exception
+        assert any(m.label == "Exactitude en test" for m in at.metric)
+        assert any("arrêté" in i.value or "terminé" in i.value for i in at.info)
+        assert [s.value for s in at.subheader] == ["Phase de test", "Comparer des entraînements"]
+        metric = next(m for m in at.metric if m.label == "Exactitude en test")
+        assert "," in metric.value and "%" in metric.value  # "71,30 %"
+        assert "Examiner" in [b.label for b in at.button]
+    finally:
+        job.close(30)
 
 
 def test_owner_alive_asks_the_server_with_a_grace(monkeypatch):
     import streamlit.runtime as runtime
     import streamlit.runtime.scriptrunner as scriptrunner
 
-    from ui import training_view
+    from ui import training_slots
 
-    assert training_view.owner_alive_check() is None  # no server (AppTest, bare mode): no owner check
+    assert training_slots.owner_alive_check() is None  # no server (AppTest, bare mode): no owner check
 
     class Runtime:
         active = True
@@ -353,8 +363,8 @@ def test_owner_alive_asks_the_server_with_a_grace(monkeypatch):
     monkeypatch.setattr(runtime, "Runtime", Runtime)
     monkeypatch.setattr(scriptrunner, "get_script_run_ctx", lambda: Ctx)
     clock = [100.0]
-    monkeypatch.setattr(training_view.time, "monotonic", lambda: clock[0])
-    alive = training_view.owner_alive_check(grace=30)
+    monkeypatch.setattr(training_slots.time, "monotonic", lambda: clock[0])
+    alive = training_slots.owner_alive_check(grace=30)
     assert alive()
     Runtime.active = False  # the tab closed, or the network hiccups
     clock[0] += 10
@@ -437,48 +447,50 @@ def test_runs_compared_renamed_exported_and_deleted(tmp_path, monkeypatch):
     at.number_input(key="train_batch").set_value(100).run()
     button(at, "Démarrer").click().run()
     job = at.session_state["train_job"]
-    assert job.wait(180) and len(job.validation_indices) == 100
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    report = next(d for d in at.dataframe if "precision" in d.value.columns)
-    run = job.snapshot().saved_path.rsplit("/", 1)[1]
-    assert at.multiselect(key="train_compare").value == [run]  # this session's run, chosen by default
-    assert chart(at, "train_epoch_chart")["layout"]["annotations"][0]["text"].startswith("Coût par époque")
-    compare = chart(at, "train_compare_chart")
-    assert compare["data"][0]["name"] == run
-    table = next(d.value for d in at.dataframe if "lr" in d.value.columns)
-    assert table["run"].tolist() == [run] and table["val"].tolist() == [0.1] and table["batch"].tolist() == [100]
-    assert report.value["cls"].tolist()[0] == "T-shirt/haut"  # translated class names
-    assert len(at.get("download_button")) == 2  # the run just trained, and the one picked below
-    at.text_input(key="train_rename_to").set_value("../evil").run()
-    button(at, "Renommer").click().run()
-    assert any("ne peut pas être le nom" in e.value for e in at.error) and (tmp_path / run).exists()
-    at.text_input(key="train_rename_to").set_value("taux 0,05").run()
-    button(at, "Renommer").click().run()
-    assert any("ne peut pas être le nom" in e.value for e in at.error)  # a comma is not a plain file character
-    at.text_input(key="train_rename_to").set_value("lr 0.05").run()
-    button(at, "Renommer").click().run()
-    assert not at.exception and (tmp_path / "lr 0.05.pt").exists() and not (tmp_path / run).exists()
-    assert at.multiselect(key="train_compare").value == ["lr 0.05.pt"]
-    at.checkbox(key="train_delete_sure_lr 0.05.pt").check().run()
-    button(at, "Supprimer").click().run()
-    assert not at.exception and not list(tmp_path.glob("*.pt"))
-    assert any("Aucun entraînement enregistré" in c.value for c in at.caption)
-    job.close(30)
+    try:
+        assert job.wait(180) and len(job.validation_indices) == 100
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        report = next(d for d in at.dataframe if "precision" in d.value.columns)
+        run = job.snapshot().saved_path.rsplit("/", 1)[1]
+        assert at.multiselect(key="train_compare").value == [run]  # this session's run, chosen by default
+        assert chart(at, "train_epoch_chart")["layout"]["annotations"][0]["text"].startswith("Coût par époque")
+        compare = chart(at, "train_compare_chart")
+        assert compare["data"][0]["name"] == run
+        table = next(d.value for d in at.dataframe if "lr" in d.value.columns)
+        assert table["run"].tolist() == [run] and table["val"].tolist() == [0.1] and table["batch"].tolist() == [100]
+        assert report.value["cls"].tolist()[0] == "T-shirt/haut"  # translated class names
+        assert len(at.get("download_button")) == 2  # the run just trained, and the one picked below
+        at.text_input(key="train_rename_to").set_value("../evil").run()
+        button(at, "Renommer").click().run()
+        assert any("ne peut pas être le nom" in e.value for e in at.error) and (tmp_path / run).exists()
+        at.text_input(key="train_rename_to").set_value("taux 0,05").run()
+        button(at, "Renommer").click().run()
+        assert any("ne peut pas être le nom" in e.value for e in at.error)  # a comma is not a plain file character
+        at.text_input(key="train_rename_to").set_value("lr 0.05").run()
+        button(at, "Renommer").click().run()
+        assert not at.exception and (tmp_path / "lr 0.05.pt").exists() and not (tmp_path / run).exists()
+        assert at.multiselect(key="train_compare").value == ["lr 0.05.pt"]
+        at.checkbox(key="train_delete_sure_lr 0.05.pt").check().run()
+        button(at, "Supprimer").click().run()
+        assert not at.exception and not list(tmp_path.glob("*.pt"))
+        assert any("Aucun entraînement enregistré" in c.value for c in at.caption)
+    finally:
+        job.close(30)
 
 
 def test_a_custom_run_reopens_in_feature_maps_and_translation(tmp_path, monkeypatch):
     import numpy as np
 
     from cnnviz.data import FASHION_MNIST_CLASSES, Dataset
+    from cnnviz.layers import net_from_layers
     from cnnviz.training import TrainConfig, TrainingJob
-    from ui.training_view import custom_net
 
     monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
     rng = np.random.default_rng(0)
     data = Dataset("fashion-mnist", "train", rng.integers(0, 256, (256, 28, 28), dtype=np.uint8),
                    rng.integers(0, 10, 256).astype(np.int64), FASHION_MNIST_CLASSES, "synthetic")
-    cfg = TrainConfig(arch="convnet", net=custom_net("6-5-2-1;12-3-0-0", 24, True, 0.2), max_steps=2,
+    cfg = TrainConfig(arch="convnet", net=net_from_layers("6-5-2-1;12-3-0-0", 24, True, 0.2, (1, 28, 28), 10), max_steps=2,
                       eval_each_epoch=False)
     job = TrainingJob(cfg, data, data, runs_dir=tmp_path)
     job.run()

@@ -3,7 +3,10 @@
 - `ui.screens`: the registry of screens and their typed settings (plain Python);
 - `ui.frame`: page config, language, navigation, settings <-> URL, "Copy link", the legacy-mode guard;
 - `ui.widgets`: cached loaders, network picker, uploads, step controls, formulas;
-- `ui.image_picker`, `ui.training_view`, `ui.explain_panel`, `ui.remedies_view`, `ui.layers_editor`: pieces of screens;
+- `ui.image_picker`, `ui.explain_panel`, `ui.remedies_view`, `ui.layers_editor`, `ui.train_this_network`: pieces of
+  screens; the Training screen's: `ui.training_slots` (server-wide slots, limits, the job's owner),
+  `ui.training_preview` (before Start), `ui.training_charts` (a job, live and after), `ui.test_phase`,
+  `ui.runs_manager` (saved runs compared, renamed, deleted, exported);
 - `ui.shared_cache`: what the sessions of a class share (maps, shift probabilities, figures).
 """
 

@@ -258,6 +258,24 @@ class State:
             if not names or f.name in names:
                 st.session_state[self._screen.key(f.name)] = f.default
 
+    def choices(self, name: str) -> tuple:
+        """The values a choice setting may take (the registry's, i.e. the library's list)."""
+        return self._screen.field(name).choices
+
+    def settings(self) -> dict:
+        """Every setting of the screen: name -> value."""
+        return {f.name: st.session_state[self._screen.key(f.name)] for f in self._screen.fields}
+
+    def update(self, values: dict) -> None:
+        """Set several settings at once (name -> value)."""
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    def sync(self) -> None:
+        """Write the screen's settings into the URL now: for a fragment, whose rerun does not reach the frame's
+        own sync at the end of the page."""
+        sync_url(self._screen)
+
 
 def page(screen_id: str):
     """The first line of every page: the legacy-mode guard, then (translator, the screen's State)."""

@@ -12,9 +12,7 @@ import ui
 from cnnviz.explore import conv_groups, kernels_of, producing_conv
 from cnnviz.figures import image_figure, input_figure, mosaic_figure, probability_figure
 from ui import explain_panel, shared_cache
-from ui.frame import sync_url
 from ui.image_picker import keep_choice
-from ui.screens import BY_ID
 
 t, state = ui.page("feature_maps")
 lang = t.lang
@@ -54,7 +52,7 @@ def one_map_and_unit(model, meta: dict, image, result, groups: dict, signed: boo
     stage, channel = show_one_map(model, result, groups, signed)
     explain_panel.panel(t, state, model, image, result)
     explain_panel.excite(t, state, model, state.network, meta, classes, stage, channel)
-    sync_url(BY_ID["feature_maps"])  # a fragment rerun does not reach the frame's own sync
+    state.sync()  # a fragment rerun does not reach the frame's own sync
 
 
 def show_one_map(model, result, groups: dict, signed: bool) -> tuple[str, int]:

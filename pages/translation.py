@@ -15,10 +15,8 @@ from cnnviz.figures import input_figure, mosaic_figure, shift_curves_figure, shi
 from cnnviz.i18n import format_number
 from cnnviz.shift import consistency, equivariance_gap, relative_gap, shift_image, stage_scale
 from ui import shared_cache
-from ui.frame import sync_url
 from ui.image_picker import keep_choice
 from ui.remedies_view import show_remedies
-from ui.screens import BY_ID
 
 t, state = ui.page("translation")
 lang = t.lang
@@ -80,7 +78,7 @@ def show_consistency(model, meta: dict, circular: bool) -> None:
         x2.metric(t("shift.test_accuracy"), "—" if acc is None or math.isnan(acc) else format_number(lang, acc, ".2%"))
 
 
-REMEDIES_K = "shift_remedies_k"  # the k the remedies below were drawn with (not a setting)
+REMEDIES_K = state.key("remedies_k")  # the k the remedies below were drawn with (not a setting)
 
 
 @st.fragment
@@ -94,7 +92,7 @@ def show_curves(model, meta: dict, image, classes, circular: bool) -> None:
     probs = shared_cache.shift_probabilities(model, meta, image, k, circular)
     st.plotly_chart(shared_cache.figure(shift_curves_figure, probs, classes, k, lang=lang), key="shift_curves")
     st.plotly_chart(shared_cache.figure(shift_heatmap_figure, probs, classes, k, lang=lang), key="shift_heatmap")
-    sync_url(BY_ID["translation"])  # a fragment rerun does not reach the frame's own sync
+    state.sync()  # a fragment rerun does not reach the frame's own sync
 
 
 st.title(t("shift.title"))

@@ -63,3 +63,25 @@ def z(spec: dict, i: int) -> np.ndarray:
     return decode(spec["data"][i]["z"])
 
 
+
+
+def widget_keys(at: AppTest) -> set[str]:
+    """The keys of the widgets the last run drew (their session-state entries need no declaration)."""
+    out, todo = set(), [at.main, at.sidebar]
+    while todo:
+        node = todo.pop()
+        if isinstance(getattr(node, "key", None), str):
+            out.add(node.key)
+        if isinstance(getattr(node, "children", None), dict):
+            todo.extend(node.children.values())
+    return out
+
+
+def undeclared_keys(at: AppTest, widgets: set[str]) -> set[str]:
+    """Session-state keys the registry does not declare (ui.screens.is_declared) that are no widget's. `widgets`
+    gathers the widget keys of the runs checked so far: a widget's entry outlives by one run a page that no longer
+    draws it (check after each run, or after two runs on the same page)."""
+    from ui.screens import is_declared
+
+    widgets |= widget_keys(at)
+    return {k for k in at.session_state.keys() if k not in widgets and not is_declared(k)}

@@ -23,7 +23,7 @@ from cnnviz.approx import (
     training_points,
 )
 from cnnviz.figures_approx import fit_figure, sweep_figure, training_figure
-from ui.screens import UA_ACTIVATIONS, UA_FUNCTIONS
+from ui.screens import BY_ID
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,8 @@ def sine16():
 
 
 def test_the_registry_offers_the_library_choices():
-    assert UA_FUNCTIONS == FUNCTIONS and UA_ACTIVATIONS == ACTIVATIONS
+    screen = BY_ID["approximation"]
+    assert screen.field("function").choices is FUNCTIONS and screen.field("activation").choices is ACTIVATIONS
 
 
 def test_functions_and_training_points():

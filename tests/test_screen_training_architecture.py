@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnviz.layers import format_layers, parse_layers
-from tests.apptest import app, button, chart, open_link, param, text
+from tests.apptest import app, button, chart, open_link, param, text, undeclared_keys
 from ui.screens import ARCH_SHAPES, BY_ID
 
 
@@ -268,6 +268,7 @@ def test_training_shows_the_job_s_settings_after_a_visit(tmp_path, monkeypatch):
 def test_training_start_stop_report(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
     at = app("training")
+    widgets: set[str] = set()
     at.number_input(key="train_subset").set_value(0).run()  # all 60,000 images, 20 epochs: it runs until Stop
     at.number_input(key="train_epochs").set_value(20).run()
     button(at, "Start").click().run()
@@ -281,6 +282,7 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
         # watch it learn: conv1's filters and maps from the loop's weight copy
         assert chart(at, "train_live_filters") and chart(at, "train_live_maps")["layout"]["title"]["text"].startswith(
             "conv1's feature maps")
+        assert not undeclared_keys(at, widgets)
         button(at, "Stop").click().run()
         assert job.snapshot().status == "stopped"
         assert not at.exception
@@ -293,6 +295,7 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
         at.run()
         assert len(list(tmp_path.glob("*.pt"))) == 1  # a rerun saves nothing more
         assert any(saved[0].name in c.value.replace("\\", "") for c in at.caption)
+        assert not undeclared_keys(at, widgets)
         # a misclassified image opens in the feature-map screen, with the network just trained
         opens = [b for b in at.button if b.label == "Inspect"]
         assert opens
@@ -307,6 +310,7 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
         button(at, "Reset").click().run()
         assert "train_job" not in at.session_state and job.status == "closed"
         assert at.number_input(key="train_lr").disabled is False
+        assert not undeclared_keys(at, widgets)
     finally:
         job.close(30)
 

@@ -16,11 +16,9 @@ import streamlit as st
 
 from cnnviz.i18n import LANGUAGES, normalize, translator
 from ui import classroom_view
-from ui.screens import BY_ID, ROOT, SCREENS, SECTIONS, Screen
+from ui.screens import BY_ID, GLOBAL_PARAMS, LANG_KEY, PRESENT_KEY, ROOT, SCREENS, SECTIONS, Screen
+from ui.widgets import lang
 
-LANG_KEY = "lang"
-PRESENT_KEY = "present"  # the presenter view: big text and figures, few controls, sidebar folded
-GLOBAL_KEYS = (LANG_KEY, PRESENT_KEY)  # URL parameters of every screen
 PRESENTER_CSS = """
 <style>
 [data-testid="stMain"] { font-size: 22px; }
@@ -80,7 +78,7 @@ def apply_url(screen: Screen) -> None:
     """Settings present in the URL, when it is not the URL this session wrote itself, replace the current ones."""
     S = st.session_state
     raw = {k: st.query_params.get(k) for k in st.query_params.keys()}
-    mine = {k: v for k, v in raw.items() if k not in GLOBAL_KEYS}
+    mine = {k: v for k, v in raw.items() if k not in GLOBAL_PARAMS}
     if not mine or S.get("_url_last") == mine:  # nothing asked, or what this session wrote (on any screen)
         return
     names = {f.name: f for f in screen.fields}
@@ -280,5 +278,4 @@ class State:
 def page(screen_id: str):
     """The first line of every page: the legacy-mode guard, then (translator, the screen's State)."""
     require_app()
-    t = translator(st.session_state.get(LANG_KEY, "en"))
-    return t, State(BY_ID[screen_id])
+    return translator(lang()), State(BY_ID[screen_id])

@@ -18,8 +18,8 @@ import streamlit as st
 
 from cnnviz import CnnvizError
 from cnnviz.architecture import LayerError, validate_layers
+from cnnviz.layers import format_layers, parse_layers
 from ui.frame import stop
-from ui.screens import format_layers, parse_layers
 from ui.widgets import show_error
 
 S = st.session_state

@@ -6,17 +6,42 @@ URL parameter is the field's name (`/convolution?stride=2`). Query values come f
 checks type, range, choices and length, and raises ValueError for anything else (the frame then ignores the
 value with a notice).
 
+Every other session-state entry is declared too: a screen's own in `Screen.keys` (under its prefix), the frame's
+in `FRAME_KEYS`, the "Check yourself" box's in `BOX_KEYS`; widget keys need no declaration. `is_declared(key)` says whether a key is known (a test runs
+the screens and checks every key they leave).
+
+The choice lists are the library's own (datasets, networks, losses, kernels, layer limits...), never copies.
 Nothing here imports Streamlit, so tests and bench/ can read it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Callable
 
+from cnnviz.approx import ACTIVATIONS, FUNCTIONS
+from cnnviz.data import DATASETS
+from cnnviz.exercises import KINDS as EX_KINDS
+from cnnviz.exercises import MAX_SEED as EX_MAX_SEED
+from cnnviz.layers import COMPACT_LAYERS, SEED_LAYERS, parse_layers
+from cnnviz.loop import LOSSES
+from cnnviz.models import ARCHITECTURES
+from cnnviz.ops import KERNEL_PRESETS
+from cnnviz.training import CUSTOM_MODEL
+
 ROOT = Path(__file__).resolve().parent.parent
 MAX_QUERY_VALUE = 4000  # characters: a 12×12 grid of 6-character numbers fits; a 100 kB string does not
+LANG_KEY = "lang"  # the language: a URL parameter of every screen, and its session-state entry
+PRESENT_KEY = "present"  # the presenter view (big text and figures, few controls): idem
+GLOBAL_PARAMS = (LANG_KEY, PRESENT_KEY)
+# The frame's session-state entries (ui/frame.py): the two above; the language and presenter values last read
+# from the URL and kept across st.switch_page; the URL this session last wrote; notices to show; the screen shown.
+FRAME_KEYS = (*GLOBAL_PARAMS, "_lang_url", "_lang_kept", "_present_url", "_present_kept", "_url_last", "_notices",
+              "_screen")
+# Entries of the "Check yourself" box that several screens show (ui/exercise_view.py): its seed, its verdicts.
+BOX_KEYS = ("cy_*_seed", "cy_*_feedback")
 
 
 @dataclass(frozen=True)
@@ -87,12 +112,17 @@ class Screen:
     section: str  # message id of the sidebar section
     prefix: str  # session-state keys of this screen start with it
     fields: tuple[Field, ...] = field(default=())
+    keys: tuple[str, ...] = ()  # its other session-state entries (names after the prefix, "*" a wildcard; never in the URL)
 
     def key(self, name: str) -> str:
         return self.prefix + name
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
+
+    def names(self) -> tuple[str, ...]:
+        """Every session-state entry of the screen (after its prefix): its settings, then its other keys."""
+        return (*(f.name for f in self.fields), *self.keys)
 
 
 def _grid_check(max_size: int):
@@ -128,8 +158,6 @@ MC_FILTERS = mc_preset_texts("random", 3, 0)
 SEED_INPUT = "1 1 1 0 0\n0 1 1 1 0\n0 0 1 1 1\n0 0 1 1 0\n0 1 1 0 0"
 SEED_KERNEL = "1 0 1\n0 1 0\n1 0 1"
 SEED_POOL = "12 20 30 0\n8 12 2 0\n34 70 37 4\n112 100 25 12"
-KERNEL_PRESETS = ("seed", "identity", "box_blur", "gaussian_blur", "sharpen", "sobel_x", "sobel_y",
-                  "laplacian", "outline", "emboss", "random")
 
 
 def _network_check(name: str) -> None:
@@ -159,59 +187,14 @@ IMAGE_FIELDS = (  # ui.image_picker: the image a network screen looks at
     Field("idx", 0, lo=0, hi=69_999),  # position among the test images of that class (clipped)
     Field("invert", True, "bool"),  # an upload to a grayscale network: light on dark, like Fashion-MNIST
 )
+IMAGE_KEYS = ("drawn", "drawn_src")  # ui.image_picker: the drawing converted to the input, and what it came from
 
 # ---------------------------------------------------------------- training and architecture
-TRAIN_DATASETS = ("fashion-mnist", "cifar10")  # = cnnviz.data.DATASETS (a test checks it; no torch import here)
-TRAIN_MODELS = ("compact", "compact_blur", "seednet", "mlp")  # = cnnviz.models.ARCHITECTURES
-TRAIN_LOSSES = ("cross-entropy", "mse", "l1")  # = cnnviz.training.LOSSES
 ARCH_SHAPES = {"fmnist": (1, 28, 28), "cifar": (3, 32, 32), "slide": (3, 210, 310), "custom": None}
-# The architecture editor's conv layers, one "filters-kernel-padding-pool" group per layer (pool: 0 or 1).
-LAYER_LIMITS = ((1, 1024), (1, 15), (0, 8), (0, 1))  # = cnnviz.architecture.LIMITS (a test checks it)
-MAX_LAYERS = 16
-SEED_LAYERS = "64-11-0-1;128-5-0-1;256-3-0-0"  # the course's Net
-COMPACT_LAYERS = "32-3-1-1;64-3-1-1;128-3-1-1"  # the shipped network's conv blocks (cnnviz.models.COMPACT_CONVS)
-
-
-def parse_layers(text: str) -> tuple[tuple[int, int, int, int], ...]:
-    """'64-11-0-1;128-5-0-1' -> ((64, 11, 0, 1), (128, 5, 0, 1)); ValueError for anything else."""
-    groups = [g.strip() for g in str(text).split(";") if g.strip()]
-    if not 1 <= len(groups) <= MAX_LAYERS:
-        raise ValueError(f"1 to {MAX_LAYERS} layers")
-    rows = []
-    for g in groups:
-        parts = g.split("-")
-        if len(parts) != 4 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
-            raise ValueError(f"not filters-kernel-padding-pool: {g[:20]!r}")
-        row = tuple(int(p) for p in parts)
-        if not all(lo <= v <= hi for v, (lo, hi) in zip(row, LAYER_LIMITS)):
-            raise ValueError("out of range")
-        rows.append(row)
-    return tuple(rows)
-
-
-def format_layers(rows) -> str:
-    """The inverse of parse_layers (checked: raises ValueError for a value out of range or not a whole number)."""
-    out = []
-    for row in rows:
-        values = []
-        for v in row:
-            v = v.item() if hasattr(v, "item") else v  # numpy numbers from a table
-            if isinstance(v, float) and v.is_integer():
-                v = int(v)
-            if not isinstance(v, int):  # bool is an int: a pool checkbox
-                raise ValueError("not a whole number")
-            values.append(int(v))
-        out.append("-".join(map(str, values)))
-    text = ";".join(out)
-    parse_layers(text)
-    return text
+# The conv layers of both screens are one "filters-kernel-padding-pool" group per layer (cnnviz.layers).
 
 
 # ---------------------------------------------------------------- universal approximation
-UA_FUNCTIONS = ("sine", "step", "abs", "noisy")  # = cnnviz.approx.FUNCTIONS (a test checks it; no torch here)
-UA_ACTIVATIONS = ("tanh", "relu")  # = cnnviz.approx.ACTIVATIONS
-
-
 def _hundreds(n: int) -> None:
     if n % 100:
         raise ValueError("not a multiple of 100")
@@ -231,20 +214,14 @@ def _stage_check(text: str) -> None:
         raise ValueError("not a stage name")
 
 
-# ---------------------------------------------------------------- exercises
-EX_KINDS = ("conv_cell", "conv_output_size", "conv_params", "pool_cell", "fc_inputs", "receptive_field",
-            "predict")  # = cnnviz.exercises.KINDS (a test checks it; no torch import here)
-EX_MAX_SEED = 999_999  # = cnnviz.exercises.MAX_SEED
-
-
 SCREENS: tuple[Screen, ...] = (
     Screen("home", "screen.home", "pages/home.py", ":material/home:", "section.cnnviz", "home_"),
     Screen("class", "screen.classroom", "pages/class.py", ":material/groups:", "section.cnnviz", "class_", (
         Field("code", "", "text", max_len=20, check=_class_code_check),  # the join code (students' link)
     )),
     Screen("approximation", "screen.approximation", "pages/approximation.py", ":material/function:", "section.operations", "ua_", (
-        Field("function", "sine", "choice", choices=UA_FUNCTIONS),
-        Field("activation", "tanh", "choice", choices=UA_ACTIVATIONS),
+        Field("function", "sine", "choice", choices=FUNCTIONS),
+        Field("activation", "tanh", "choice", choices=ACTIVATIONS),
         Field("neurons", 4, lo=1, hi=64),  # hidden neurons N
         Field("steps", 2000, lo=100, hi=5000, check=_hundreds),  # Adam steps (full batch)
         Field("seed", 0, lo=0, hi=9999),  # the initial weights
@@ -306,7 +283,7 @@ SCREENS: tuple[Screen, ...] = (
         Field("top9", False, "bool"),  # the 9 test images that excite the big map's channel most
         Field("gradcam", False, "bool"),  # Grad-CAM over the input
         Field("cam_class", -1, lo=-1, hi=999),  # its class (-1: the predicted one; clipped to the classes)
-    )),
+    ), keys=(*IMAGE_KEYS, "cam_memo")),  # cam_memo: the last Grad-CAM (ui/explain_panel.py)
     Screen("translation", "screen.translation", "pages/translation.py", ":material/open_with:", "section.network", "shift_", (
         Field("network", NETWORK_DEFAULT, "text", max_len=200, check=_network_check),
         *IMAGE_FIELDS,
@@ -318,11 +295,12 @@ SCREENS: tuple[Screen, ...] = (
         Field("k", 5, lo=1, hi=8),
         Field("cons_k", 3, lo=1, hi=8),
         Field("compare", False, "bool"),  # the three shipped networks side by side (remedies)
-    )),
+    ), keys=(*IMAGE_KEYS, "remedies_k")),  # remedies_k: the k the remedies were drawn with
     Screen("training", "screen.training", "pages/training.py", ":material/trending_down:", "section.network", "train_", (
-        Field("dataset", "fashion-mnist", "choice", choices=TRAIN_DATASETS),
-        Field("model", "compact", "choice", choices=(*TRAIN_MODELS, "custom")),  # custom: layers, fc, bn, dropout
-        Field("loss", "cross-entropy", "choice", choices=TRAIN_LOSSES),
+        # cnnviz.training.TrainConfig.from_settings / to_settings map these settings to a training's config
+        Field("dataset", "fashion-mnist", "choice", choices=tuple(DATASETS)),
+        Field("model", "compact", "choice", choices=(*ARCHITECTURES, CUSTOM_MODEL)),  # custom: layers, fc, bn, dropout
+        Field("loss", "cross-entropy", "choice", choices=tuple(LOSSES)),
         Field("lr", 0.05, "float", lo=1e-6, hi=1e3),  # learning rate γ
         Field("momentum", 0.9, "float", lo=0.0, hi=0.999),
         Field("batch", 64, lo=1, hi=1024),
@@ -336,7 +314,7 @@ SCREENS: tuple[Screen, ...] = (
         Field("dropout", 0.25, "float", lo=0.0, hi=0.9),  # before fc2
         Field("val", 10, lo=0, hi=50),  # % of the training images kept out for validation
         Field("live", True, "bool"),  # conv1's filters and maps refreshed while training
-    )),
+    ), keys=("job", "session_runs", "compare_renamed")),  # the TrainingJob; this session's runs; a renamed run
     Screen("architecture", "screen.architecture", "pages/architecture.py", ":material/account_tree:", "section.network", "arch_", (
         Field("preset", "slide", "choice", choices=tuple(ARCH_SHAPES)),  # input shape
         Field("c", 3, lo=1, hi=4),  # custom input shape C×H×W
@@ -349,11 +327,11 @@ SCREENS: tuple[Screen, ...] = (
         Field("rf_stage", "", "text", max_len=16, check=lambda text: _stage_check(text)),  # "": the last stage
         Field("rf_row", -1, lo=-1, hi=4095),  # -1: the centre
         Field("rf_col", -1, lo=-1, hi=4095),
-    )),
+    ), keys=("editor_base", "editor_out")),  # the layers table's version and last output (ui/layers_editor.py)
     Screen("exercises", "screen.exercises", "pages/exercises.py", ":material/quiz:", "section.cnnviz", "ex_", (
         Field("kind", "conv_cell", "choice", choices=EX_KINDS),
         Field("seed", 0, lo=0, hi=EX_MAX_SEED),  # same seed, same exercise: a sheet of links for a class
-    )),
+    ), keys=("answers", "*_feedback")),  # ui/exercise_view.py: every answer; each exercise's last verdict
 )
 # ---------------------------------------------------------------- how the network learns
 LEARN_PARTS = ("cost", "batches", "landscape", "momentum")
@@ -408,8 +386,19 @@ BY_ID = {s.id: s for s in SCREENS}
 BY_FILE = {s.file: s for s in SCREENS}
 
 
+def is_declared(key: str) -> bool:
+    """Is this session-state key one the registry declares: the frame's, the box's, or a screen's setting or other
+    entry?"""
+    def matches(name: str, patterns) -> bool:
+        return any(fnmatchcase(name, p) for p in patterns)
+
+    return matches(key, (*FRAME_KEYS, *BOX_KEYS)) or any(
+        key.startswith(s.prefix) and matches(key[len(s.prefix):], s.names()) for s in SCREENS)
+
+
 def check_registry() -> None:
-    """Fail loudly at start-up: a missing file, a repeated id or prefix, or overlapping prefixes."""
+    """Fail loudly at start-up: a missing file, a repeated id or prefix, overlapping prefixes, a session key
+    declared twice or under a screen's prefix by the frame."""
     problems = [f"{s.id}: {s.file} does not exist" for s in SCREENS if not (ROOT / s.file).is_file()]
     ids, prefixes = [s.id for s in SCREENS], [s.prefix for s in SCREENS]
     if len(set(ids)) != len(ids):
@@ -417,6 +406,9 @@ def check_registry() -> None:
     problems += [f"prefix {a!r} overlaps {b!r}" for i, a in enumerate(prefixes) for b in prefixes[i + 1:]
                  if a.startswith(b) or b.startswith(a)]
     problems += [f"{s.id}: section {s.section} unknown" for s in SCREENS if s.section not in SECTIONS]
+    problems += [f"{s.id}: session keys repeat: {s.names()}" for s in SCREENS if len(set(s.names())) != len(s.names())]
+    problems += [f"frame key {k!r} is under the prefix of {p!r}" for k in (*FRAME_KEYS, *BOX_KEYS) for p in prefixes
+                 if k.startswith(p)]
     if problems:
         raise RuntimeError("screen registry: " + "; ".join(problems))
 
@@ -424,7 +416,7 @@ def check_registry() -> None:
 def query_for(screen_id: str, lang: str | None = None, **values) -> dict[str, str]:
     """The query parameters of a link to a screen set up with `values` (checked against its fields)."""
     screen = BY_ID[screen_id]
-    out = {"lang": lang} if lang else {}
+    out = {LANG_KEY: lang} if lang else {}
     for name, value in values.items():
         f = screen.field(name)
         text = f.dump(value)

@@ -16,7 +16,8 @@ from cnnviz import CnnvizError
 from cnnviz.checkpoints import SHIPPED, list_checkpoints, load_checkpoint
 from cnnviz.data import Dataset, images_to_browse, load_dataset
 from cnnviz.geometry import output_size
-from cnnviz.i18n import tr
+from cnnviz.i18n import FALLBACK, normalize, tr
+from ui.screens import LANG_KEY, PRESENT_KEY
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
 CLASS_IDS = {  # dataset class name -> message id (labels are translated; logic uses the index)
@@ -30,12 +31,14 @@ CLASS_IDS = {  # dataset class name -> message id (labels are translated; logic 
 
 
 def lang() -> str:
-    return st.session_state.get("lang", "en")
+    """The session's language ("fr", "en") as the frame chose it for this run: the one place it is read (a page
+    has it as t.lang too)."""
+    return normalize(st.session_state.get(LANG_KEY)) or FALLBACK
 
 
 def presenting() -> bool:
     """The presenter view is on (?present=1 or the sidebar switch)."""
-    return bool(st.session_state.get("present", False))
+    return bool(st.session_state.get(PRESENT_KEY, False))
 
 
 def intro(text: str) -> None:

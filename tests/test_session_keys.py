@@ -1,0 +1,55 @@
+"""Every session-state entry the app keeps is declared in the registry (ui/screens.py: a screen's settings and
+`keys`, the frame's FRAME_KEYS) or is a widget's: a key added without its declaration fails here."""
+
+import dataclasses
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.apptest import TIMEOUT, open_link, undeclared_keys
+from ui import screens
+from ui.screens import SCREENS, is_declared
+
+
+def test_every_screen_leaves_only_declared_keys():
+    at = AppTest.from_file("../app.py", default_timeout=3 * TIMEOUT)  # every screen's first run, in one session
+    at.query_params["lang"] = "fr"
+    at.run()
+    widgets: set[str] = set()
+    assert not undeclared_keys(at, widgets)
+    for screen in SCREENS:
+        at.switch_page(screen.file).run()
+        assert not at.exception, (screen.id, [e.value for e in at.exception])
+        assert not undeclared_keys(at, widgets), screen.id
+    at.run()  # the last screen again: the previous screen's widgets are gone
+    assert not undeclared_keys(at, widgets)
+
+
+def test_grad_cam_and_remedies_keys_are_declared():
+    at = open_link("feature_maps", gradcam="1")
+    assert not at.exception
+    at.run()
+    assert "fm_cam_memo" in at.session_state and not undeclared_keys(at, set())
+
+
+def test_an_undeclared_key_is_caught():
+    at = open_link("training")
+    at.run()
+    widgets: set[str] = set()
+    assert not undeclared_keys(at, widgets)
+    at.session_state["train_scratch"] = 1  # a key a page would keep without declaring it
+    at.session_state["_scratch"] = 2
+    assert undeclared_keys(at, widgets) == {"train_scratch", "_scratch"}
+    assert is_declared("train_job") and is_declared("train_lr") and is_declared("lang")
+    assert not is_declared("train_") and not is_declared("fm_job")  # a key of another screen is not one of this
+
+
+def test_the_registry_refuses_a_key_declared_twice(monkeypatch):
+    training = screens.BY_ID["training"]
+    twice = dataclasses.replace(training, keys=(*training.keys, "lr"))  # "lr" is already a setting
+    monkeypatch.setattr(screens, "SCREENS", tuple(twice if s is training else s for s in SCREENS))
+    with pytest.raises(RuntimeError, match="session keys repeat"):
+        screens.check_registry()
+    monkeypatch.setattr(screens, "FRAME_KEYS", (*screens.FRAME_KEYS, "train_x"))
+    with pytest.raises(RuntimeError, match="frame key 'train_x'"):
+        screens.check_registry()

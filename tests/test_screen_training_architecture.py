@@ -232,6 +232,17 @@ def test_training_hostile_link_values_are_ignored_with_a_notice():
     assert "evil" not in page and "<script>" not in page and "<b>" not in page
 
 
+def start_training(tmp_path, monkeypatch, lang: str = "en", **numbers):
+    """The Training screen in `lang` (runs saved under tmp_path) with these number settings, then Start: (at, job)."""
+    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
+    at = app("training", lang=lang)
+    for name, value in numbers.items():
+        at.number_input(key=f"train_{name}").set_value(value).run()
+    button(at, "Démarrer" if lang == "fr" else "Start").click().run()
+    assert not at.exception
+    return at, at.session_state["train_job"]
+
+
 def wait_for(job, steps: int, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while job.snapshot().step < steps and job.alive and time.monotonic() < deadline:
@@ -240,13 +251,7 @@ def wait_for(job, steps: int, seconds: float = 60) -> None:
 
 def test_training_shows_the_job_s_settings_after_a_visit(tmp_path, monkeypatch):
     """Issue 10: Training showed lr 0.05 / batch 64 beside a job running with lr 0.2 / batch 256."""
-    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
-    at = app("training")
-    at.number_input(key="train_lr").set_value(0.2).run()
-    at.number_input(key="train_batch").set_value(256).run()
-    at.number_input(key="train_subset").set_value(50_000).run()
-    button(at, "Start").click().run()
-    job = at.session_state["train_job"]
+    at, job = start_training(tmp_path, monkeypatch, lr=0.2, batch=256, subset=50_000)
     try:
         assert job.config.lr == 0.2 and job.config.batch_size == 256
         at.session_state["train_lr"], at.session_state["train_batch"] = 0.05, 64  # what the old screen showed
@@ -266,14 +271,8 @@ def test_training_shows_the_job_s_settings_after_a_visit(tmp_path, monkeypatch):
 
 
 def test_training_start_stop_report(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
-    at = app("training")
+    at, job = start_training(tmp_path, monkeypatch, subset=0, epochs=20)  # 60,000 images × 20: it runs until Stop
     widgets: set[str] = set()
-    at.number_input(key="train_subset").set_value(0).run()  # all 60,000 images, 20 epochs: it runs until Stop
-    at.number_input(key="train_epochs").set_value(20).run()
-    button(at, "Start").click().run()
-    assert not at.exception
-    job = at.session_state["train_job"]
     try:
         wait_for(job, 20)
         assert job.alive and job.snapshot().step >= 20
@@ -316,13 +315,7 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
 
 
 def test_training_in_french_after_a_run(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
-    at = app("training", lang="fr")
-    at.number_input(key="train_subset").set_value(1000).run()
-    at.number_input(key="train_batch").set_value(100).run()
-    at.number_input(key="train_epochs").set_value(1).run()
-    button(at, "Démarrer").click().run()
-    job = at.session_state["train_job"]
+    at, job = start_training(tmp_path, monkeypatch, "fr", subset=1000, batch=100, epochs=1)
     try:
         assert job.wait(120)
         at.run()
@@ -444,13 +437,7 @@ def test_device_cuda_without_a_gpu_says_so_and_uses_the_cpu(monkeypatch):
 
 
 def test_runs_compared_renamed_exported_and_deleted(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
-    at = app("training", lang="fr")
-    at.number_input(key="train_subset").set_value(1000).run()
-    at.number_input(key="train_epochs").set_value(1).run()
-    at.number_input(key="train_batch").set_value(100).run()
-    button(at, "Démarrer").click().run()
-    job = at.session_state["train_job"]
+    at, job = start_training(tmp_path, monkeypatch, "fr", subset=1000, epochs=1, batch=100)
     try:
         assert job.wait(180) and len(job.validation_indices) == 100
         at.run()

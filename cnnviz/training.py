@@ -416,7 +416,8 @@ class TrainingJob:
     @property
     def live_padding(self) -> int:
         """conv1's padding, to compute its maps from a copy of its weights (0 without a convolution)."""
-        return self.live.padding if self.live is not None else 0
+        live = self.live  # read once: close() may free it meanwhile
+        return live.padding if live is not None else 0
 
     @property
     def validation_indices(self) -> np.ndarray:

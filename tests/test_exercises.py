@@ -428,7 +428,7 @@ def test_exercises_about_the_default_views():
 
 def test_receptive_field_of_the_architecture_view_is_the_screens():
     from cnnviz.architecture import receptive_field, validate_layers
-    from ui.screens import parse_layers
+    from cnnviz.layers import parse_layers
 
     view = dict(seed_view("architecture"), preset="cifar", layers="32-3-1-1;64-5-2-1;128-3-1-0")
     config = validate_layers([(f, k, p, bool(pool)) for f, k, p, pool in parse_layers(view["layers"])], (3, 32, 32))

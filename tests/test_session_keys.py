@@ -32,6 +32,25 @@ def test_grad_cam_and_remedies_keys_are_declared():
     assert "fm_cam_memo" in at.session_state and not undeclared_keys(at, set())
 
 
+def test_answers_and_the_check_yourself_box_keep_declared_keys():
+    at = open_link("exercises", lang="en", kind="conv_cell", seed=17)
+    widgets: set[str] = set()
+    assert not undeclared_keys(at, widgets)  # gathers this run's widgets too
+    at.text_input[0].input("0")
+    next(b for b in at.button if b.label == "Check").click().run()
+    assert "ex_answers" in at.session_state and any(k.endswith("_feedback") for k in at.session_state.keys())
+    assert not undeclared_keys(at, widgets)
+    at.switch_page("pages/pooling.py").run()
+    assert not undeclared_keys(at, widgets)
+    [field] = [w for w in at.text_input if w.key.startswith("cy_pooling")]
+    field.input("12")
+    next(b for b in at.button if b.label == "Check").click().run()
+    assert not undeclared_keys(at, widgets)
+    next(b for b in at.button if b.label == "Another question").click().run()  # the box's own seed
+    assert "cy_pooling_seed" in at.session_state
+    assert not undeclared_keys(at, widgets)
+
+
 def test_an_undeclared_key_is_caught():
     at = open_link("training")
     at.run()
@@ -42,6 +61,8 @@ def test_an_undeclared_key_is_caught():
     assert undeclared_keys(at, widgets) == {"train_scratch", "_scratch"}
     assert is_declared("train_job") and is_declared("train_lr") and is_declared("lang")
     assert not is_declared("train_") and not is_declared("fm_job")  # a key of another screen is not one of this
+    assert is_declared("ex_ex_conv_cell_17_0a1b2c3d_feedback") and is_declared("cy_pooling_seed")  # "*" patterns
+    assert not is_declared("ex_feedback_x") and not is_declared("cy_pooling_other_state")
 
 
 def test_the_registry_refuses_a_key_declared_twice(monkeypatch):

@@ -27,9 +27,10 @@ from cnnviz.exercises import MAX_ANSWER_CHARS, MAX_SEED, Exercise, exercise_for_
 from cnnviz.figures_exercises import CELL_PX, grid_figure
 from cnnviz.geometry import output_size
 from cnnviz.i18n import Msg
+from cnnviz.layers import format_layers
 from cnnviz.ops import format_grid
 from ui import shared_cache
-from ui.screens import ARCH_SHAPES, BY_ID, format_layers, query_for
+from ui.screens import ARCH_SHAPES, BY_ID, query_for
 from ui.widgets import class_name, plain, presenting
 
 S = st.session_state

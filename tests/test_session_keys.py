@@ -1,5 +1,6 @@
 """Every session-state entry the app keeps is declared in the registry (ui/screens.py: a screen's settings and
-`keys`, the frame's FRAME_KEYS) or is a widget's: a key added without its declaration fails here."""
+`keys`, the frame's FRAME_KEYS, the pieces' PIECE_KEYS) or is a widget's: a key added without its declaration fails
+here."""
 
 import dataclasses
 
@@ -51,6 +52,34 @@ def test_answers_and_the_check_yourself_box_keep_declared_keys():
     assert not undeclared_keys(at, widgets)
 
 
+def test_a_class_session_keeps_declared_keys(tmp_path, monkeypatch):
+    from cnnviz.classroom import ClassStore
+
+    url = f"sqlite:///{tmp_path / 'class.sqlite'}"
+    monkeypatch.setenv("CNNVIZ_DB", url)
+    monkeypatch.setenv("CNNVIZ_INSTRUCTOR_KEY", "a long instructor key")
+    store = ClassStore(url)
+    try:
+        teacher, seen = open_link("class"), set()
+        assert not undeclared_keys(teacher, seen)
+        teacher.text_input(key="class_key").input("a long instructor key")
+        teacher.button(key="class_start").click().run()
+        code = teacher.session_state["_class_teacher"]["code"]
+        assert not undeclared_keys(teacher, seen)
+        teacher.switch_page("pages/convolution.py").run()  # "Ask the class" from the sidebar
+        assert not undeclared_keys(teacher, seen)
+        teacher.radio(key="class_offer").set_value("kernel")
+        teacher.button(key="class_ask").click().run()
+        assert not undeclared_keys(teacher, seen)
+        student, theirs = open_link("class", code=code), set()
+        assert not undeclared_keys(student, theirs)
+        qid = store.current(code)["id"]
+        student.button(key=f"class_pick_{qid}_0").click().run()
+        assert "_class_student" in student.session_state and not undeclared_keys(student, theirs)
+    finally:
+        store.dispose()
+
+
 def test_an_undeclared_key_is_caught():
     at = open_link("training")
     at.run()
@@ -63,6 +92,7 @@ def test_an_undeclared_key_is_caught():
     assert not is_declared("train_") and not is_declared("fm_job")  # a key of another screen is not one of this
     assert is_declared("ex_ex_conv_cell_17_0a1b2c3d_feedback") and is_declared("cy_pooling_seed")  # "*" patterns
     assert not is_declared("ex_feedback_x") and not is_declared("cy_pooling_other_state")
+    assert is_declared("_class_student") and not is_declared("_class_other")
 
 
 def test_the_registry_refuses_a_key_declared_twice(monkeypatch):

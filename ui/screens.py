@@ -7,8 +7,8 @@ checks type, range, choices and length, and raises ValueError for anything else 
 value with a notice).
 
 Every other session-state entry is declared too: a screen's own in `Screen.keys` (under its prefix), the frame's
-in `FRAME_KEYS`, the "Check yourself" box's in `BOX_KEYS`; widget keys need no declaration. `is_declared(key)` says whether a key is known (a test runs
-the screens and checks every key they leave).
+in `FRAME_KEYS`, those of ui/ pieces outside any prefix in `PIECE_KEYS`; widget keys need no declaration.
+`is_declared(key)` says whether a key is known (a test runs the screens and checks every key they leave).
 
 The choice lists are the library's own (datasets, networks, losses, kernels, layer limits...), never copies.
 Nothing here imports Streamlit, so tests and bench/ can read it.
@@ -40,8 +40,11 @@ GLOBAL_PARAMS = (LANG_KEY, PRESENT_KEY)
 # from the URL and kept across st.switch_page; the URL this session last wrote; notices to show; the screen shown.
 FRAME_KEYS = (*GLOBAL_PARAMS, "_lang_url", "_lang_kept", "_present_url", "_present_kept", "_url_last", "_notices",
               "_screen")
-# Entries of the "Check yourself" box that several screens show (ui/exercise_view.py): its seed, its verdicts.
-BOX_KEYS = ("cy_*_seed", "cy_*_feedback")
+# Entries of ui/ pieces that are not under one screen's prefix: the "Check yourself" box that several screens show
+# (ui/exercise_view.py: its seed, its verdicts); a class session (ui/classroom_view.py: the instructor's class, this
+# student's id, the last question seen, failed instructor keys, the errors to show).
+PIECE_KEYS = ("cy_*_seed", "cy_*_feedback", "_class_teacher", "_class_student", "_class_seen", "_class_fails",
+              "_class_key_error", "_class_error")
 
 
 @dataclass(frozen=True)
@@ -387,12 +390,12 @@ BY_FILE = {s.file: s for s in SCREENS}
 
 
 def is_declared(key: str) -> bool:
-    """Is this session-state key one the registry declares: the frame's, the box's, or a screen's setting or other
+    """Is this session-state key one the registry declares: the frame's, a piece's, or a screen's setting or other
     entry?"""
     def matches(name: str, patterns) -> bool:
         return any(fnmatchcase(name, p) for p in patterns)
 
-    return matches(key, (*FRAME_KEYS, *BOX_KEYS)) or any(
+    return matches(key, (*FRAME_KEYS, *PIECE_KEYS)) or any(
         key.startswith(s.prefix) and matches(key[len(s.prefix):], s.names()) for s in SCREENS)
 
 
@@ -407,7 +410,7 @@ def check_registry() -> None:
                  if a.startswith(b) or b.startswith(a)]
     problems += [f"{s.id}: section {s.section} unknown" for s in SCREENS if s.section not in SECTIONS]
     problems += [f"{s.id}: session keys repeat: {s.names()}" for s in SCREENS if len(set(s.names())) != len(s.names())]
-    problems += [f"frame key {k!r} is under the prefix of {p!r}" for k in (*FRAME_KEYS, *BOX_KEYS) for p in prefixes
+    problems += [f"frame key {k!r} is under the prefix of {p!r}" for k in (*FRAME_KEYS, *PIECE_KEYS) for p in prefixes
                  if k.startswith(p)]
     if problems:
         raise RuntimeError("screen registry: " + "; ".join(problems))

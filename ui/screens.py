@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from cnnviz.approx import ACTIVATIONS, FUNCTIONS
 from cnnviz.data import DATASETS
+from cnnviz.descent import TOYS as LEARN_TOYS  # the toy costs of the Learning screen's momentum part
 from cnnviz.exercises import KINDS as EX_KINDS
 from cnnviz.exercises import MAX_SEED as EX_MAX_SEED
 from cnnviz.layers import COMPACT_LAYERS, SEED_LAYERS, parse_layers
@@ -344,7 +345,6 @@ LEARN_SPANS = (0.1, 0.25, 0.5, 1.0)  # the loss landscape's half-width (filter-n
 LEARN_RESOLUTIONS = (9, 13, 17, 21)  # points per side of the 2-D plane
 LEARN_LRS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)  # the toy costs' learning rates
 LEARN_MOMENTA = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
-LEARN_TOYS = ("quadratic", "rosenbrock")  # = cnnviz.descent.TOYS (a test checks it)
 
 
 def _one_of(values: tuple):
@@ -382,7 +382,7 @@ SCREENS += (
         Field("lr", 0.001, "float", check=_one_of(LEARN_LRS)),
         Field("momentum", 0.9, "float", check=_one_of(LEARN_MOMENTA)),
         Field("steps", 300, lo=10, hi=3000),
-    )),
+    ), keys=IMAGE_KEYS),
 )
 SECTIONS = ("section.cnnviz", "section.operations", "section.network")
 BY_ID = {s.id: s for s in SCREENS}

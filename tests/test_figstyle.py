@@ -104,6 +104,16 @@ PROBS = np.random.default_rng(3).dirichlet(np.ones(10) * 0.3)
 SHIFT_PROBS = np.random.default_rng(4).dirichlet(np.ones(10), size=(7, 7))
 
 
+def toy_paths():
+    """Plain paths as the Learning screen gives them (ui/learning_view.toy_paths): plain SGD and with momentum."""
+    from cnnviz.descent import sgd_path
+
+    return [dict(points=p.points.tolist(), costs=p.costs.tolist(), name=name, momentum=p.momentum,
+                 diverged_at=p.diverged_at)
+            for p, name in ((sgd_path("quadratic", 0.004, 0.0, 60), "SGD"),
+                            (sgd_path("quadratic", 0.004, 0.9, 60), "SGD, momentum 0,9"))]
+
+
 def grad_cam_example():
     from cnnviz.explain import grad_cam
 
@@ -153,6 +163,25 @@ EXAMPLES = {  # builder -> () -> (args, kwargs), without lang (added in French)
     "conv_view": lambda: ((conv_trace().padded[1:-1, 1:-1], conv_trace().kernel, 1, 0, 1, 2, False), {}),
     "pool_view": lambda: ((pool_trace()[1], 2, 2, "max", 1), {}),
     "grid_figure": lambda: (([[1.5, -2.25, np.nan], [0.5, 12_000, 3]], "Entrée 2×3"), {"ask": (0, 2)}),
+    # figures_learning
+    "cost_figure": lambda: ((np.linspace(-2.5, 3.5, 10), PROBS, CLASSES, 3), {}),
+    "logit_gradient_figure": lambda: (({"cross-entropy": PROBS - np.eye(10)[3], "mse": 2 * (PROBS - np.eye(10)[3]),
+                                        "l1": np.sign(PROBS - np.eye(10)[3])}, CLASSES, 3), {}),
+    "batch_figure": lambda: ((np.zeros((4, 28, 28), np.uint8), np.array([0.9, 0.5, 0.25, 0.05]),
+                              -np.log([0.9, 0.5, 0.25, 0.05])), {}),
+    "convergence_figure": lambda: (([1, 8, 64], [list(0.9 / np.sqrt(np.arange(1, 21)) / s) for s in (1, 2.8, 8)]),
+                                   {}),
+    "spread_figure": lambda: (([1, 8, 64], [np.random.default_rng(i).normal(1.5, 1.0 / (i + 1), (30, 2))
+                                            for i in range(3)], 1.5), {}),
+    "variance_figure": lambda: (([1, 8, 64, 512], [2.0, 0.25, 0.031, 0.0039], [2.0, 0.249, 0.0309, 0.0038], -1.0),
+                                {}),
+    "line_figure": lambda: ((np.linspace(-1, 1, 21), 0.3 + np.linspace(-1, 1, 21) ** 2,
+                             0.35 + np.linspace(-1, 1, 21) ** 2, 0.92 - 0.3 * np.linspace(-1, 1, 21) ** 2), {}),
+    "plane_figure": lambda: ((np.linspace(-1, 1, 11), np.linspace(-1, 1, 11),
+                              0.3 + np.add.outer(np.linspace(-1, 1, 11) ** 2, 2 * np.linspace(-1, 1, 11) ** 2)),
+                             {"path": [[0.8, 0.6], [0.4, 0.2], [0.0, 0.0]]}),
+    "toy_figure": lambda: (("quadratic", toy_paths()), {}),
+    "toy_cost_figure": lambda: ((toy_paths(),), {}),
 }
 # the receptive-field builder of figures_explain shares its name with figures'; examples by (module, name) win
 EXAMPLES_BY_MODULE = {

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cnnviz import ShapeError
+from cnnviz.i18n import tr
 from cnnviz.models import SEED_CONVS, ConvNetConfig, ConvSpec, StageTrace, _conv_stages, receptive_fields, trace_stage
 
 
@@ -74,8 +75,8 @@ def fc_equivalent(row: StageTrace) -> int:
     return n_in * n_out + n_out
 
 
-def pytorch_code(config: ConvNetConfig, last_shape: tuple[int, int, int] | None = None) -> str:
-    """The network as PyTorch code in the course's style, ready to copy."""
+def pytorch_code(config: ConvNetConfig, last_shape: tuple[int, int, int] | None = None, lang: str = "en") -> str:
+    """The network as PyTorch code in the course's style, ready to copy (its one comment in `lang`)."""
     lines = ["import torch", "import torch.nn as nn", "import torch.nn.functional as F", "", "",
              "class Net(nn.Module):", "    def __init__(self):", "        super().__init__()"]
     c = config.input_shape[0]
@@ -89,7 +90,8 @@ def pytorch_code(config: ConvNetConfig, last_shape: tuple[int, int, int] | None 
         fc1 = f"        self.fc1 = nn.Linear(___, {config.fc_width})  # TODO"
     else:
         c_, h_, w_ = last_shape
-        fc1 = f"        self.fc1 = nn.Linear({c_} * {h_} * {w_}, {config.fc_width})  # {c_ * h_ * w_:,} inputs"
+        inputs = tr(lang, "arch.code_inputs", n=c_ * h_ * w_)
+        fc1 = f"        self.fc1 = nn.Linear({c_} * {h_} * {w_}, {config.fc_width})  # {inputs}"
     lines += [fc1] + ([f"        self.dropout = nn.Dropout({config.dropout:g})"] if config.dropout else []) + [
               f"        self.fc2 = nn.Linear({config.fc_width}, {config.num_classes})", "",
               "    def forward(self, x):"]

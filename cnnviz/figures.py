@@ -17,7 +17,8 @@ import plotly.colors as pcolors
 import plotly.graph_objects as go
 
 from cnnviz.curves import MAX_POINTS, downsample_curve
-from cnnviz.i18n import format_number, tr
+from cnnviz.figstyle import STACKABLE, stackable
+from cnnviz.i18n import format_number, format_numbers, format_power, tr
 from cnnviz.ops import ConvTrace, PoolTrace, plain_number
 
 WINDOW_COLOR = "#e4572e"  # the kernel's window on the input
@@ -25,10 +26,26 @@ CURRENT_COLOR = "#17bebb"  # the output cell being computed
 PADDING_FILL = "rgba(160,160,160,0.35)"
 DIVERGING = "RdBu_r"  # signed values (kernels, feature maps before ReLU): 0 is white
 SEQUENTIAL = "Viridis"
+# Curves told apart without colour too (a deuteranope sees two of three hues alike): a marker and a dash each.
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down")
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 
 
-def _text(values: np.ndarray) -> list[list[str]]:
-    return [["" if (isinstance(v, float) and math.isnan(v)) else plain_number(v) for v in row] for row in values]
+def _text(values: np.ndarray, lang: str = "en") -> list[list[str]]:
+    """Cell texts in the reader's language: whole numbers as they are, others with up to 3 decimals (3
+    significant digits below 0.01 and from 10 000), empty for NaN."""
+    values = np.asarray(values, dtype=np.float64)
+    flat = values.ravel()
+    texts = format_numbers(lang, np.where(np.isfinite(flat), flat, 0.0))
+    for i, v in enumerate(flat):
+        if not math.isfinite(v):
+            texts[i] = ""
+        elif abs(v) < 1e-9:  # float round-off such as 2.8e-17 reads as 0
+            texts[i] = "0"
+        elif v != int(v) and (abs(v) < 1e-2 or abs(v) >= 1e4):
+            texts[i] = (format_number(lang, float(plain_number(v))) if abs(v) >= 1e4 else
+                        format_number(lang, v, ".3g") if abs(v) >= 1e-4 else format_power(lang, v, 3))
+    return np.array(texts, dtype=object).reshape(values.shape).tolist()
 
 
 def _cell_rect(r0: int, c0: int, r1: int, c1: int, color: str, xref="x", yref="y", width=3) -> dict:
@@ -60,7 +77,7 @@ def _row_layout(titles: list[str], widths: list[float] | None = None, spacing: f
         layout["annotations"].append(dict(text=titles[i], x=(x0 + x1) / 2, y=1.0, xref="paper", yref="paper",
                                           xanchor="center", yanchor="bottom", showarrow=False,
                                           font=dict(size=14)))
-    return layout
+    return stackable(layout)  # a phone shows the grids one under the other (cnnviz.figstyle)
 
 
 def _on(trace: dict, col: int) -> dict:
@@ -73,7 +90,7 @@ def _grid_heatmap(values: np.ndarray, colorscale=SEQUENTIAL, zmin=None, zmax=Non
                   name: str = "", showscale=False, text=None, lang: str = "en") -> dict:
     values = np.asarray(values, dtype=np.float64)
     return dict(
-        type="heatmap", z=values, text=(text if text is not None else _text(values)) if show_text else None,
+        type="heatmap", z=values, text=(text if text is not None else _text(values, lang)) if show_text else None,
         texttemplate="%{text}" if show_text else None, textfont=dict(size=14),
         colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=showscale, name=name,
         hovertemplate=tr(lang, "fig.cell_hover", name=name) + "<extra></extra>", xgap=2, ygap=2,
@@ -200,11 +217,14 @@ def conv_step_figure(trace: ConvTrace, k: int = 0, animate: bool = False, height
     partial, (wx, wy), (cx, cy) = _conv_frame(trace, k)
     shown = np.full(trace.output.shape, np.nan)
     shown[:partial.shape[0]] = partial
-    output = _grid_heatmap(shown, "Oranges", -out_abs * 0.1, out_abs * 1.6, name="output", show_text=not animate)
+    output = _grid_heatmap(shown, "Oranges", -out_abs * 0.1, out_abs * 1.6, name=tr(lang, "fig.output_name"),
+                           show_text=not animate, lang=lang)
     if animate:  # the text follows each frame's values: no per-frame text array
         output.update(texttemplate="%{z:.3~f}", textfont=dict(size=14))
-    data = [_on(_grid_heatmap(trace.padded, "Blues", -vmax * 0.1, vmax * 1.6, name="input"), 1),
-            _on(_grid_heatmap(kernel, DIVERGING, -kabs * 1.8, kabs * 1.8, name="kernel"), 2),
+    data = [_on(_grid_heatmap(trace.padded, "Blues", -vmax * 0.1, vmax * 1.6, name=tr(lang, "fig.input_name"),
+                              lang=lang), 1),
+            _on(_grid_heatmap(kernel, DIVERGING, -kabs * 1.8, kabs * 1.8, name=tr(lang, "fig.kernel_name"),
+                              lang=lang), 2),
             _on(output, 3)]
     if p:  # the zero border: one translucent heatmap over the padded cells
         border = np.ones((h, w), dtype=np.float32)
@@ -386,6 +406,10 @@ def pool_step_figure(trace: PoolTrace, x: np.ndarray, k: int = 0, height=340, la
                            line=dict(color=CURRENT_COLOR, width=4)))
     shapes.append(_cell_rect(step.out_row, step.out_col, step.out_row, step.out_col, CURRENT_COLOR, "x2", "y2", 4))
     layout.update(shapes=shapes, height=height, margin=dict(l=10, r=10, t=60, b=10))
+    (h, w), (ho, wo) = x.shape, trace.output.shape
+    for axis, (lo, hi) in {"xaxis": (-0.5, w - 0.5), "yaxis": (h - 0.5, -0.5),  # fixed: the click markers
+                           "xaxis2": (-0.5, wo - 0.5), "yaxis2": (ho - 0.5, -0.5)}.items():  # pad nothing
+        layout[axis].update(range=[lo, hi], autorange=False)
     return go.Figure(dict(data=data, layout=layout))
 
 
@@ -510,7 +534,7 @@ def shift_curves_figure(probs: np.ndarray, classes, k: int, height=320, lang: st
     data = []
     for rank, c in enumerate(top):
         style = dict(type="scatter", x=shifts, name=str(classes[c]), mode="lines+markers",
-                     line=dict(color=palette[rank]))
+                     line=dict(color=palette[rank], dash=DASHES[rank]), marker=dict(symbol=SYMBOLS[rank], size=9))
         data.append(dict(style, y=probs[k, :, c], xaxis="x", yaxis="y"))  # along x
         data.append(dict(style, y=probs[:, k, c], xaxis="x2", yaxis="y2", showlegend=False))  # along y
     x_axis = dict(title=dict(text=tr(lang, "fig.pixels")), dtick=1 if k <= 6 else 2)
@@ -521,7 +545,7 @@ def shift_curves_figure(probs: np.ndarray, classes, k: int, height=320, lang: st
                   xaxis2=dict(x_axis, anchor="y2", domain=[0.55, 1.0]),
                   yaxis2=dict(y_axis, anchor="x2", domain=[0, 1], matches="y", showticklabels=False),
                   annotations=titles, height=height, margin=dict(l=10, r=10, t=40, b=10),
-                  legend=dict(orientation="h", y=-0.25))
+                  legend=dict(orientation="h", y=-0.25), meta=STACKABLE)
     return go.Figure(dict(data=data, layout=layout))
 
 
@@ -556,7 +580,7 @@ def params_comparison_figure(names: list[str], conv_params: list[int], fc_params
         go.Bar(x=names, y=conv_params, name=tr(lang, "fig.conv_params"), marker_color="#17bebb",
                text=[format_number(lang, int(v)) for v in conv_params], textposition="outside"),
         go.Bar(x=names, y=fc_params, name=tr(lang, "fig.fc_params"), marker_color="#e4572e",
-               text=[f"{v:.2e}" for v in fc_params], textposition="outside"),
+               text=[format_power(lang, v) for v in fc_params], textposition="outside"),
     ])
     fig.update_yaxes(type="log", title=tr(lang, "fig.params_log"))
     fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=30, b=10),

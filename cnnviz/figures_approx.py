@@ -85,9 +85,10 @@ def fit_figure(fit: Fit, show_units: bool = False, animate: bool = True, height:
 def sweep_figure(sweep: dict, current: Fit | None = None, height: int = 380, lang: str = "en") -> go.Figure:
     """Maximum and mean squared errors against N (both axes logarithmic), and the current network's."""
     fig = go.Figure()
-    for key, name_id, color in (("max_error", "ua.max_error", MAX_COLOR), ("mse", "ua.mse", MSE_COLOR)):
+    for key, name_id, color, symbol, dash in (("max_error", "ua.max_error", MAX_COLOR, "square", "solid"),
+                                              ("mse", "ua.mse", MSE_COLOR, "circle", "dash")):
         fig.add_trace(go.Scatter(x=sweep["neurons"], y=sweep[key], mode="lines+markers", name=tr(lang, name_id),
-                                 line=dict(color=color, width=2), marker=dict(size=8)))
+                                 line=dict(color=color, width=2, dash=dash), marker=dict(size=8, symbol=symbol)))
     if current is not None:
         fig.add_trace(go.Scatter(x=[current.neurons, current.neurons], y=[current.max_error, current.mse],
                                  mode="markers", name=tr(lang, "ua.fig.current", steps=current.steps),

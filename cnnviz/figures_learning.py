@@ -15,13 +15,15 @@ import numpy as np
 import plotly.graph_objects as go
 
 from cnnviz.descent import MINIMUM, START, VIEW, cost
+from cnnviz.figures import DASHES
 from cnnviz.i18n import format_number, tr
 
 COST_COLORS = {"cross-entropy": "#e4572e", "mse": "#1f77b4", "l1": "#2ca02c"}
 COST_NAMES = {"cross-entropy": "learn.fig.ce", "mse": "learn.fig.mse", "l1": "learn.fig.l1"}
 TRUE_COLOR, OTHER_COLOR = "#e4572e", "#8da0cb"
 BATCH_COLORS = ("#9467bd", "#1f77b4", "#2ca02c", "#e4572e", "#8c564b", "#17becf")
-PLAIN_COLOR, MOMENTUM_COLOR = "#1f77b4", "#e4572e"
+PLAIN_COLOR, MOMENTUM_COLOR = "#1f77b4", "#e4572e"  # plain SGD also dotted, momentum solid: not by colour alone
+CLOUD_SYMBOLS = ("circle", "square", "triangle-up", "cross", "pentagon", "hexagon")  # not the legend's diamond/x/star
 
 
 def _layout(fig: go.Figure, title: str, height: int, lang: str, big: bool, legend_below: bool = False,
@@ -144,7 +146,8 @@ def convergence_figure(batch_sizes, running: list, lang: str = "en", big: bool =
     for i, (b, rel) in enumerate(zip(batch_sizes, running)):
         d = np.arange(1, len(rel) + 1)
         fig.add_trace(go.Scatter(x=d, y=np.asarray(rel, dtype=np.float64), mode="lines",
-                                 name=f"|B| = {b}", line=dict(color=BATCH_COLORS[i % len(BATCH_COLORS)], width=3),
+                                 name=f"|B| = {b}", line=dict(color=BATCH_COLORS[i % len(BATCH_COLORS)], width=3,
+                                                              dash=DASHES[i % len(DASHES)]),  # not by colour alone
                                  hovertemplate="d = %{x}: %{y:.3f}<extra>|B| = " + str(b) + "</extra>"))
     if running:  # the 1/√d law, through the first curve's last point
         rel = np.asarray(running[0], dtype=np.float64)
@@ -164,7 +167,8 @@ def spread_figure(batch_sizes, coords: list, full_norm: float, lang: str = "en",
     for i, (b, xy) in enumerate(zip(batch_sizes, coords)):
         xy = np.asarray(xy, dtype=np.float64)
         fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=f"|B| = {b}", opacity=0.6,
-                                 marker=dict(color=BATCH_COLORS[i % len(BATCH_COLORS)], size=7),
+                                 marker=dict(color=BATCH_COLORS[i % len(BATCH_COLORS)], size=7,
+                                             symbol=CLOUD_SYMBOLS[i % len(CLOUD_SYMBOLS)]),
                                  hovertemplate="(%{x:.3g}, %{y:.3g})<extra>|B| = " + str(b) + "</extra>"))
     for i, (b, xy) in enumerate(zip(batch_sizes, coords)):  # where each cloud's mean lands: on the star
         mean = np.asarray(xy, dtype=np.float64).mean(0)
@@ -270,7 +274,8 @@ def toy_figure(toy: str, paths: list, lang: str = "en", big: bool = False, heigh
         p = np.asarray(path["points"], dtype=np.float64)
         color = MOMENTUM_COLOR if path["momentum"] else PLAIN_COLOR
         fig.add_trace(go.Scatter(x=p[:, 0], y=p[:, 1], mode="lines+markers", name=path["name"],
-                                 line=dict(color=color, width=2.5), marker=dict(size=4, color=color),
+                                 line=dict(color=color, width=2.5, dash="solid" if path["momentum"] else "dot"),
+                                 marker=dict(size=4, color=color),
                                  hovertemplate="(%{x:.3f}, %{y:.3f})<extra>" + path["name"] + "</extra>"))
         if path["diverged_at"] is not None:
             fig.add_annotation(x=float(np.clip(p[-1, 0], x0, x1)), y=float(np.clip(p[-1, 1], y0, y1)),
@@ -292,7 +297,8 @@ def toy_cost_figure(paths: list, lang: str = "en", big: bool = False, height: in
     for path in paths:
         c = np.asarray(path["costs"], dtype=np.float64)
         fig.add_trace(go.Scatter(x=np.arange(len(c)), y=np.maximum(c, 1e-12), mode="lines", name=path["name"],
-                                 line=dict(color=MOMENTUM_COLOR if path["momentum"] else PLAIN_COLOR, width=3)))
+                                 line=dict(color=MOMENTUM_COLOR if path["momentum"] else PLAIN_COLOR, width=3,
+                                           dash="solid" if path["momentum"] else "dot")))
     return _layout(fig, tr(lang, "learn.fig.toy_cost_title"), height, lang, big,
                    xaxis=dict(title=dict(text=tr(lang, "learn.fig.step"))),
                    yaxis=_log_axis(lang, [max(float(c), 1e-12) for p in paths for c in p["costs"]],

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from cnnviz.figstyle import STACKABLE
+from cnnviz.figures import SYMBOLS
 from cnnviz.i18n import tr
 
 COLORS = qualitative.Plotly
@@ -32,7 +34,7 @@ def _two_panels(lang: str, height: int) -> go.Figure:
     fig.update_yaxes(title_text=tr(lang, "fig.runs_loss_axis"), row=1, col=1)
     fig.update_yaxes(title_text=tr(lang, "fig.runs_acc_axis"), tickformat=".0%", row=1, col=2)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=-0.25, x=0), separators=", " if lang == "fr" else ".,")
+                      legend=dict(orientation="h", y=-0.25, x=0), meta=STACKABLE)  # separators: cnnviz.figstyle
     return fig
 
 
@@ -71,7 +73,8 @@ def compare_figure(runs: list[tuple[str, list[dict]]], height: int = 380, lang: 
     for i, (label, history) in enumerate(runs):
         color = COLORS[i % len(COLORS)]
         x, y = _values(history, "train_loss")
-        fig.add_trace(go.Scatter(x=x, y=y, name=label, legendgroup=str(i), mode="lines+markers",
+        marker = dict(symbol=SYMBOLS[i % len(SYMBOLS)], size=8)  # runs told apart without colour too
+        fig.add_trace(go.Scatter(x=x, y=y, name=label, legendgroup=str(i), mode="lines+markers", marker=marker,
                                  line=dict(color=color), hovertemplate=f"{label} · %{{x}}: %{{y:.4f}}<extra></extra>"),
                       row=1, col=1)
         x, y = _values(history, "val_loss")
@@ -82,7 +85,8 @@ def compare_figure(runs: list[tuple[str, list[dict]]], height: int = 380, lang: 
         if not x:
             x, y = _values(history, "test_accuracy")
         fig.add_trace(go.Scatter(x=x, y=y, name=label, legendgroup=str(i), showlegend=False, mode="lines+markers",
-                                 line=dict(color=color), hovertemplate=f"{label} · %{{x}}: %{{y:.2%}}<extra></extra>"),
+                                 marker=marker, line=dict(color=color),
+                                 hovertemplate=f"{label} · %{{x}}: %{{y:.2%}}<extra></extra>"),
                       row=1, col=2)
     _accuracy_range(fig)
     return fig

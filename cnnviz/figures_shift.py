@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from cnnviz.figstyle import STACKABLE
+from cnnviz.figures import DASHES, SYMBOLS
 from cnnviz.i18n import format_number, tr
 
 # Network id (cnnviz.shift.REMEDY_NETWORKS) -> message id of its name; other ids are shown as they are.
@@ -48,7 +50,7 @@ def consistency_figure(rows, lang: str = "en", height: int = 380, circular: bool
             fig.add_trace(go.Scatter(
                 x=ks, y=ys, mode="lines+markers",
                 name=tr(lang, "remedies.trace", network=name, fill=tr(lang, FILL_LABELS[circ])),
-                legendgroup=row.network,
+                legendgroup=row.network, marker=dict(symbol=SYMBOLS[i % len(SYMBOLS)], size=9),
                 line=dict(color=_color(row.network, i), dash="dash" if circ else "solid", width=2),
                 text=[format_number(lang, y, ".1%") for y in ys],
                 hovertemplate="k = %{x}: %{text}<extra>%{fullData.name}</extra>"))
@@ -56,7 +58,7 @@ def consistency_figure(rows, lang: str = "en", height: int = 380, circular: bool
         height=height, margin=dict(l=10, r=10, t=40, b=10), title=tr(lang, "remedies.fig_title"),
         xaxis=dict(title=tr(lang, "remedies.axis_k"), dtick=1),
         yaxis=dict(title=tr(lang, "remedies.axis_consistency"), tickformat=".0%"),
-        legend=dict(orientation="h", y=-0.2), separators=_separators(lang))
+        legend=dict(orientation="h", y=-0.2))
     return fig
 
 
@@ -69,21 +71,16 @@ def tradeoff_figure(rows, k: int = 3, lang: str = "en", height: int = 340) -> go
         name = network_label(row.network, lang)
         fig.add_trace(go.Scatter(
             x=[row.accuracy], y=[row.zero[k]], mode="markers+text", name=name, text=[name],
-            textposition="top center", marker=dict(size=14, color=_color(row.network, i)),
+            textposition="top center", marker=dict(size=14, color=_color(row.network, i),
+                                                   symbol=SYMBOLS[i % len(SYMBOLS)]),
             hovertext=[tr(lang, "remedies.point", network=name, acc=row.accuracy, cons=row.zero[k], k=k)],
             hoverinfo="text"))
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
         title=tr(lang, "remedies.tradeoff_title", k=k),
         xaxis=dict(title=tr(lang, "remedies.axis_accuracy"), tickformat=".1%"),
-        yaxis=dict(title=tr(lang, "remedies.axis_consistency_k", k=k), tickformat=".0%"),
-        separators=_separators(lang))
+        yaxis=dict(title=tr(lang, "remedies.axis_consistency_k", k=k), tickformat=".0%"))
     return fig
-
-
-def _separators(lang: str) -> str:
-    """Plotly's decimal and thousands separators for the axes: '0,9' in French."""
-    return ", " if lang == "fr" else ".,"
 
 
 def remedy_curves_figure(curves: dict, k: int, lang: str = "en", height: int = 320) -> go.Figure:
@@ -98,9 +95,11 @@ def remedy_curves_figure(curves: dict, k: int, lang: str = "en", height: int = 3
         for col, ys in ((1, along_x), (2, along_y)):
             fig.add_trace(go.Scatter(x=shifts, y=list(map(float, ys)), mode="lines+markers", name=name,
                                      legendgroup=network, showlegend=col == 1,
-                                     line=dict(color=_color(network, i), width=2)), 1, col)
+                                     marker=dict(symbol=SYMBOLS[i % len(SYMBOLS)], size=9),
+                                     line=dict(color=_color(network, i), width=2, dash=DASHES[i % len(DASHES)])),
+                          1, col)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     fig.update_xaxes(title_text=tr(lang, "fig.pixels"), dtick=1 if k <= 6 else 2)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3),
-                      title=tr(lang, "remedies.curves_title"), separators=_separators(lang))
+                      title=tr(lang, "remedies.curves_title"), meta=STACKABLE)
     return fig

@@ -115,6 +115,23 @@ def format_number(lang: str, value, spec: str = "") -> str:
     return format(value, spec).replace(".", get_decimal_symbol(loc))
 
 
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def format_power(lang: str, value, digits: int = 2) -> str:
+    """A large or tiny number as mantissa × 10ⁿ, the way both languages print it ('7,5 × 10¹¹' in French),
+    never '7.50e+11'; numbers from 0.01 to 10 000 as format_number writes them."""
+    v = float(value)
+    if v == 0 or not math.isfinite(v) or 1e-2 <= abs(v) < 1e4:
+        return format_number(lang, v)
+    exponent = math.floor(math.log10(abs(v)))
+    mantissa = round(v / 10 ** exponent, digits - 1)
+    if abs(mantissa) >= 10:  # 9.96e11 rounds to 10 × 10¹¹
+        mantissa, exponent = mantissa / 10, exponent + 1
+    head = "" if mantissa == 1 else format_number(lang, mantissa) + " × "
+    return f"{head}10{str(exponent).translate(_SUPERSCRIPTS)}"
+
+
 _THOUSANDTH = Decimal("0.001")
 
 

@@ -132,6 +132,14 @@ class FrozenFigure(go.Figure):
         shell.nbytes = len(pio.to_json(frozen, validate=False))  # what a session receives: the cache's measure
         return shell
 
+    @classmethod
+    def wrap(cls, figure_dict: dict) -> "FrozenFigure":
+        """A figure's dict (already a plotly figure's to_dict(), e.g. one styled for a reader by
+        cnnviz.figstyle) in the same shell, without validating or measuring it again."""
+        shell = cls()
+        shell._frozen = figure_dict
+        return shell
+
     def to_dict(self) -> dict:
         # Fresh top-level and trace dicts: plotly.io.to_json removes each trace's "uid" in place; the values
         # below them are shared and only read.

@@ -59,14 +59,14 @@ if result is None or retrain:  # train here, redrawing the curve at each snapsho
 
     def draw(step, pred, loss):
         bar.progress(step / steps, text=t("ua.training", step=step, steps=steps))
-        chart.plotly_chart(training_figure(function, neurons, steps, step, pred, height=fig_height, lang=lang),
-                           width="stretch")
+        ui.chart(training_figure(function, neurons, steps, step, pred, height=fig_height, lang=lang),
+                 width="stretch", container=chart)
 
     result = fit(*settings, on_snapshot=draw)
     store.put(settings, result)
     bar.empty()
-chart.plotly_chart(fit_figure(result, show_units=show_units, height=fig_height, lang=lang), key="ua_fit",
-                   width="stretch")
+ui.chart(fit_figure(result, show_units=show_units, height=fig_height, lang=lang), key="ua_fit",
+         width="stretch", container=chart)
 
 m1, m2, m3 = st.columns(3)
 m1.metric(t("ua.max_error"), format_number(lang, result.max_error, ".3f"), help=t("ua.errors_help", n=N_GRID))
@@ -75,8 +75,8 @@ m3.metric(t("ua.parameters"), format_number(lang, 3 * result.neurons + 1), help=
 st.caption(t("ua.timing", seconds=result.seconds, steps=result.steps, points=N_TRAIN))
 st.markdown(t(NOTES[function]))
 
-st.subheader(t("ua.sweep_title"))
+st.header(t("ua.sweep_title"))
 with st.spinner(t("ua.sweep_running")):
     table = errors_by_width(function, activation, int(seed))
-st.plotly_chart(sweep_figure(table, result, lang=lang), key="ua_sweep", width="stretch")
+ui.chart(sweep_figure(table, result, lang=lang), key="ua_sweep")
 st.caption(t("ua.sweep_caption", seed=int(seed), steps=DEFAULT_STEPS))

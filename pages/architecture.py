@@ -15,10 +15,11 @@ from cnnviz.models import ConvNetConfig, ConvSpec
 from ui.exercise_view import check_yourself
 from ui.layers_editor import layers_editor
 from ui.screens import ARCH_SHAPES
-from ui.train_this_network import train_this_network
+from ui.train_this_network import SHAPE_DATASETS, train_this_network
 
 t, state = ui.page("architecture")
 lang = t.lang
+TRAINABLE = set(SHAPE_DATASETS)  # input shapes a shipped dataset has
 SHAPES = {"fmnist": "arch.shape_fmnist", "cifar": "arch.shape_cifar", "slide": "arch.shape_slide",
           "custom": "arch.shape_custom"}
 
@@ -31,8 +32,9 @@ def number(value, spec: str = "") -> str:
     return format_number(lang, value, spec)
 
 
-st.title(t("arch.title"))
-st.markdown(t("arch.intro"))
+ui.presenter.heading(t, "arch.title", "architecture")
+ui.intro(t("arch.intro"))
+top = ui.presenter.ahead()  # the presenter view: the TODO's answer and the table first, the editor under them
 with st.expander(t("arch.course_net")):
     st.code(pytorch_code(seed_config((3, 210, 310))), language="python")
 
@@ -45,12 +47,13 @@ if ARCH_SHAPES[preset] is None:
 else:
     shape = ARCH_SHAPES[preset]
 
-st.subheader(t("arch.layers"))
+st.header(t("arch.layers"))
 layers = layers_editor(t, state)
 a, b, c = st.columns(3)
 fc_width = a.number_input(t("arch.fc_width"), 1, 4096, key=state.key("fc"))
 bn = b.checkbox(t("arch.bn"), key=state.key("bn"), help=t("arch.bn_help"))
 dropout = c.number_input(t("arch.dropout"), 0.0, 0.9, step=0.05, key=state.key("dropout"), help=t("arch.dropout_help"))
+ui.decimal_point_note(t)
 if st.button(t("arch.back_to_course"), key="arch_reset"):
     state.reset("layers", "fc", "bn", "dropout")
     st.rerun()
@@ -58,36 +61,73 @@ config = ConvNetConfig(tuple(int(v) for v in shape), tuple(ConvSpec(f, k, p, boo
                                                            for f, k, p, pool in layers), int(fc_width), 10, float(dropout))
 trace = trace_config(config)
 train_this_network(t, shape, state.layers, int(fc_width), bn, float(dropout), trace.error is None)
+if tuple(shape) not in TRAINABLE:  # the slide's shape: no dataset has it — one click to one that has
+    st.button(t("arch.use_cifar"), key="arch_use_cifar", icon=":material/swap_horiz:",
+              on_click=lambda: (setattr(state, "preset", "cifar"), recentre()), help=t("arch.use_cifar_help"))
 
 
 def formula(text: str) -> str:  # "params 64×3×11×11 + 64 = 23,296" in the reader's words and digits
-    text = re.sub(r"\d{1,3}(?:,\d{3})+", lambda m: number(int(m.group().replace(",", ""))), text)
+    text = re.sub(r"\d{1,3}(?:,\d{3})+", lambda m: m.group().replace(",", ""), text)
+    text = re.sub(r"\d{4,}", lambda m: number(int(m.group())), text)  # 836096 -> 836 096 in French
     return text.replace("params", t("arch.params_short"))
 
 
-table = pd.DataFrame([dict(layer=r.name, operation=r.kind, output=" × ".join(map(str, r.out_shape)),
-                           parameters=r.params, formula=formula(r.formula)) for r in trace.rows])
-st.dataframe(table, hide_index=True, key="arch_table", height=36 * (len(table) + 1) + 2, column_config={
-    "layer": t("arch.col_layer"), "operation": t("arch.col_operation"), "output": t("arch.col_output"),
-    "parameters": st.column_config.NumberColumn(t("arch.col_parameters"), format="localized"),
-    "formula": t("arch.col_formula")})
+def formula_parts(text: str) -> dict:
+    """A stage's formula as three columns: output rows, output columns, parameters (the table stays readable)."""
+    text = re.sub(r" − 1·\((\d+)−1\) − 1\)", r" − \1)", text or "")  # dilation 1: ⌊(n + 2·p − k)/s⌋ + 1
+    text = text.replace(" + 2·0 − ", " − ")  # no padding: ⌊(n − k)/s⌋ + 1, as in the course
+    parts = [p.strip() for p in text.split(";")]
+    size = [p for p in parts if "⌋" in p]
+    rest = "; ".join(p for p in parts if "⌋" not in p)
+    return dict(rows=formula(size[0]) if size else "", cols=formula(size[1]) if len(size) > 1 else "",
+                formula=formula(rest))
+
+
+# Parameters written by the app in the reader's language ("23 296"): a NumberColumn's "localized" follows the
+# browser's locale, not the app's.
+table = pd.DataFrame([dict(layer=r.name, operation=r.kind, output=" × ".join(number(v) for v in r.out_shape),
+                           parameters=number(r.params), **formula_parts(r.formula)) for r in trace.rows])
+
+
+def layer_table() -> None:
+    st.dataframe(table, hide_index=True, key="arch_table", height=36 * (len(table) + 1) + 2, column_config={
+        "layer": st.column_config.TextColumn(t("arch.col_layer"), width="small"),
+        "operation": t("arch.col_operation"), "output": t("arch.col_output"),
+        "parameters": st.column_config.TextColumn(t("arch.col_parameters"), alignment="right"),
+        "rows": st.column_config.TextColumn(t("arch.col_rows"), width="medium"),
+        "cols": st.column_config.TextColumn(t("arch.col_cols"), width="medium"),
+        "formula": st.column_config.TextColumn(t("arch.col_formula"), width="large")})
+
+
+def todo_answer() -> None:
+    linear_code = f"nn.Linear({' * '.join(map(str, trace.last_shape))}, {fc_width})"
+    st.success(t("arch.todo", code=linear_code, n=trace.fc1_in, total=trace.total_params))
+
+
+if top is None:
+    layer_table()
+else:
+    with top:
+        if not trace.error:
+            todo_answer()
+        layer_table()
 
 
 def summary_and_receptive_field() -> None:
-    linear_code = f"nn.Linear({' * '.join(map(str, trace.last_shape))}, {fc_width})"
-    st.success(t("arch.todo", code=linear_code, n=trace.fc1_in, total=trace.total_params))
-    st.code(pytorch_code(config, trace.last_shape), language="python")
+    if top is None:
+        todo_answer()
+    st.code(pytorch_code(config, trace.last_shape, lang), language="python")
 
-    st.subheader(t("arch.why"))
+    st.header(t("arch.why"))
     convs = [r for r in trace.rows if r.kind == "Conv2d"]
     fc_eq = [fc_equivalent(r) for r in convs]
-    st.plotly_chart(params_comparison_figure([r.name for r in convs], [r.params for r in convs], fc_eq, lang=lang),
-                    key="arch_why")
+    ui.chart(params_comparison_figure([r.name for r in convs], [r.params for r in convs], fc_eq, lang=lang),
+             key="arch_why")
     linear = sum(r.params for r in trace.rows if r.kind == "Linear")
     st.markdown(t("arch.why_text", conv=sum(r.params for r in convs), fc=sum(fc_eq), mlp=sum(fc_eq) + linear,
                   total=trace.total_params))
 
-    st.subheader(t("arch.rf"))
+    st.header(t("arch.rf"))
     spatial = [r for r in trace.rows if len(r.out_shape) == 3]
     names = [r.name for r in spatial]
     if state.rf_stage not in names:
@@ -105,7 +145,7 @@ def summary_and_receptive_field() -> None:
     img = np.asarray(Image.fromarray(data.images[0]).resize((config.input_shape[2], config.input_shape[1])))
     title = t("arch.rf_title", stage=stage, row=str(row), col=str(col), r0=rf.rows[0], r1=rf.rows[1], c0=rf.cols[0],
               c1=rf.cols[1])
-    st.plotly_chart(receptive_field_figure(img, rf.rows, rf.cols, title), key="arch_rf")
+    ui.chart(receptive_field_figure(img, rf.rows, rf.cols, title), key="arch_rf")
     st.caption(t("arch.rf_caption", size=rf.size, stage=stage, jump=rf.jump))
 
 

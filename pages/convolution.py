@@ -25,10 +25,19 @@ SOURCE_LABELS = {"test": "conv.real_source.test", "upload": "conv.real_source.up
 def apply_preset():
     state.kernel = format_grid(kernel_preset(state.preset, state.ksize, seed=0))
     state.step = 1
+    st.session_state[PRESET_SHOWN] = state.preset
 
 
-st.title(t("conv.title"))
+PRESET_SHOWN = state.key("preset_shown")  # the preset whose kernel the kernel field holds
+shown = st.session_state.get(PRESET_SHOWN, "seed")
+if state.preset != shown:  # a link (?preset=sobel_x) chose another preset: its kernel, unless one was typed
+    if any(state.kernel.split() == format_grid(kernel_preset(shown, size, seed=0)).split() for size in range(1, 8)):
+        apply_preset()
+    st.session_state[PRESET_SHOWN] = state.preset
+
+ui.presenter.heading(t, "conv.title", "convolution")
 ui.intro(t("conv.intro"))
+top = ui.presenter.ahead()  # the presenter view: the step first, the settings folded under it
 
 with ui.secondary(t):  # folded away in the presenter view, so the figure fits the projector
     left, mid, right = st.columns([3, 3, 2])
@@ -57,35 +66,37 @@ except CnnvizError as exc:
     ui.show_error(exc)
     ui.stop()
 
+size_line = ui.output_size_line(t, image.shape, kernel.shape, int(stride), int(padding), int(dilation))
 if not ui.presenting():
     st.caption(t("conv.cross_correlation") + (" " + t("conv.flipped") if flip else ""))
-st.markdown(ui.output_size_line(t, image.shape, kernel.shape, int(stride), int(padding), int(dilation)))
-
-n = len(trace.steps)
-controls, anim = st.columns([7, 3])
-with controls:
-    k = ui.step_controls(t, state, n)
-animate = anim.toggle(t("conv.animate"), key=state.key("animate"), help=t("conv.animate_help"))
-step = trace.steps[k - 1]
-
+    st.markdown(size_line)
 
 
 def go_to_clicked():  # a click on an output cell jumps to its step (checked: one of the n steps, or ignored)
     state.step = clicked_step(st.session_state.get("conv_fig"), n) or state.step
 
 
-# clickable output cells with their arithmetic on hover, or the animation; built once per server for a view
-fig = shared_cache.figure(conv_view, image, kernel, int(stride), int(padding), int(dilation), step.index,
-                          bool(animate), lang=lang)
-st.plotly_chart(fig, key="conv_fig", width="stretch", on_select=go_to_clicked, selection_mode="points")
-where = t("conv.where_padded" if padding else "conv.where", n=step.index + 1, total=n, row=step.row, col=step.col,
-          out_row=step.out_row, out_col=step.out_col)
-st.markdown(where)
-st.code(trace.products_text(step), language=None)
+with top or st.container():
+    n = len(trace.steps)
+    controls, anim = st.columns([7, 3], vertical_alignment="center")
+    with controls:
+        k = ui.step_controls(t, state, n)
+    animate = anim.toggle(t("conv.animate"), key=state.key("animate"), help=t("conv.animate_help"))
+    step = trace.steps[k - 1]
+    # clickable output cells with their arithmetic on hover, or the animation; built once per server for a view
+    fig = shared_cache.figure(conv_view, image, kernel, int(stride), int(padding), int(dilation), step.index,
+                              bool(animate), lang=lang)
+    ui.chart(fig, key="conv_fig", share=0.62 if animate else 0.43, on_select=go_to_clicked, selection_mode="points")
+    where = t("conv.where_padded" if padding else "conv.where", n=step.index + 1, total=n, row=step.row,
+              col=step.col, out_row=step.out_row, out_col=step.out_col)
+    st.markdown(where)
+    st.code(trace.products_text(step), language=None, wrap_lines=True)  # the sum in view, even on a phone
+if ui.presenting():
+    st.markdown(size_line)
 check_yourself(t, "convolution")  # a question about this view, folded (not in the presenter view)
 
 st.divider()
-st.subheader(t("conv.real_title"))
+st.header(t("conv.real_title"))
 source = st.radio(t("conv.real_source"), ["test", "upload"], horizontal=True, key=state.key("source"),
                   format_func=lambda s: t(SOURCE_LABELS[s]))
 img = None
@@ -106,8 +117,7 @@ if img is not None:
         ui.show_error(exc)
     else:
         a, b = st.columns(2)
-        a.plotly_chart(shared_cache.figure(image_figure, img, t("conv.real_in", h=img.shape[0], w=img.shape[1])),
-                       key="conv_real_in")
-        b.plotly_chart(shared_cache.figure(image_figure, result,
-                                           t("conv.real_out", h=result.shape[0], w=result.shape[1]),
-                                           colorscale="RdBu_r", zmid=0), key="conv_real_out")
+        ui.chart(shared_cache.figure(image_figure, img, t("conv.real_in", h=img.shape[0], w=img.shape[1]),
+                                     lang=lang), key="conv_real_in", container=a)
+        ui.chart(shared_cache.figure(image_figure, result, t("conv.real_out", h=result.shape[0], w=result.shape[1]),
+                                     colorscale="RdBu_r", zmid=0, lang=lang), key="conv_real_out", container=b)

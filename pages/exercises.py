@@ -22,7 +22,7 @@ with ui.secondary(t):  # folded away in the presenter view, so the question and 
 
 try:
     exercise = view.seeded(state.kind, int(state.seed))
-    st.subheader(t(view.KIND_LABELS[exercise.kind]))
+    st.header(t(view.KIND_LABELS[exercise.kind]))  # h2 under the page's h1 (axe: heading order)
     view.question(t, exercise)
 except CnnvizError as exc:  # the shipped network or its test images missing on this server
     ui.show_error(exc)

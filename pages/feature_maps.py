@@ -21,8 +21,9 @@ lang = t.lang
 def network_caption(meta: dict) -> str:
     acc = meta["test_accuracy"]
     if acc is None or math.isnan(acc):  # not measured (a user's model: None)
-        return t("fm.network_no_accuracy", dataset=meta["dataset"], arch=meta.get("arch", ""))
-    return t("fm.network", dataset=meta["dataset"], acc=acc, arch=meta.get("arch", ""))
+        return t("fm.network_no_accuracy", dataset=ui.dataset_name(meta["dataset"]),
+                 arch=ui.arch_name(meta.get("arch", "")))
+    return t("fm.network", dataset=ui.dataset_name(meta["dataset"]), acc=acc, arch=ui.arch_name(meta.get("arch", "")))
 
 
 def show_prediction(result, classes: list[str], label: int | None) -> None:
@@ -30,7 +31,7 @@ def show_prediction(result, classes: list[str], label: int | None) -> None:
     verdict = ("" if label is None else " " + t("fm.correct") if label == result.pred
                else " " + t("fm.wrong", name=ui.plain(classes[label])))
     st.markdown(t("fm.prediction", name=name, p=float(result.probs[result.pred])) + verdict)
-    st.plotly_chart(shared_cache.figure(probability_figure, result.probs, classes, label, lang=lang), key="fm_probs")
+    ui.chart(shared_cache.figure(probability_figure, result.probs, classes, label, lang=lang), key="fm_probs")
 
 
 def show_stages(model, meta: dict, image, result, groups: dict, signed: bool) -> None:
@@ -38,26 +39,43 @@ def show_stages(model, meta: dict, image, result, groups: dict, signed: bool) ->
     stages = [s for g in groups.values() for s in g]
     titles = {s: t("fm.mosaic_title", stage=s, c=result.maps[s].shape[0], h=result.maps[s].shape[1],
                    w=result.maps[s].shape[2]) for s in stages}
-    figures = shared_cache.stage_mosaics(model, meta, image, stages, signed, lang, titles)
+    cols = 6 if ui.charts.view().narrow else 16  # a phone: maps of about 60 px, not 17
+    figures = shared_cache.stage_mosaics(model, meta, image, stages, signed, lang, titles, cols)
     for tab, group in zip(st.tabs(list(groups)), groups.values()):
         with tab:
             for stage in group:
-                st.plotly_chart(figures[stage], key=f"fm_mosaic_{stage}")
+                ui.chart(figures[stage], key=f"fm_mosaic_{stage}")
 
 
 @st.fragment
 def one_map_and_unit(model, meta: dict, image, result, groups: dict, signed: bool, classes) -> None:
     """The part that follows one widget — the large map's stage/channel, a clicked cell, the explained unit,
-    what excites the channel: a change there reruns only this, not the mosaics above."""
-    stage, channel = show_one_map(model, result, groups, signed)
-    explain_panel.panel(t, state, model, image, result)
+    what excites the channel: a change there reruns only this, not the mosaics above.
+
+    In the presenter view the map and the unit's explanation share the screen (map left, explanation right),
+    the map's settings folded under them: both in view at 1280×720."""
+    if ui.presenting():
+        big, side = st.columns([2, 3])
+        with ui.secondary(t):
+            stage, channel, maps = choose_map(result)
+        show_one_map(model, groups, signed, stage, channel, maps, big, None if unit_chosen() else side)
+        explain_panel.panel(t, state, model, image, result, head=side)
+    else:
+        st.header(t("fm.one_title"))
+        stage, channel, maps = choose_map(result)
+        big, kern = st.columns([3, 2])
+        show_one_map(model, groups, signed, stage, channel, maps, big, kern)
+        explain_panel.panel(t, state, model, image, result)
     explain_panel.excite(t, state, model, state.network, meta, classes, stage, channel)
     state.sync()  # a fragment rerun does not reach the frame's own sync
 
 
-def show_one_map(model, result, groups: dict, signed: bool) -> tuple[str, int]:
-    """The chosen stage's chosen channel, large, beside the kernel that produced it -> (stage, channel)."""
-    st.subheader(t("fm.one_title"))
+def unit_chosen() -> bool:
+    return bool(state.ex_stage) and state.ex_ch >= 0
+
+
+def choose_map(result) -> tuple[str, int, object]:
+    """The stage and channel of the large map (kept among this network's stages) -> (stage, channel, maps)."""
     spatial = result.spatial_stages()
     keep_choice(t, state, "stage", spatial, spatial[min(2, len(spatial) - 1)])
     a, b = st.columns(2)
@@ -65,38 +83,46 @@ def show_one_map(model, result, groups: dict, signed: bool) -> tuple[str, int]:
     maps = result.maps[stage]
     state.channel = min(state.channel, maps.shape[0] - 1)
     channel = b.number_input(t("fm.channel", last=maps.shape[0] - 1), 0, maps.shape[0] - 1, key=state.key("channel"))
+    return stage, channel, maps
+
+
+def show_one_map(model, groups: dict, signed: bool, stage: str, channel: int, maps, big, kern) -> None:
+    """The chosen map large in `big` (a click, or its row and column fields, explains a cell), the kernel that
+    produced it in `kern` (None: not shown)."""
     conv = producing_conv(model, stage)
-    big, kern = st.columns([3, 2])
     explain_panel.big_map(t, state, maps, stage, channel, signed, big)  # clickable: a cell opens the panel
+    if kern is None:
+        return
     kernel = kernels_of(model, conv, channel)  # (C_in, k, k)
     with kern:
         title = t("fm.kernel_title", conv=conv, channel=channel, c=kernel.shape[0], h=kernel.shape[1],
                   w=kernel.shape[2])
         if kernel.shape[0] <= 3 and conv == next(iter(groups)):
             one = kernel[0] if kernel.shape[0] == 1 else kernel.mean(0)
-            st.plotly_chart(shared_cache.figure(image_figure, one, title, colorscale="RdBu_r", zmid=0, height=300,
-                                                lang=lang), key="fm_kernel")
+            ui.chart(shared_cache.figure(image_figure, one, title, colorscale="RdBu_r", zmid=0, height=300,
+                                         lang=lang), key="fm_kernel")
         else:
-            st.plotly_chart(shared_cache.figure(mosaic_figure, kernel, t("fm.kernel_slices", title=title),
-                                                symmetric=True, cols=min(8, kernel.shape[0]), lang=lang),
-                            key="fm_kernel")
+            ui.chart(shared_cache.figure(mosaic_figure, kernel, t("fm.kernel_slices", title=title),
+                                         symmetric=True, cols=min(8, kernel.shape[0]), lang=lang),
+                     key="fm_kernel")
         if stage != conv:
             after = groups[conv][1:groups[conv].index(stage) + 1]
             st.caption(t("fm.after_conv", stage=stage, conv=conv, ops=", ".join(after)))
-    return stage, channel
 
 
 def show_first_filters(model, groups: dict) -> None:
     first = next(iter(groups))
-    st.subheader(t("fm.filters_title", conv=first))
+    st.header(t("fm.filters_title", conv=first))
     w1 = model.stages[first].weight.detach().numpy()  # (F, C, k, k)
-    st.plotly_chart(shared_cache.figure(mosaic_figure, w1[:, 0] if w1.shape[1] == 1 else w1.mean(1),
-                                        t("fm.filters", conv=first, n=w1.shape[0], h=w1.shape[2], w=w1.shape[3]),
-                                        symmetric=True, cols=16, height=200, lang=lang), key="fm_filters")
+    ui.chart(shared_cache.figure(mosaic_figure, w1[:, 0] if w1.shape[1] == 1 else w1.mean(1),
+                                 t("fm.filters", conv=first, n=w1.shape[0], h=w1.shape[2], w=w1.shape[3]),
+                                 symmetric=True, cols=8 if ui.charts.view().narrow else 16, height=200, lang=lang),
+             key="fm_filters")
 
 
-st.title(t("fm.title"))
-st.markdown(t("fm.intro"))
+ui.presenter.heading(t, "fm.title", "feature_maps")
+ui.intro(t("fm.intro"))
+top = ui.presenter.ahead()  # the presenter view: the large map and its explanation first, the rest under them
 
 loaded = ui.pick_network(t, state.key("network"))
 if loaded is None:
@@ -105,7 +131,8 @@ model, meta = loaded
 st.sidebar.caption(network_caption(meta))
 classes = ui.class_names(meta["classes"])
 
-picked = ui.pick_image(t, state, meta)
+with ui.secondary(t):  # in the presenter view the image comes from the link: the picker is folded away
+    picked = ui.pick_image(t, state, meta)
 if picked is None:
     ui.stop()
 image, label, caption = picked
@@ -113,7 +140,7 @@ result = shared_cache.image_maps(model, meta, image)
 
 left, right = st.columns([1, 2])
 with left:
-    st.plotly_chart(shared_cache.figure(input_figure, image, t("fm.input"), height=300, lang=lang), key="fm_input")
+    ui.chart(shared_cache.figure(input_figure, image, t("fm.input"), height=300, lang=lang), key="fm_input")
     st.caption(caption)
 with right:
     show_prediction(result, classes, label)
@@ -123,9 +150,10 @@ if not groups:
     st.info(t("fm.no_conv"))
     ui.stop()
 
-st.subheader(t("fm.stages_title"))
+st.header(t("fm.stages_title"))
 signed = st.toggle(t("fm.signed"), key=state.key("signed"), help=t("fm.signed_help"))
 show_stages(model, meta, image, result, groups, signed)
-one_map_and_unit(model, meta, image, result, groups, signed, classes)
+with top or st.container():
+    one_map_and_unit(model, meta, image, result, groups, signed, classes)
 explain_panel.gradcam_section(t, state, model, image, classes, result.pred)
 show_first_filters(model, groups)

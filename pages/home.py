@@ -18,13 +18,13 @@ st.markdown(t("home.intro"))
 
 link("approximation", "home.function", ":material/function:")
 
-st.subheader(t("home.ingredients"))
+st.header(t("home.ingredients"))
 c1, c2, c3 = st.columns(3)
 c1.markdown(t("home.data"))
 c2.markdown(t("home.model"))
 c3.markdown(t("home.loss"))
 
-st.subheader(t("home.todo"))
+st.header(t("home.todo"))
 TODO = [
     ("home.todo.data", "feature_maps", "home.todo.data_link"),
     ("home.todo.arch", "architecture", "home.todo.arch_link"),
@@ -38,7 +38,7 @@ for i, (step_id, screen_id, label_id) in enumerate(TODO, start=1):
     with right:
         link(screen_id, label_id)
 
-st.subheader(t("home.blocks"))
+st.header(t("home.blocks"))
 cols = st.columns(3)
 for col, (screen_id, label_id) in zip(cols, [
     ("convolution", "home.blocks.conv"),
@@ -50,7 +50,7 @@ for col, (screen_id, label_id) in zip(cols, [
 link("translation", "home.blocks.shift", ":material/open_with:")
 link("learning", "home.learn", ":material/school:")
 
-st.subheader(t("home.lecture"))
+st.header(t("home.lecture"))
 ui.intro(t("home.lecture_intro"))
 present = st.toggle(t("home.lecture_present"), key="home_present_links")
 for i, (label_id, screen_id, values) in enumerate(LECTURE_PATH, start=1):

@@ -18,7 +18,7 @@ lang, big = t.lang, ui.presenting()
 
 
 def chart(build, *args, key: str, **kwargs) -> None:
-    st.plotly_chart(shared_cache.figure(build, *args, lang=lang, big=big, **kwargs), key=key)
+    ui.chart(shared_cache.figure(build, *args, lang=lang, big=big, **kwargs), key=key)
 
 
 def cost_part(model, meta, classes) -> None:
@@ -33,8 +33,8 @@ def cost_part(model, meta, classes) -> None:
         label = view.true_class(t, state, classes)
     cost = image_cost(logits_of(model, image[None])[0], label, state.compared)
     left, right = st.columns([1, 3])
-    left.plotly_chart(shared_cache.figure(input_figure, image, t("learn.input"), height=260, lang=lang),
-                      key="learn_fig_in")
+    ui.chart(shared_cache.figure(input_figure, image, t("learn.input"), height=260, lang=lang),
+                      key="learn_fig_in", container=left)
     left.caption(caption)
     with right:
         chart(fl.cost_figure, cost.logits, cost.probs, classes, label, key="learn_fig_cost")

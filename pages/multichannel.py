@@ -62,13 +62,15 @@ elif source == "upload":
         rgb = to_input(loaded[0], (3, size, size))
 x, rgb = input_channels(source, size, state.seed, rgb)
 
+MAX_TEXT = 6 if ui.presenting() else 8  # grids this wide or less show their numbers (a projector's are bigger)
 cols = st.columns([1, 3])
 if rgb is not None:
-    cols[0].plotly_chart(shared_cache.figure(rgb_figure, rgb, t("mc.input_image")), key="mc_rgb")
-cols[1].plotly_chart(shared_cache.figure(maps_row, x, [t("mc.channel", n=c + 1, name=channel(c)) for c in range(3)],
-                                         "Greys", symmetric=False, text=size <= 8, lang=lang), key="mc_channels")
+    ui.chart(shared_cache.figure(rgb_figure, rgb, t("mc.input_image")), key="mc_rgb", container=cols[0])
+ui.chart(shared_cache.figure(maps_row, x, [t("mc.channel", n=c + 1, name=channel(c)) for c in range(3)],
+                             "Greys", symmetric=False, text=size <= MAX_TEXT, lang=lang), key="mc_channels",
+         container=cols[1])
 
-st.subheader(t("mc.filters_title"))
+st.header(t("mc.filters_title"))
 p1, p2, p3 = st.columns(3)
 p1.selectbox(t("mc.preset"), list(PRESETS), key=state.key("preset"), format_func=lambda p: t(PRESETS[p]),
              on_change=follow_preset, help=t("mc.preset_help"))
@@ -101,17 +103,17 @@ except CnnvizError as exc:
 F_, C_, kh, kw = weight.shape
 st.markdown(t("mc.params_bias" if use_bias else "mc.params", f=F_, c=C_, kh=kh, kw=kw,
               total=trace.parameter_count, weights=F_ * C_ * kh * kw))
-show_text = trace.output.shape[-1] <= 8
+show_text = trace.output.shape[-1] <= MAX_TEXT
 for f in range(F_):
     st.markdown(t("mc.filter_line_bias", n=f + 1, bias=float(trace.bias[f])) if use_bias
                 else t("mc.filter_line", n=f + 1))
-    st.plotly_chart(shared_cache.figure(maps_row, weight[f], [t("mc.kernel_for", name=channel(c)) for c in range(C_)],
-                                        text=True, height=200, lang=lang), key=f"mc_kernels_{f}")
+    ui.chart(shared_cache.figure(maps_row, weight[f], [t("mc.kernel_for", name=channel(c)) for c in range(C_)],
+                                 text=True, height=200, lang=lang), key=f"mc_kernels_{f}")
     maps = np.concatenate([trace.partials[f], trace.output[f][None]])
     titles = [t("mc.partial", name=channel(c)) for c in range(C_)] + [t("mc.output")]
-    st.plotly_chart(shared_cache.figure(maps_row, maps, titles, text=show_text, lang=lang), key=f"mc_maps_{f}")
+    ui.chart(shared_cache.figure(maps_row, maps, titles, text=show_text, lang=lang), key=f"mc_maps_{f}")
 
-st.subheader(t("mc.cell_title"))
+st.header(t("mc.cell_title"))
 h_out, w_out = trace.output.shape[1:]
 state.cell_f, state.cell_i, state.cell_j = min(state.cell_f, F_), min(state.cell_i, h_out - 1), min(state.cell_j, w_out - 1)
 d1, d2, d3 = st.columns(3)
@@ -119,9 +121,9 @@ f = d1.number_input(t("mc.cell_filter"), 1, F_, key=state.key("cell_f")) - 1
 i = d2.number_input(t("mc.cell_row"), 0, h_out - 1, key=state.key("cell_i"))
 j = d3.number_input(t("mc.cell_col"), 0, w_out - 1, key=state.key("cell_j"))
 terms, total = trace.cell(f, i, j)
-st.plotly_chart(shared_cache.figure(maps_row, np.stack([term.window for term in terms]),
-                                    [t("mc.window_in", name=channel(c)) for c in range(C_)], "Greys",
-                                    symmetric=False, text=True, height=200, lang=lang), key="mc_windows")
+ui.chart(shared_cache.figure(maps_row, np.stack([term.window for term in terms]),
+                             [t("mc.window_in", name=channel(c)) for c in range(C_)], "Greys",
+                             symmetric=False, text=True, height=200, lang=lang), key="mc_windows")
 shown = st.slider(t("mc.reveal"), 1, C_ + 1, key=state.key("reveal"), help=t("mc.reveal_help"))
 for term in terms[:shown]:
     st.markdown(t("mc.term", name=channel(term.channel), r0=i, r1=i + kh - 1, c0=j, c1=j + kw - 1,

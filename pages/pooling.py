@@ -18,8 +18,9 @@ lang = t.lang
 MODES = {"max": "pool.mode.max", "avg": "pool.mode.avg"}
 WHAT = {"image": "pool.what.image", "feature_map": "pool.what.feature_map"}
 
-st.title(t("pool.title"))
+ui.presenter.heading(t, "pool.title", "pooling")
 ui.intro(t("pool.intro"))
+top = ui.presenter.ahead()  # the presenter view: the step first, the settings folded under it
 
 with ui.secondary(t):  # folded away in the presenter view, so the figure fits the projector
     left, right = st.columns([2, 1])
@@ -39,28 +40,29 @@ except CnnvizError as exc:
     ui.show_error(exc)
     ui.stop()
 
-n = len(trace.steps)
-step = trace.steps[ui.step_controls(t, state, n) - 1]
-
 
 def go_to_clicked():  # a click on an output cell jumps to its step (checked: one of the n steps, or ignored)
     state.step = clicked_step(st.session_state.get("pool_fig"), n) or state.step
 
 
-fig = shared_cache.figure(pool_view, x, int(size), int(stride), mode, step.index, lang=lang)  # once per server
-st.plotly_chart(fig, key="pool_fig", on_select=go_to_clicked, selection_mode="points")
-values = ", ".join(number_text(lang, v) for v in step.window.ravel())
-if mode == "max":
-    r, c = step.argmax
-    st.markdown(t("pool.step_max", n=step.index + 1, total=n, values=values, value=number_text(lang, step.value),
-                  row=r, col=c))
-else:
-    st.markdown(t("pool.step_avg", n=step.index + 1, total=n, values=values, value=number_text(lang, step.value)))
+with top or st.container():
+    n = len(trace.steps)
+    step = trace.steps[ui.step_controls(t, state, n) - 1]
+    fig = shared_cache.figure(pool_view, x, int(size), int(stride), mode, step.index, lang=lang)  # once per server
+    ui.chart(fig, key="pool_fig", share=0.5, on_select=go_to_clicked, selection_mode="points")
+    values = ", ".join(number_text(lang, v) for v in step.window.ravel())
+    if mode == "max":
+        r, c = step.argmax
+        st.markdown(t("pool.step_max", n=step.index + 1, total=n, values=values,
+                      value=number_text(lang, step.value), row=r, col=c))
+    else:
+        st.markdown(t("pool.step_avg", n=step.index + 1, total=n, values=values,
+                      value=number_text(lang, step.value)))
 st.markdown(ui.output_size_line(t, x.shape, (int(size), int(size)), int(stride)))
 check_yourself(t, "pooling")  # a question about this view, folded (not in the presenter view)
 
 st.divider()
-st.subheader(t("pool.real_title"))
+st.header(t("pool.real_title"))
 data = ui.images_for("fashion-mnist")
 state.idx = min(state.idx, len(data) - 1)
 a, b = st.columns(2)
@@ -86,8 +88,8 @@ except CnnvizError as exc:
     ui.show_error(exc)
 else:
     a, b = st.columns(2)
-    a.plotly_chart(shared_cache.figure(image_figure, img, t("pool.real_in", h=img.shape[0], w=img.shape[1]), colors,
-                                       lang=lang), key="pool_real_in")
+    ui.chart(shared_cache.figure(image_figure, img, t("pool.real_in", h=img.shape[0], w=img.shape[1]), colors,
+                                 lang=lang), key="pool_real_in", container=a)
     title = t("pool.real_out_max" if mode == "max" else "pool.real_out_avg", times=times, size=int(size),
               stride=int(stride), h=out.shape[0], w=out.shape[1])
-    b.plotly_chart(shared_cache.figure(image_figure, out, title, colors, lang=lang), key="pool_real_out")
+    ui.chart(shared_cache.figure(image_figure, out, title, colors, lang=lang), key="pool_real_out", container=b)

@@ -35,36 +35,39 @@ def course_settings():
     state.lr, state.momentum = 0.001, 0.9
 
 
-st.title(t("train.title"))
-st.markdown(t("train.intro"))
+ui.presenter.heading(t, "train.title", "training")
+ui.intro(t("train.intro"))
+top = ui.presenter.ahead()  # the presenter view: the estimate and Start first, the settings folded under them
 if locked:
     st.caption(t("train.locked"))
 
-c1, c2, c3 = st.columns(3)
-c1.selectbox(t("train.dataset"), state.choices("dataset"), format_func=lambda v: t(DATASETS[v]), key=state.key("dataset"),
-             disabled=locked)
-c2.selectbox(t("train.model"), state.choices("model"), format_func=lambda v: t(MODELS[v]), key=state.key("model"),
-             disabled=locked)
-c3.selectbox(t("train.loss"), state.choices("loss"), format_func=lambda v: t(LOSSES[v]), key=state.key("loss"),
-             disabled=locked)
-c1, c2, c3, c4 = st.columns(4)
-c1.number_input(t("train.lr"), min_value=1e-6, max_value=1e3, format="%.4g", key=state.key("lr"), disabled=locked)
-c2.number_input(t("train.momentum"), 0.0, 0.999, format="%.3f", key=state.key("momentum"), disabled=locked)
-c3.button(t("train.course_preset"), on_click=course_settings, disabled=locked, width="stretch",
-          help=t("train.course_preset_help"), key="train_preset_button")
-c4.number_input(t("train.batch"), 1, 1024, key=state.key("batch"), disabled=locked)
-c1, c2, c3 = st.columns(3)
-c1.number_input(t("train.epochs"), 1, 50, key=state.key("epochs"), disabled=locked)
-c2.number_input(t("train.subset"), 0, 60000, step=1000, key=state.key("subset"), disabled=locked,
-                help=t("train.subset_help"))
-c3.number_input(t("train.seed"), 0, 10**6, key=state.key("seed"), disabled=locked)
-c1, c2 = st.columns(2)
-c1.number_input(t("train.val"), 0, 50, key=state.key("val"), disabled=locked, help=t("train.val_help"))
-c2.toggle(t("train.live"), key=state.key("live"), disabled=locked, help=t("train.live_help"))
-if state.model == CUSTOM_MODEL:
-    st.caption(t("train.custom", layers=state.layers, fc=state.fc, bn=t("train.yes" if state.bn else "train.no"),
-                 dropout=state.dropout))
-    st.page_link("pages/architecture.py", label=t("train.custom_edit"), icon=":material/account_tree:")
+with ui.secondary(t):  # folded in the presenter view: the lecture link set them
+    c1, c2, c3 = st.columns(3)
+    c1.selectbox(t("train.dataset"), state.choices("dataset"), format_func=lambda v: t(DATASETS[v]), key=state.key("dataset"),
+                 disabled=locked)
+    c2.selectbox(t("train.model"), state.choices("model"), format_func=lambda v: t(MODELS[v]), key=state.key("model"),
+                 disabled=locked)
+    c3.selectbox(t("train.loss"), state.choices("loss"), format_func=lambda v: t(LOSSES[v]), key=state.key("loss"),
+                 disabled=locked)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.number_input(t("train.lr"), min_value=1e-6, max_value=1e3, format="%.4g", key=state.key("lr"), disabled=locked)
+    c2.number_input(t("train.momentum"), 0.0, 0.999, format="%.3f", key=state.key("momentum"), disabled=locked)
+    c3.button(t("train.course_preset"), on_click=course_settings, disabled=locked, width="stretch",
+              help=t("train.course_preset_help"), key="train_preset_button")
+    c4.number_input(t("train.batch"), 1, 1024, key=state.key("batch"), disabled=locked)
+    c1, c2, c3 = st.columns(3)
+    c1.number_input(t("train.epochs"), 1, 50, key=state.key("epochs"), disabled=locked)
+    c2.number_input(t("train.subset"), 0, 60000, step=1000, key=state.key("subset"), disabled=locked,
+                    help=t("train.subset_help"))
+    c3.number_input(t("train.seed"), 0, 10**6, key=state.key("seed"), disabled=locked)
+    c1, c2 = st.columns(2)
+    c1.number_input(t("train.val"), 0, 50, key=state.key("val"), disabled=locked, help=t("train.val_help"))
+    c2.toggle(t("train.live"), key=state.key("live"), disabled=locked, help=t("train.live_help"))
+    ui.decimal_point_note(t)  # Streamlit writes "0.001" in its number fields, whatever the language
+    if state.model == CUSTOM_MODEL:
+        st.caption(t("train.custom", layers=state.layers, fc=state.fc, bn=t("train.yes" if state.bn else "train.no"),
+                     dropout=state.dropout))
+        st.page_link("pages/architecture.py", label=t("train.custom_edit"), icon=":material/account_tree:")
 device = device_line(t)
 
 try:
@@ -82,14 +85,19 @@ except CnnvizError as exc:
             st.rerun()
     ui.stop()
 config = TrainConfig.from_settings(state.settings(), max_seconds=MAX_SECONDS, eval_limit=EVAL_LIMIT)
+top = top or st.container()
 if not locked:
     try:  # parameters and time per epoch; the course's Net does not fit 28×28 images
-        preview(t, config, train, device)
+        with top:
+            if ui.presenting():  # the settings are folded: what will run, in one line
+                st.markdown(t("train.summary", lr=float(state.lr), momentum=float(state.momentum),
+                              batch=int(state.batch), epochs=int(state.epochs), model=t(MODELS[state.model])))
+            preview(t, config, train, device)
     except ShapeError:
         st.error(t("train.model_too_big", model=t(MODELS[state.model]), shape=" × ".join(map(str, train.input_shape))))
         ui.stop()
 
-b1, b2, b3, b4 = st.columns(4)
+b1, b2, b3, b4 = top.columns(4)
 if b1.button(t("train.start"), icon=":material/play_arrow:", type="primary", disabled=locked, key="train_start"):
     slots = training_slots(MAX_JOBS)
     if not slots.acquire(blocking=False):

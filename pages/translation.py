@@ -36,9 +36,11 @@ def show_maps(image, orig, moved, dx: int, dy: int, circular: bool) -> None:
     for title, maps, key in [(t("shift.maps_orig", stage=stage), m0, "shift_m0"),
                              (t("shift.maps_shifted", stage=stage), m1, "shift_m1"),
                              (t("shift.maps_diff", scale=scale), diff, "shift_diff")]:
-        st.plotly_chart(shared_cache.figure(mosaic_figure, maps[:n_show], title, symmetric=True,
-                                            cols=min(16, n_show), height=170 + 25 * (n_show // 16), lang=lang),
-                        key=key)
+        narrow = ui.charts.view().narrow  # a phone: 4 maps a row, as tall as they need
+        ui.chart(shared_cache.figure(mosaic_figure, maps[:n_show], title, symmetric=True,
+                                     cols=min(4 if narrow else 16, n_show),
+                                     height=None if narrow else 170 + 25 * (n_show // 16), lang=lang),
+                 key=key)
     gap_id = "shift.gap_one" if scale == 1 else "shift.gap_many"
     st.markdown(t(gap_id, stage=stage, scale=scale, all=relative_gap(diff, expected), inner=relative_gap(inner, expected)))
     if scale > 1 and (dx % scale or dy % scale):
@@ -53,7 +55,7 @@ def measured() -> dict:
 
 
 def show_consistency(model, meta: dict, circular: bool) -> None:
-    st.subheader(t("shift.measure_title"))
+    st.header(t("shift.measure_title"))
     st.markdown(t("shift.measure_intro"))
     kk = st.slider(t("shift.cons_k"), 1, 8, key=state.key("cons_k"))
     path = Path(meta["path"])
@@ -85,17 +87,17 @@ REMEDIES_K = state.key("remedies_k")  # the k the remedies below were drawn with
 def show_curves(model, meta: dict, image, classes, circular: bool) -> None:
     """The curves over shifts of up to k pixels: moving k reruns only this part (the probabilities are
     shared by the sessions, ui/shared_cache.py) — or the whole page when the remedies below show k too."""
-    st.subheader(t("shift.curves_title"))
+    st.header(t("shift.curves_title"))
     k = st.slider(t("shift.k"), 1, 8, key=state.key("k"))
     if state.compare and st.session_state.get(REMEDIES_K) != k:
         st.rerun(scope="app")
     probs = shared_cache.shift_probabilities(model, meta, image, k, circular)
-    st.plotly_chart(shared_cache.figure(shift_curves_figure, probs, classes, k, lang=lang), key="shift_curves")
-    st.plotly_chart(shared_cache.figure(shift_heatmap_figure, probs, classes, k, lang=lang), key="shift_heatmap")
+    ui.chart(shared_cache.figure(shift_curves_figure, probs, classes, k, lang=lang), key="shift_curves")
+    ui.chart(shared_cache.figure(shift_heatmap_figure, probs, classes, k, lang=lang), key="shift_heatmap")
     state.sync()  # a fragment rerun does not reach the frame's own sync
 
 
-st.title(t("shift.title"))
+ui.presenter.heading(t, "shift.title", "translation")
 ui.intro(t("shift.intro"))
 
 loaded = ui.pick_network(t, state.key("network"))
@@ -119,18 +121,18 @@ shifted = shift_image(image, dx, dy, circular)
 orig, moved = shared_cache.image_maps(model, meta, image), shared_cache.image_maps(model, meta, shifted)
 
 a, b = st.columns(2)
-a.plotly_chart(shared_cache.figure(input_figure, image, t("shift.original", name=classes[orig.pred],
-                                                         p=float(orig.probs.max())), lang=lang), key="shift_orig")
-b.plotly_chart(shared_cache.figure(input_figure, shifted, t("shift.shifted", dx=dx, dy=dy, name=classes[moved.pred],
-                                                           p=float(moved.probs.max())), lang=lang),
-               key="shift_shifted")
+ui.chart(shared_cache.figure(input_figure, image, t("shift.original", name=classes[orig.pred],
+                                                    p=float(orig.probs.max())), lang=lang), key="shift_orig", container=a)
+ui.chart(shared_cache.figure(input_figure, shifted, t("shift.shifted", dx=dx, dy=dy, name=classes[moved.pred],
+                                                      p=float(moved.probs.max())), lang=lang),
+         key="shift_shifted", container=b)
 before, after = ui.plain(classes[orig.pred]), ui.plain(classes[moved.pred])
 if orig.pred == moved.pred:
     st.success(t("shift.holds", name=before))
 else:
     st.warning(t("shift.changes", before=before, after=after))
 
-st.subheader(t("shift.maps_title"))
+st.header(t("shift.maps_title"))
 if orig.spatial_stages():
     show_maps(image, orig, moved, dx, dy, circular)
 else:  # an MLP: every stage is a vector, nothing moves with the image
@@ -142,7 +144,7 @@ k = state.k
 
 show_consistency(model, meta, circular)
 
-st.subheader(t("remedies.ui_title"))
+st.header(t("remedies.ui_title"))
 if st.toggle(t("remedies.ui_toggle"), key=state.key("compare")):
     ui.intro(t("remedies.ui_intro"))
     show_remedies(t, image, dx, dy, circular, k)

@@ -54,7 +54,7 @@ def errors(at) -> list[str]:
 
 
 def texts(at) -> str:
-    parts = [str(getattr(e, "value", "")) for kind in ("title", "subheader", "markdown", "caption", "info", "success",
+    parts = [str(getattr(e, "value", "")) for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success",
                                                       "error", "warning", "code", "metric")
              for e in getattr(at, kind)]
     return unescaped("\n".join(parts))

@@ -8,7 +8,7 @@ from tests.apptest import app, text
 
 def test_home():
     at = app()
-    assert "three ingredients" in text(at).lower() or any("ingredients" in s.value for s in at.subheader)
+    assert "three ingredients" in text(at).lower() or any("ingredients" in s.value for s in at.header)
     assert len(at.get("page_link")) >= 5
 
 

@@ -135,3 +135,17 @@ def test_back_to_the_course_example_resets_every_setting():
     assert not at.exception
     assert at.text_area(key="conv_input").value.startswith("1 1 1 0 0")
     assert at.number_input(key="conv_padding").value == 0
+
+
+def test_a_hand_written_preset_link_loads_its_kernel():
+    """`?preset=sobel_x` typed by hand shows the Sobel kernel, not the course's one under the name "Sobel x"; a
+    link that carries its own kernel keeps it."""
+    from cnnviz.ops import kernel_preset
+
+    at = open_link("convolution", preset="sobel_x")
+    assert not at.exception and at.selectbox(key="conv_preset").value == "sobel_x"
+    assert np.array_equal(z(chart(at, "conv_fig"), 1), kernel_preset("sobel_x", 3, seed=0))
+    at = open_link("convolution", preset="sobel_x", kernel="0,1,0;1,-4,1;0,1,0")
+    assert z(chart(at, "conv_fig"), 1).tolist() == [[0, 1, 0], [1, -4, 1], [0, 1, 0]]  # typed: kept
+    at = open_link("convolution", preset="box_blur", ksize="5")
+    assert z(chart(at, "conv_fig"), 1).shape == (5, 5)

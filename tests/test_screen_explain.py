@@ -42,7 +42,7 @@ def test_a_link_to_a_unit_shows_its_real_numbers(shipped):
     at = link("feature_maps", ex_stage="conv2", ex_ch=5, ex_row=3, ex_col=4, lang="en")
     e = explain_unit(model, data.images[0], "conv2", 5, 3, 4)
     assert formula_text(e, "en") in codes(at)
-    assert any("conv2, channel 5, row 3, column 4" in s.value for s in at.subheader)
+    assert any("conv2, channel 5, row 3, column 4" in s.value for s in at.header)
     spec = chart(at, "fm_ex_unit")  # the 8 largest |partial sums| of the 32 input channels, window above kernel
     order = np.argsort(-np.abs(e.terms.partials), kind="stable")[:8]
     for col, c in enumerate(order):
@@ -50,7 +50,7 @@ def test_a_link_to_a_unit_shows_its_real_numbers(shipped):
         assert np.allclose(window, np.where(e.terms.padding_mask, 0, e.terms.window[c]))
         assert np.allclose(decode(spec["data"][2 * col + 1]["z"]), e.terms.kernel[c])
     df = at.dataframe[0].value  # all 32 partial sums
-    assert np.allclose(df.iloc[:, 1], np.round(e.terms.partials, 5))
+    assert np.allclose([float(v.replace(",", "")) for v in df.iloc[:, 1]], np.round(e.terms.partials, 5))
     assert e.kind == "conv" and abs(e.value - e.network_value) < 1e-3
     rf = chart(at, "fm_ex_rf")["layout"]["shapes"][0]  # the receptive field on the input
     r0, r1, c0, c1 = e.receptive_field
@@ -139,8 +139,8 @@ def test_a_drawing_is_the_input_and_is_not_in_the_link(shipped):
 def test_hostile_units_are_ignored(query):
     at = link("feature_maps", lang="en", **query)
     assert not at.error and at.toast, [x.value for x in at.error]
-    assert unit_of(at)[0] == "" and not any("Where this number" in s.value for s in at.subheader)
-    seen = "\n".join(str(x.value) for kind in ("markdown", "subheader", "caption") for x in at.get(kind))
+    assert unit_of(at)[0] == "" and not any("Where this number" in s.value for s in at.header)
+    seen = "\n".join(str(x.value) for kind in ("markdown", "header", "subheader", "caption") for x in at.get(kind))
     assert "evil" not in seen and "<script>" not in seen and "999" not in seen
 
 

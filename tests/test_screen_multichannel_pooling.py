@@ -35,7 +35,7 @@ def shown(at: AppTest) -> str:
 def visible_texts(at: AppTest) -> list[str]:
     """The texts a reader sees: markdown, captions, messages, labels and help of widgets."""
     texts = [e.value for kind in ("markdown", "caption", "error", "info", "success", "warning", "title",
-                                  "subheader") for e in at.get(kind)]
+                                  "header", "subheader") for e in at.get(kind)]
     for kind in ("slider", "number_input", "text_area", "text_input", "radio", "selectbox", "toggle", "button"):
         for w in at.get(kind):
             texts += [w.label, getattr(w, "help", "") or ""]

@@ -94,7 +94,7 @@ def test_feature_maps_link_reproduces_the_view():
     assert at.number_input(key="fm_channel").value == 5
     assert at.toggle(key="fm_signed").value is False
     assert any("n° 46" in c.value for c in at.caption)  # the 4th pullover of the test set
-    assert any(m.value.startswith("### Prédiction : **Pull**") for m in at.markdown)
+    assert any(m.value.startswith("## Prédiction : **Pull**") for m in at.markdown)
     assert chart(at, "fm_big")["layout"]["title"]["text"] == "pool2, canal 5 · 7×7"
     mosaic = chart(at, "fm_mosaic_conv1")["data"][0]
     assert mosaic["zmin"] != -mosaic["zmax"]  # not the signed scale

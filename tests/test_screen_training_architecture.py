@@ -45,7 +45,7 @@ def test_architecture_link_reproduces_the_view_in_french():
     success = nbsp(at.success[0].value)
     assert "nn.Linear(32 * 16 * 16, 50)" in success and "**8 192**" in success and "entrées" in success
     assert at.title[0].value == "Architecture"
-    assert "Champ récepteur" in [s.value for s in at.subheader]
+    assert "Champ récepteur" in [s.value for s in at.header]
     table = at.dataframe[0].value  # the layers' table holds the linked layers
     assert table["out_channels"].tolist() == [16, 32] and table["pool"].tolist() == [True, True]
 
@@ -287,7 +287,8 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
         assert not at.exception
         assert any(m.label == "Test accuracy" for m in at.metric)
         report = next(d.value for d in at.dataframe if "precision" in d.value.columns)  # a table, not sklearn's text
-        assert report["cls"].tolist()[:2] == ["T-shirt/top", "Trouser"] and report["support"][:10].sum() == 10_000
+        assert report["cls"].tolist()[:2] == ["T-shirt/top", "Trouser"]
+        assert sum(int(v.replace(",", "")) for v in report["support"][:10]) == 10_000  # written as the app writes
         assert chart(at, "train_confusion")["data"][0]["type"] == "heatmap"
         saved = list(tmp_path.glob("*.pt"))
         assert len(saved) == 1  # saved once, by the job itself
@@ -322,7 +323,7 @@ def test_training_in_french_after_a_run(tmp_path, monkeypatch):
         assert not at.exception
         assert any(m.label == "Exactitude en test" for m in at.metric)
         assert any("arrêté" in i.value or "terminé" in i.value for i in at.info)
-        assert [s.value for s in at.subheader] == ["Phase de test", "Comparer des entraînements"]
+        assert [s.value for s in at.header] == ["Phase de test", "Comparer des entraînements"]
         metric = next(m for m in at.metric if m.label == "Exactitude en test")
         assert "," in metric.value and "%" in metric.value  # "71,30 %"
         assert "Examiner" in [b.label for b in at.button]
@@ -432,8 +433,8 @@ def test_device_cuda_without_a_gpu_says_so_and_uses_the_cpu(monkeypatch):
     monkeypatch.setenv("CNNVIZ_DEVICE", "cuda")
     at = app("training", lang="fr")
     assert not at.exception
-    assert any("CNNVIZ_DEVICE=cuda demande un GPU" in w.value and "processeur (cpu)" in w.value for w in at.warning)
-    assert any(c.value == "Processeur de calcul : cpu" for c in at.caption)
+    assert any("CNNVIZ_DEVICE=cuda demande un GPU" in w.value and "processeur (CPU)" in w.value for w in at.warning)
+    assert any(c.value == "Calcul sur le processeur (CPU)" for c in at.caption)  # words, not the id "cpu"
 
 
 def test_runs_compared_renamed_exported_and_deleted(tmp_path, monkeypatch):
@@ -449,7 +450,8 @@ def test_runs_compared_renamed_exported_and_deleted(tmp_path, monkeypatch):
         compare = chart(at, "train_compare_chart")
         assert compare["data"][0]["name"] == run
         table = next(d.value for d in at.dataframe if "lr" in d.value.columns)
-        assert table["run"].tolist() == [run] and table["val"].tolist() == [0.1] and table["batch"].tolist() == [100]
+        assert table["run"].tolist() == [run] and table["val"].tolist() == ["10\u00a0%"] and table["batch"].tolist() == ["100"]
+        assert table["dataset"].tolist() == ["Fashion-MNIST"]  # a name, not the id "fashion-mnist"
         assert report.value["cls"].tolist()[0] == "T-shirt/haut"  # translated class names
         assert len(at.get("download_button")) == 2  # the run just trained, and the one picked below
         at.text_input(key="train_rename_to").set_value("../evil").run()
@@ -500,6 +502,27 @@ def test_a_linked_network_too_large_is_refused_with_a_message():
     assert param(at, "layers") == ";".join(["1024-15-7-0"] * 16)  # the link is kept, only refused
 
 
+def test_the_layer_table_writes_numbers_in_the_app_s_language():
+    """Not the browser's: a NumberColumn's "localized" format showed "23,296" to a French reader."""
+    at = open_link("architecture", lang="fr", preset="slide")
+    table = at.dataframe[-1].value.set_index("layer")
+    assert nbsp(table.loc["conv1", "parameters"]) == "23 296" and nbsp(table.loc["fc1", "parameters"]) == "100 331 640"
+    assert nbsp(table.loc["flatten", "output"]) == "836 096"
+    assert table.loc["conv1", "rows"] == "⌊(210 − 11)/1⌋ + 1 = 200"  # no padding, no dilation: the course's form
+    assert nbsp(table.loc["fc1", "formula"]) == "paramètres 120×836 096 + 120 = 100 331 640"
+    assert "836 096 entrées" in nbsp(text(at))  # the generated code's comment too
+    at = open_link("architecture", lang="en", preset="slide")
+    assert at.dataframe[-1].value.set_index("layer").loc["conv1", "parameters"] == "23,296"
+
+
+def test_the_slide_s_shape_says_how_to_train_it():
+    at = app("architecture")
+    assert button(at, "Train this network").disabled
+    button(at, "Use CIFAR-10's 3×32×32 input to train it").click().run()
+    assert at.selectbox(key="arch_preset").value == "cifar" and not button(at, "Train this network").disabled
+    assert not [b for b in at.button if b.label.startswith("Use CIFAR-10")]
+
+
 def test_train_this_network_needs_a_dataset_s_input_shape():
     at = open_link("architecture", preset="custom", c="1", h="28", w="28", layers="8-3-1-1")
     assert not at.exception and not button(at, "Train this network").disabled
@@ -512,7 +535,7 @@ def test_batch_norm_and_dropout_options_reach_the_table_and_the_code():
     assert not at.exception and not at.error
     assert at.checkbox(key="arch_bn").value is True and at.number_input(key="arch_dropout").value == 0.25
     table = at.dataframe[-1].value
-    assert table["layer"].tolist()[:2] == ["conv1", "bn1"] and table["parameters"].tolist()[1] == 16
+    assert table["layer"].tolist()[:2] == ["conv1", "bn1"] and table["parameters"].tolist()[1] == "16"
     code = text(at)
     assert "self.bn1 = nn.BatchNorm2d(8)" in code and "F.relu(self.bn1(self.conv1(x)))" in code
     assert "self.dropout = nn.Dropout(0.25)" in code and "x = self.dropout(x)" in code

@@ -56,7 +56,7 @@ def test_feature_maps_explain_panel_uses_the_shared_maps(calls):
     link("feature_maps", idx=5)
     at = link("feature_maps", idx=5, ex_stage="conv2", ex_ch=1, ex_row=3, ex_col=4)  # a clicked unit
     assert calls("image_maps") == 1
-    assert any("conv2" in m.value for m in at.subheader)
+    assert any("conv2" in m.value for m in at.header)
 
 
 def test_shared_results_are_read_only(calls):

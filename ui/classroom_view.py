@@ -26,6 +26,7 @@ from cnnviz import CnnvizError
 from cnnviz import class_questions as cq
 from cnnviz.classroom import ClassStore, default_url, instructor_key, normalize_code, same_key
 from cnnviz.i18n import format_number
+from ui.charts import chart
 from ui.screens import BY_ID
 from ui.widgets import class_name, plain, presenting, show_error
 
@@ -463,8 +464,7 @@ def live(t, code: str, key: str) -> None:
         cols = st.columns(len(rounds)) if len(rounds) > 1 else [st.container()]
         for col, r in zip(cols, rounds):
             with col:
-                st.plotly_chart(histogram(t, r, revealed, top), key=f"class_hist_{r['round']}",
-                                config={"displayModeBar": False})
+                chart(histogram(t, r, revealed, top), key=f"class_hist_{r['round']}", config={"displayModeBar": False})
                 if revealed and r["answer"] is not None:
                     share = 0.0 if r["share"] is None else r["share"]
                     st.markdown(t("class.share", round=r["round"], share=share, right=r["correct"], n=r["count"]))

@@ -30,6 +30,7 @@ from cnnviz.i18n import Msg
 from cnnviz.layers import format_layers
 from cnnviz.ops import format_grid
 from ui import shared_cache
+from ui.charts import chart
 from ui.screens import ARCH_SHAPES, BY_ID, query_for
 from ui.widgets import class_name, plain, presenting
 
@@ -90,9 +91,8 @@ def _grids(t, ex: Exercise) -> None:
                   (np.full((ho, wo), np.nan), t("ex.fig.output", h=ho, w=wo), "output", (d["row"], d["col"]))]
     widths = [max(v.shape[1], 2) + 1 for v, *_ in panels]
     for col, (values, title, role, ask) in zip(st.columns(widths), panels):
-        col.plotly_chart(shared_cache.figure(grid_figure, values, title, role, ask, 36 if presenting() else CELL_PX,
-                                             lang=lang), width="stretch",
-                         key=f"{exercise_key(ex, 'fig')}_{role}", config={"displayModeBar": False})
+        chart(shared_cache.figure(grid_figure, values, title, role, ask, 36 if presenting() else CELL_PX, lang=lang),
+              key=f"{exercise_key(ex, 'fig')}_{role}", config={"displayModeBar": False}, container=col)
 
 
 def _metrics(t, items: list[tuple[str, object]]) -> None:
@@ -128,9 +128,9 @@ def question(t, ex: Exercise) -> None:
         from cnnviz.exercises import predict_images
         from cnnviz.figures import input_figure
 
-        st.plotly_chart(shared_cache.figure(input_figure, predict_images().images[d["index"]],
-                                            t("ex.fig.test_image", n=str(d["index"])), height=320, lang=t.lang),
-                        key=f"{exercise_key(ex, 'fig')}_image", config={"displayModeBar": False})
+        chart(shared_cache.figure(input_figure, predict_images().images[d["index"]],
+                                  t("ex.fig.test_image", n=str(d["index"])), height=320, lang=t.lang),
+              key=f"{exercise_key(ex, 'fig')}_image", config={"displayModeBar": False})
 
 
 # ---------------------------------------------------------------- answering
@@ -201,8 +201,8 @@ def solution(t, ex: Exercise, link: bool = True) -> None:
 
         probs = prediction(ex.data["index"]).probs
         names = tuple(class_name(c) for c in ex.data["classes"])
-        st.plotly_chart(shared_cache.figure(probability_figure, probs, names, ex.data["label"], lang=t.lang),
-                        key=f"{exercise_key(ex, 'sol')}_probs", config={"displayModeBar": False})
+        chart(shared_cache.figure(probability_figure, probs, names, ex.data["label"], lang=t.lang),
+              key=f"{exercise_key(ex, 'sol')}_probs", config={"displayModeBar": False})
     target = link_for(ex) if link else None
     if target is not None:
         screen_id, values = target

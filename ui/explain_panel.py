@@ -27,8 +27,10 @@ from cnnviz.figures_explain import (
     top_activations_figure,
     unit_figure,
 )
+from cnnviz.i18n import format_number
 from cnnviz.ops import format_grid
 from ui import shared_cache
+from ui.charts import chart
 from ui.screens import BY_ID
 from ui.widgets import images_for, plain, show_error
 
@@ -54,8 +56,28 @@ def big_map(t, state, maps: np.ndarray, stage: str, channel: int, signed: bool, 
     title = t("fm.big_title", stage=stage, channel=channel, h=maps.shape[1], w=maps.shape[2])
     fig = shared_cache.figure(clickable_map_figure, maps[channel], t.lang, title, selected=selected,
                               colorscale=DIVERGING if signed else "Viridis", height=420)  # once per server
-    container.plotly_chart(fig, key=MAP_KEY, on_select=clicked, selection_mode="points")
-    container.caption(t("exui.click_hint"))
+    chart(fig, key=MAP_KEY, share=0.62, on_select=clicked, selection_mode="points", container=container)
+    cell_fields(t, state, maps, stage, channel, container)
+
+
+def cell_fields(t, state, maps: np.ndarray, stage: str, channel: int, container) -> None:
+    """The keyboard's way to a cell: its row and column, and "Explain" (shortcut E) — what a click does."""
+    h, w = maps.shape[1:]
+    S = st.session_state
+    unit = (state.ex_stage, state.ex_ch, state.ex_row, state.ex_col)
+    if unit[:2] == (stage, channel) and S.get(state.key("cell_shown")) != unit:  # a new unit (a click, a link): shown
+        S["fm_cell_row"], S["fm_cell_col"] = int(state.ex_row), int(state.ex_col)
+    S[state.key("cell_shown")] = unit
+    for name, n in (("fm_cell_row", h), ("fm_cell_col", w)):
+        S[name] = int(min(max(S.get(name, n // 2), 0), n - 1))
+    with container:
+        a, b, c = st.columns([1, 1, 1.3], vertical_alignment="bottom")
+        a.number_input(t("exui.cell_row"), 0, h - 1, key="fm_cell_row", help=t("exui.cell_help", last=h - 1))
+        b.number_input(t("exui.cell_col"), 0, w - 1, key="fm_cell_col", help=t("exui.cell_help", last=w - 1))
+        c.button(t("exui.explain_cell"), key="fm_cell_go", icon=":material/calculate:", shortcut="E",
+                 help=t("exui.explain_cell_help"), width="stretch",
+                 on_click=lambda: _set_unit(state, stage, channel, S["fm_cell_row"], S["fm_cell_col"]))
+        st.caption(t("exui.click_hint"))
 
 
 def _features(result) -> "OrderedDict[str, torch.Tensor]":
@@ -72,8 +94,9 @@ def _unit_text(t, e, spatial: bool | None = None) -> str:
     return t("exui.unit", stage=e.stage, channel=e.channel, row=e.row, col=e.col)
 
 
-def panel(t, state, model, image: np.ndarray, result) -> None:
-    """The explained unit (if any): its computation from the previous stage, its receptive field, step back."""
+def panel(t, state, model, image: np.ndarray, result, head=None) -> None:
+    """The explained unit (if any): its computation from the previous stage, its receptive field, step back.
+    `head`: where its title, formula and figure go (the presenter view: beside the map), the rest below."""
     if not state.ex_stage or state.ex_ch < 0:
         return
     try:
@@ -84,21 +107,27 @@ def panel(t, state, model, image: np.ndarray, result) -> None:
         state.ex_stage, state.ex_ch, state.ex_row, state.ex_col = NONE
         return
     lang = t.lang
-    st.subheader(t("exui.title", unit=plain(_unit_text(t, e))))
-    source = t("exui.input") if e.previous == INPUT else e.previous
-    st.markdown(t("exui.what", kind=kind_label(lang, e.kind), previous=plain(source),
-                  shape=" × ".join(map(str, e.previous_shape))))
-    st.code(formula_text(e, lang), language=None)
-    fig = unit_figure(e, lang)
+    with head or st.container():
+        st.header(t("exui.title", unit=plain(_unit_text(t, e))))
+        source = t("exui.input") if e.previous == INPUT else e.previous
+        st.markdown(t("exui.what", kind=kind_label(lang, e.kind), previous=plain(source),
+                      shape=" × ".join(map(str, e.previous_shape))))
+        st.code(formula_text(e, lang), language=None, wrap_lines=True)
+    few = {"max_channels": 4} if head is not None and e.kind == "conv" else {}  # a projector: 4 channels
+    fig = unit_figure(e, lang, **few)
     if fig is not None:
-        st.plotly_chart(fig, key="fm_ex_unit")
+        if head is not None:  # the presenter view: the formula above says what the long title says
+            fig.update_layout(title_text="", margin_t=40)
+        chart(fig, key="fm_ex_unit", share=0.75)
     if e.kind == "conv" and len(e.terms.partials) > 8:
         with st.expander(t("exui.partials", n=len(e.terms.partials))):
-            st.dataframe({t("exui.col_channel"): e.terms.in_channels.tolist(),
-                          t("exui.col_partial"): np.round(e.terms.partials, 5).tolist()}, hide_index=True)
+            st.dataframe({t("exui.col_channel"): e.terms.in_channels.tolist(),  # numbers in the reader's language
+                          t("exui.col_partial"): [format_number(lang, float(v), ".5f") for v in e.terms.partials]},
+                         hide_index=True, column_config={t("exui.col_partial"): st.column_config.TextColumn(
+                             alignment="right")})
     left, right = st.columns([2, 3])
     rf_title = t("exui.rf_unit", stage=e.stage, channel=e.channel)
-    left.plotly_chart(receptive_field_figure(image, e.receptive_field, lang, unit=rf_title), key="fm_ex_rf")
+    chart(receptive_field_figure(image, e.receptive_field, lang, unit=rf_title), key="fm_ex_rf", container=left)
     with right:
         _actions(t, state, e, result)
 
@@ -140,7 +169,7 @@ def _maxima(network: str, stage: str, source: str, n: int, _model, _images):
 
 def excite(t, state, model, network: str, meta: dict, classes, stage: str, channel: int) -> None:
     """The 9 test images on which the channel responds most (behind a toggle: one pass over the test set)."""
-    st.subheader(t("exui.excite_title", stage=plain(stage), channel=channel))
+    st.header(t("exui.excite_title", stage=plain(stage), channel=channel))
     st.toggle(t("exui.top9"), key=state.key("top9"), help=t("exui.top9_help"))
     if not state.top9:
         return
@@ -152,13 +181,13 @@ def excite(t, state, model, network: str, meta: dict, classes, stage: str, chann
     except CnnvizError as exc:
         show_error(exc)
         return
-    st.plotly_chart(top_activations_figure(data.images, tops, t.lang, stage, channel, data.labels, classes),
-                    key="fm_top9_fig")
+    chart(top_activations_figure(data.images, tops, t.lang, stage, channel, data.labels, classes),
+          key="fm_top9_fig")
 
 
 def gradcam_section(t, state, model, image: np.ndarray, classes, pred: int) -> None:
     """Grad-CAM of the predicted class or a chosen one, over the input."""
-    st.subheader(t("exui.gradcam_title"))
+    st.header(t("exui.gradcam_title"))
     st.toggle(t("exui.gradcam"), key=state.key("gradcam"), help=t("exui.gradcam_help"))
     if not state.gradcam:
         return
@@ -175,5 +204,5 @@ def gradcam_section(t, state, model, image: np.ndarray, classes, pred: int) -> N
         show_error(exc)
         return
     st.session_state["fm_cam_memo"] = (key, cam)
-    st.plotly_chart(gradcam_figure(image, cam, t.lang, classes), key="fm_gradcam_fig")
+    chart(gradcam_figure(image, cam, t.lang, classes), key="fm_gradcam_fig")
     st.caption(t("exui.gradcam_caption", stage=plain(cam.stage)))

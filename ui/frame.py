@@ -15,21 +15,9 @@ from urllib.parse import urlencode, urlsplit
 import streamlit as st
 
 from cnnviz.i18n import LANGUAGES, normalize, translator
-from ui import classroom_view
+from ui import browser, classroom_view, presenter
 from ui.screens import BY_ID, GLOBAL_PARAMS, LANG_KEY, PRESENT_KEY, ROOT, SCREENS, SECTIONS, Screen
 from ui.widgets import lang
-
-PRESENTER_CSS = """
-<style>
-[data-testid="stMain"] { font-size: 22px; }
-[data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label,
-[data-testid="stMain"] [data-testid="stMarkdownContainer"] { font-size: 22px !important; }
-[data-testid="stMain"] h1 { font-size: 2.4rem !important; padding-top: 0 !important; }
-[data-testid="stMain"] code { font-size: 20px !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 3rem !important; max-width: 100% !important; }
-[data-testid="stMain"] button { font-size: 22px !important; min-height: 3rem; }
-</style>
-"""
 
 
 def _language() -> str:
@@ -174,8 +162,7 @@ def app_frame():
     t = translator(lang)
     st.set_page_config(page_title=t("app.title"), page_icon=":material/visibility:", layout="wide",
                        initial_sidebar_state="collapsed" if present else "auto")
-    if present:
-        st.markdown(PRESENTER_CSS, unsafe_allow_html=True)  # our own constant style sheet, nothing from a user
+    presenter.style_sheet(present, t)  # our own constant style sheets (ui/presenter.py), nothing from a user
     for warning in _startup():  # bad CNNVIZ_* values: the operator's concern, said once per page in the sidebar
         text = warning.message(lang) if hasattr(warning, "message") else str(warning)
         st.sidebar.warning(text, icon=":material/warning:")
@@ -190,6 +177,7 @@ def app_frame():
     sync_url(screen)
     S["_screen"] = screen.id
     _sidebar(t, screen)
+    browser.report(present)  # the window's size for the figures (ui/browser.py); a tap on a chart acts where it lands
     return page
 
 

@@ -120,7 +120,8 @@ def _test_image(t, state, data):
     def random_image():
         state.idx = int(np.random.default_rng().integers(len(pool)))
 
-    c.button(":material/casino:", key=state.key("random"), help=t("picker.random_help"), on_click=random_image)
+    c.button(t("picker.random"), icon=":material/casino:", key=state.key("random"), help=t("picker.random_help"),
+             on_click=random_image, width="stretch")  # a name a screen reader can say (not "casino")
     b.number_input(t("picker.index", last=len(pool) - 1), 0, len(pool) - 1, key=state.key("idx"))
     i = int(pool[state.idx])
     sample = data.source.startswith("shipped sample")  # cnnviz.data.load_samples: the offline stand-in

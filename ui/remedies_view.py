@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -17,6 +19,7 @@ from cnnviz.shift import (
     shift_image,
     stored_table,
 )
+from ui.charts import chart
 from ui.shared_cache import image_maps, shift_probabilities
 from ui.widgets import class_names, network
 
@@ -32,9 +35,22 @@ def _table(mtimes: tuple) -> list:
     return stored_table()
 
 
+def gap_table(t, lang: str, gaps: dict) -> pd.DataFrame:
+    """stage -> its equivariance gap near the border and away from it (cnnviz.shift.layer_gaps gives the gap
+    over the whole map and away from the border; the border's share is the rest: the two parts cover disjoint
+    cells, so whole² = near² + away²). A convolution's gap is all near the border — the zero fill."""
+    rows = []
+    for stage, (_, whole, away) in gaps.items():
+        near = math.sqrt(max(whole ** 2 - away ** 2, 0.0))
+        rows.append({t("remedies.col_layer"): stage, t("remedies.col_near"): format_number(lang, near, ".1%"),
+                     t("remedies.col_away"): format_number(lang, away, ".1%")})
+    return pd.DataFrame(rows)
+
+
 def show_remedies(t, image: np.ndarray, dx: int, dy: int, circular: bool, k: int) -> None:
-    """The comparison: predictions, the deepest maps' shift error, the gap of every layer, the curves along
-    x and y, then consistency and accuracy on the test set."""
+    """The comparison: each network's outcome (✓ same class, ✗ changed), the deepest maps' shift error, the
+    gap of every layer near the border and away from it, the curves along x and y, then consistency and
+    accuracy on the test set."""
     lang = t.lang
     nets = _networks()
     if len(nets) < 2:
@@ -42,29 +58,29 @@ def show_remedies(t, image: np.ndarray, dx: int, dy: int, circular: bool, k: int
         return
     shifted = shift_image(image, dx, dy, circular)
     cols = st.columns(len(nets))
-    gaps, curves = {}, {}
+    curves = {}
     for col, (name, (model, meta)) in zip(cols, nets.items()):
         classes = class_names(meta["classes"])
         before, after = image_maps(model, meta, image), image_maps(model, meta, shifted)
         with col:
             st.markdown(f"**{network_label(name, lang)}**")
+            kept = before.pred == after.pred  # said in words and a sign, not by a colour alone
+            st.markdown(t("remedies.kept" if kept else "remedies.changed"))
             st.caption(t("remedies.ui_prediction", before=classes[before.pred], after=classes[after.pred],
                          p=float(after.probs[before.pred])))
             last = before.spatial_stages()[-1]  # the deepest maps: where the classifier looks
-            gaps[name] = layer_gaps(model, image, dx, dy, circular)
-            scale, whole, inner = gaps[name][last]
+            gaps = layer_gaps(model, image, dx, dy, circular)
+            scale = gaps[last][0]
             diff, _ = equivariance_gap(after.maps[last], before.maps[last], dx, dy, scale, circular)
-            st.plotly_chart(mosaic_figure(diff[:8], t("remedies.ui_diff", stage=last, gap=whole), symmetric=True,
-                                          cols=4, height=220, lang=lang), key=f"remedy_diff_{name}")
+            chart(mosaic_figure(diff[:8], t("remedies.ui_diff", stage=last), symmetric=True, cols=4, height=240,
+                                lang=lang), key=f"remedy_diff_{name}")
+            right = st.column_config.TextColumn(alignment="right")
+            st.dataframe(gap_table(t, lang, gaps), hide_index=True, key=f"remedy_gaps_{name}",
+                         column_config={t("remedies.col_near"): right, t("remedies.col_away"): right})
         probs = shift_probabilities(model, meta, image, k, circular)  # (2k+1 [dy], 2k+1 [dx], classes)
         curves[name] = (probs[k, :, before.pred], probs[:, k, before.pred])
-    st.plotly_chart(remedy_curves_figure(curves, k, lang=lang), key="remedy_curves")
-
-    rows = {name: {stage: format_number(lang, g[1], ".1%") for stage, g in by_stage.items()}
-            for name, by_stage in gaps.items()}
-    table = pd.DataFrame(rows).rename(columns=lambda n: network_label(n, lang))
-    st.markdown(t("remedies.ui_gaps"))
-    st.dataframe(table.fillna("—"), key="remedy_gaps")
+    st.caption(t("remedies.ui_gaps"))
+    chart(remedy_curves_figure(curves, k, lang=lang), key="remedy_curves")
 
     st.markdown(t("remedies.ui_test_set"))
     measured = _table(tuple(sorted(p.stat().st_mtime for p in remedy_paths().values())))
@@ -72,6 +88,5 @@ def show_remedies(t, image: np.ndarray, dx: int, dy: int, circular: bool, k: int
         st.info(t("remedies.ui_not_measured"))
         return
     a, b = st.columns([3, 2])
-    a.plotly_chart(consistency_figure(measured, lang=lang), key="remedy_consistency")
-    b.plotly_chart(tradeoff_figure(measured, 3, lang=lang), key="remedy_tradeoff")
-
+    chart(consistency_figure(measured, lang=lang), key="remedy_consistency", container=a)
+    chart(tradeoff_figure(measured, 3, lang=lang), key="remedy_tradeoff", container=b)

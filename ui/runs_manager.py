@@ -8,8 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.charts import chart
 from ui.screens import BY_ID
-from ui.widgets import plain, show_error, skipped_notice
+from ui.widgets import arch_name, dataset_name, numbers_as_text, plain, show_error, skipped_notice
 
 SCREEN = BY_ID["training"]
 SESSION_RUNS = SCREEN.key("session_runs")  # names of the runs this session trained
@@ -75,7 +76,8 @@ def _settings_row(label: str, r) -> dict:
     from cnnviz.training import CUSTOM_ARCH, CUSTOM_MODEL
 
     s = r.settings
-    return dict(run=label, dataset=r.dataset, arch=CUSTOM_MODEL if r.arch == CUSTOM_ARCH else r.arch, layers=s.get("layers"),
+    arch = CUSTOM_MODEL if r.arch == CUSTOM_ARCH else r.arch
+    return dict(run=label, dataset=dataset_name(r.dataset), arch=arch_name(arch), layers=s.get("layers"),
                 fc=s.get("fc"), lr=s.get("lr"), momentum=s.get("momentum"), batch=s.get("batch"),
                 val=s.get("val"), epochs=r.epochs, accuracy=None if r.test_accuracy != r.test_accuracy else r.test_accuracy,
                 seconds=r.train_seconds)
@@ -90,7 +92,7 @@ def compare_runs(t, job) -> None:
     S = st.session_state
     skipped = []
     runs = saved_runs(skipped)
-    st.subheader(t("train.compare"))
+    st.header(t("train.compare"))
     skipped_notice(t, skipped)
     if not runs:
         st.caption(t("train.compare_none"))
@@ -105,18 +107,17 @@ def compare_runs(t, job) -> None:
     chosen = st.multiselect(t("train.compare_pick"), list(by_name), key=COMPARE, help=t("train.compare_help"))
     if chosen:
         picked = [by_name[n] for n in chosen]
-        st.plotly_chart(compare_figure([(r.name, r.history) for r in picked], lang=t.lang), key="train_compare_chart")
-        table = pd.DataFrame([_settings_row(r.name, r) for r in picked])
-        st.dataframe(table, hide_index=True, key="train_compare_table", column_config={
+        chart(compare_figure([(r.name, r.history) for r in picked], lang=t.lang), key="train_compare_chart")
+        rows, right = numbers_as_text(t, [_settings_row(r.name, r) for r in picked], {
+            "fc": "", "lr": "g", "momentum": "g", "batch": "", "val": ".0%", "epochs": ".2f", "accuracy": ".2%",
+            "seconds": ".0f"})  # in the reader's language, not the browser's
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key="train_compare_table", column_config={
             "run": t("train.col_run"), "dataset": t("train.col_dataset"), "arch": t("train.col_arch"),
-            "layers": t("train.col_layers"), "fc": t("train.col_fc"),
-            "lr": st.column_config.NumberColumn(t("train.col_lr"), format="%g"),
-            "momentum": st.column_config.NumberColumn(t("train.col_momentum"), format="%g"),
-            "batch": t("train.col_batch"),
-            "val": st.column_config.NumberColumn(t("train.col_val"), format="percent"),
-            "epochs": st.column_config.NumberColumn(t("train.col_epochs"), format="%.2f"),
-            "accuracy": st.column_config.NumberColumn(t("train.col_accuracy"), format="percent"),
-            "seconds": st.column_config.NumberColumn(t("train.col_seconds"), format="%.0f")})
+            "layers": t("train.col_layers"),
+            **{k: {**right[k], "label": t(msg)} for k, msg in (
+                ("fc", "train.col_fc"), ("lr", "train.col_lr"), ("momentum", "train.col_momentum"),
+                ("batch", "train.col_batch"), ("val", "train.col_val"), ("epochs", "train.col_epochs"),
+                ("accuracy", "train.col_accuracy"), ("seconds", "train.col_seconds"))}})
     manage_runs(t, by_name, job)
 
 

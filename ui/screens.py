@@ -40,7 +40,7 @@ GLOBAL_PARAMS = (LANG_KEY, PRESENT_KEY)
 # The frame's session-state entries (ui/frame.py): the two above; the language and presenter values last read
 # from the URL and kept across st.switch_page; the URL this session last wrote; notices to show; the screen shown.
 FRAME_KEYS = (*GLOBAL_PARAMS, "_lang_url", "_lang_kept", "_present_url", "_present_kept", "_url_last", "_notices",
-              "_screen")
+              "_screen", "_viewport")  # _viewport: the browser's size (ui/browser.py)
 # Entries of ui/ pieces that are not under one screen's prefix: the "Check yourself" box that several screens show
 # (ui/exercise_view.py: its seed, its verdicts); a class session (ui/classroom_view.py: the instructor's class, this
 # student's id, the last question seen, failed instructor keys, the errors to show).
@@ -244,7 +244,7 @@ SCREENS: tuple[Screen, ...] = (
         Field("animate", False, "bool"),
         Field("source", "test", "choice", choices=("test", "upload")),
         Field("idx", 0, lo=0, hi=69_999),
-    )),
+    ), keys=("preset_shown",)),  # the preset whose kernel the kernel field holds (a link's preset loads its kernel)
     Screen("multichannel", "screen.multichannel", "pages/multichannel.py", ":material/layers:", "section.operations", "mc_", (
         Field("source", "card", "choice", choices=MC_SOURCES),
         Field("size", 8, lo=4, hi=12),
@@ -287,7 +287,8 @@ SCREENS: tuple[Screen, ...] = (
         Field("top9", False, "bool"),  # the 9 test images that excite the big map's channel most
         Field("gradcam", False, "bool"),  # Grad-CAM over the input
         Field("cam_class", -1, lo=-1, hi=999),  # its class (-1: the predicted one; clipped to the classes)
-    ), keys=(*IMAGE_KEYS, "cam_memo")),  # cam_memo: the last Grad-CAM (ui/explain_panel.py)
+    ), keys=(*IMAGE_KEYS, "cam_memo", "cell_row", "cell_col", "cell_shown")),  # cam_memo: the last Grad-CAM;
+    # cell_row, cell_col: the keyboard's fields for a cell, cell_shown: the unit they last showed (ui/explain_panel.py)
     Screen("translation", "screen.translation", "pages/translation.py", ":material/open_with:", "section.network", "shift_", (
         Field("network", NETWORK_DEFAULT, "text", max_len=200, check=_network_check),
         *IMAGE_FIELDS,

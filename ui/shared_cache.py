@@ -48,19 +48,24 @@ def _shift_probabilities(model: str, image: str, k: int, circular: bool, _model,
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _stage_mosaics(model: str, image: str, stages: tuple, signed: bool, lang: str, _maps, _titles):
-    return shared.stage_mosaics(_maps, list(stages), bool(signed), lang, titles=_titles)
+def _stage_mosaics(model: str, image: str, stages: tuple, signed: bool, lang: str, cols: int, _maps, _titles):
+    return shared.stage_mosaics(_maps, list(stages), bool(signed), lang, cols=int(cols), titles=_titles)
 
 
 def figure(build, *args, **kwargs):
     """build(*args, **kwargs) — a figure builder of cnnviz and plain arguments (arrays, numbers, text) — built
     once per server and handed to every session frozen (cnnviz.shared.FrozenFigure: only st.plotly_chart it).
 
+    What a session gets is that figure styled for its reader (cnnviz.figstyle via ui.charts.styled: separators,
+    the presenter view's sizes) — a new dict around the shared data, so the cached figure is never changed.
+
     The builders are pure: the same arguments give the same figure, so a class on one view, or a student back
     on a view seen before, costs no figure building, and st.plotly_chart no deep copy of it. The server keeps
     32 MB of them (cnnviz.shared.FIGURES), the least recently used dropped first.
     """
-    return shared.FIGURES.get(shared.call_key(build, args, kwargs), build, args, kwargs)
+    from ui.charts import styled  # the reader's numbers and sizes (cnnviz.figstyle): every session its own shell
+
+    return styled(shared.FIGURES.get(shared.call_key(build, args, kwargs), build, args, kwargs))
 
 
 def image_maps(model, meta: dict, image: np.ndarray):
@@ -74,9 +79,9 @@ def shift_probabilities(model, meta: dict, image: np.ndarray, k: int, circular: 
 
 
 def stage_mosaics(model, meta: dict, image: np.ndarray, stages: list[str], signed: bool, lang: str,
-                  titles: dict) -> dict:
-    """stage -> the mosaic figure of Feature maps (only read: never update it). `titles` is translated text
-    determined by the stages' shapes and `lang`, so it is not part of the key."""
+                  titles: dict, cols: int = 16) -> dict:
+    """stage -> the mosaic figure of Feature maps, `cols` maps a row (only read: never update it). `titles` is
+    translated text determined by the stages' shapes and `lang`, so it is not part of the key."""
     result = image_maps(model, meta, image)
-    return _stage_mosaics(model_key(model, meta), image_key(image), tuple(stages), bool(signed), lang,
+    return _stage_mosaics(model_key(model, meta), image_key(image), tuple(stages), bool(signed), lang, int(cols),
                           result.maps, titles)

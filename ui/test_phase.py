@@ -8,8 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.charts import chart
 from ui.runs_manager import export_button, remember_run
-from ui.widgets import class_name, class_names, plain, show_error
+from ui.widgets import class_name, class_names, numbers_as_text, plain, show_error
 
 
 def show_results(t, job, test) -> None:
@@ -17,7 +18,7 @@ def show_results(t, job, test) -> None:
     snap = job.snapshot()
     if snap.step == 0:
         return
-    st.subheader(t("train.test_phase"))
+    st.header(t("train.test_phase"))
     if snap.save_error is not None:
         show_error(snap.save_error)
     if snap.saved_path:  # this session's runs: compared by default
@@ -47,8 +48,8 @@ def show_test_phase(t, report, test, path) -> None:
     with left:
         st.markdown(t("train.report"))
         report_table(t, report, test.classes)
-    right.plotly_chart(confusion_figure(report.confusion, class_names(test.classes), lang=t.lang),
-                       key="train_confusion")
+    chart(confusion_figure(report.confusion, class_names(test.classes), lang=t.lang),
+                       key="train_confusion", container=right)
     if path is not None:
         st.caption(t("train.saved", name=plain(path.name)))
         export_button(t, path, key="train_export_current")
@@ -59,7 +60,7 @@ def show_test_phase(t, report, test, path) -> None:
     cols = st.columns(6)
     for k, i in enumerate(wrong):
         with cols[k % 6]:
-            st.plotly_chart(input_figure(test.images[i], height=150), key=f"train_wrong_{i}")
+            chart(input_figure(test.images[i], height=150), key=f"train_wrong_{i}")
             st.caption(t("train.mistake", index=str(int(i)), true=class_name(test.classes[report.y_true[i]]),
                          pred=class_name(test.classes[report.y_pred[i]])))
             if path is not None and st.button(t("train.inspect"), icon=":material/map:", key=f"train_open_{i}",
@@ -81,10 +82,9 @@ def report_table(t, report, classes) -> None:
     for key, label in (("macro avg", "train.report_macro"), ("weighted avg", "train.report_weighted")):
         rows.append(dict(cls=t(label), precision=d[key]["precision"], recall=d[key]["recall"],
                          f1=d[key]["f1-score"], support=int(d[key]["support"])))
-    pct = dict(format="percent")
+    rows, right = numbers_as_text(t, rows, {"precision": ".1%", "recall": ".1%", "f1": ".1%", "support": ""})
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="train_report_table", column_config={
         "cls": t("train.report_class"),
-        "precision": st.column_config.NumberColumn(t("train.report_precision"), **pct),
-        "recall": st.column_config.NumberColumn(t("train.report_recall"), **pct),
-        "f1": st.column_config.NumberColumn(t("train.report_f1"), **pct),
-        "support": st.column_config.NumberColumn(t("train.report_support"), format="localized")})
+        **{k: {**right[k], "label": t(msg)} for k, msg in (("precision", "train.report_precision"),
+                                                         ("recall", "train.report_recall"), ("f1", "train.report_f1"),
+                                                         ("support", "train.report_support"))}})

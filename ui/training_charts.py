@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.charts import chart
+
 STATUS = {"idle": "train.status_idle", "running": "train.status_running", "stopped": "train.status_stopped",
           "finished": "train.status_finished", "diverged": "train.status_diverged",
           "failed": "train.status_failed", "closed": "train.status_closed"}
@@ -19,7 +21,7 @@ def draw_job(t, job) -> None:
     lang = t.lang
     snap, cfg = job.snapshot(), job.config
     marks = [e * snap.batches_per_epoch for e in range(1, snap.epoch + 1)]
-    st.plotly_chart(loss_figure(snap.losses, moving_average(snap.losses), marks, lang=lang), key="train_loss_chart")
+    chart(loss_figure(snap.losses, moving_average(snap.losses), marks, lang=lang), key="train_loss_chart")
     st.progress(snap.progress, text=t("train.progress", epoch=min(snap.epoch + 1, cfg.epochs), epochs=cfg.epochs,
                                       batch=snap.batch, per_epoch=snap.batches_per_epoch, step=snap.step,
                                       total=snap.total_steps))
@@ -53,11 +55,11 @@ def draw_live(t, job, test) -> None:
     step, weights, bias = live
     maps = conv1_maps(weights, bias, test.images[0], job.live_padding)
     left, right = st.columns(2)
-    left.plotly_chart(mosaic_figure(weights.mean(axis=1), t("train.live_filters", step=step), max_maps=32,
+    chart(mosaic_figure(weights.mean(axis=1), t("train.live_filters", step=step), max_maps=32,
                                     colorscale="RdBu_r", symmetric=True, height=260, lang=t.lang),
-                      key="train_live_filters")
-    right.plotly_chart(mosaic_figure(maps, t("train.live_maps", step=step), max_maps=32, colorscale="RdBu_r",
-                                     symmetric=True, height=260, lang=t.lang), key="train_live_maps")
+                      key="train_live_filters", container=left)
+    chart(mosaic_figure(maps, t("train.live_maps", step=step), max_maps=32, colorscale="RdBu_r",
+                                     symmetric=True, height=260, lang=t.lang), key="train_live_maps", container=right)
 
 
 def draw_epochs(t, snap) -> None:
@@ -65,4 +67,4 @@ def draw_epochs(t, snap) -> None:
     from cnnviz.figures_runs import epoch_figure
 
     if snap.history:
-        st.plotly_chart(epoch_figure(snap.history, lang=t.lang), key="train_epoch_chart")
+        chart(epoch_figure(snap.history, lang=t.lang), key="train_epoch_chart")

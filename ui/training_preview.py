@@ -15,10 +15,13 @@ def device_line(t) -> str:
     from cnnviz.training import device_label, resolve_device
 
     device, warnings = resolve_device()
+    label = device_label(device)  # "cpu" or "cuda (NVIDIA H200)": said in words, not as an id
+    words = t("train.device_cpu") if label == "cpu" else \
+        t("train.device_gpu", name=plain(label.partition("(")[2].rstrip(")") or label))
     for w in warnings:  # "cuda" on a machine without a GPU: said here too (the sidebar says it for the server)
-        st.warning(t("train.device_fallback", value=plain(str(w.params.get("value", ""))), device=device),
+        st.warning(t("train.device_fallback", value=plain(str(w.params.get("value", ""))), device=words),
                    icon=":material/memory:")
-    st.caption(t("train.device", device=device_label(device)))
+    st.caption(t("train.device", device=words))
     return device
 
 

@@ -47,6 +47,30 @@ def intro(text: str) -> None:
         st.markdown(text)
 
 
+def numbers_as_text(t, rows: list[dict], specs: dict[str, str]) -> tuple[list[dict], dict]:
+    """Table rows with the columns of `specs` (column -> format spec: "", ".1%", "g"...) written in the reader's
+    language ("93,2 %", "10 000"), and their column_config (right-aligned text). Streamlit's own number formats
+    follow the browser's locale ("localized") or none ("percent": "93.20%"), never the app's."""
+    from cnnviz.i18n import format_number
+
+    def text(value, spec):
+        if value is None or isinstance(value, float) and value != value:
+            return "—"
+        return format_number(t.lang, value, spec)
+
+    out = [{k: text(v, specs[k]) if k in specs else v for k, v in row.items()} for row in rows]
+    return out, {k: st.column_config.TextColumn(alignment="right") for k in specs}
+
+
+def decimal_point_note(t) -> None:
+    """Said once under a row of number fields, in a language with a decimal comma: Streamlit's number fields
+    write and read "0.001" (their format is printf's; no setting of Streamlit 1.67 takes a locale)."""
+    from babel.numbers import get_decimal_symbol
+
+    if get_decimal_symbol(lang()) != ".":
+        st.caption(t("common.decimal_point"))
+
+
 def secondary(t):
     """A container for secondary controls: inline normally, an expander in the presenter view.
 
@@ -64,6 +88,22 @@ def class_name(name: str) -> str:
 
 def class_names(names) -> list[str]:
     return [class_name(n) for n in names]
+
+
+DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}  # ids -> the names people know
+ARCH_IDS = {"compact": "train.model_compact", "compact_blur": "train.model_compact_blur",
+            "seednet": "train.model_seednet", "mlp": "train.model_mlp", "convnet": "train.model_custom"}
+
+
+def dataset_name(dataset: str) -> str:
+    """"fashion-mnist" -> "Fashion-MNIST" (never a raw id on screen; an unknown one as plain text)."""
+    return DATASET_NAMES.get(dataset) or plain(dataset)
+
+
+def arch_name(arch: str) -> str:
+    """"compact" -> "Compact CNN (3 blocks, batch norm)" in the reader's language (unknown: plain text)."""
+    msg_id = ARCH_IDS.get(arch)
+    return tr(lang(), msg_id) if msg_id else plain(arch)
 
 
 def show_error(exc: Exception) -> None:

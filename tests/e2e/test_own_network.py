@@ -27,7 +27,7 @@ def test_design_train_compare(server, page):
     assert (q["model"], q["layers"], q["fc"]) == ("custom", "8-3-1-1;16-3-1-1", "32")
     main = page.get_by_test_id("stMain")
     page.get_by_text("This network has 26,746 parameters").wait_for()  # and its time per epoch, measured
-    assert "Device: cpu" in main.inner_text()
+    assert "Computed on the processor (CPU)" in main.inner_text()
 
     # the link reproduces it; a small training of one epoch
     page.goto(page.url + "&subset=1000&epochs=1&batch=100")

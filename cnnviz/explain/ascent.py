@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +53,23 @@ MAX_STEPS = 4096
 MAX_BATCH = 16  # channels optimised together (one batch) by channel_images and a MosaicJob's chunks
 
 
+@contextmanager
+def one_thread():
+    """Run the block with one intra-op thread in this thread, then restore the setting.
+
+    Why: hundreds of small forward and backward passes gain nothing from a second thread, and on a busy server
+    OpenMP's threads spin against each other's: measured at a load average of 6 on 2 cores (bench/learned.py),
+    one channel's 256 steps took 0.43 s with one thread and 20 s with two. With PyTorch's OpenMP backend the
+    setting is per thread, so the other sessions' threads keep theirs.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass(frozen=True)
 class Regularisers:
     """The switches of the ascent (all on by default)."""
@@ -61,6 +78,10 @@ class Regularisers:
     l2: bool = True
     tv: bool = True
     blur: bool = True
+
+
+REGULARISERS = ("jitter", "l2", "tv", "blur")  # Regularisers' fields, in order: the screen's switches
+STEP_CHOICES = (64, 128, 256, 512)  # the step counts a screen offers
 
 
 @dataclass
@@ -175,7 +196,7 @@ def channel_images(model: nn.Module, stage: str, channels, steps: int = 256, see
     rng = np.random.default_rng(int(seed))
     reach = max(1, min(h, w) // 14)  # jitter: ±2 pixels on a 28×28 image
     blur = _gauss_kernel(c).to(device)
-    with torch.inference_mode(False), torch.enable_grad():
+    with one_thread(), torch.inference_mode(False), torch.enable_grad():
         x0 = torch.randn((1, c, h, w), generator=generator) * INIT_STD
         x = x0.repeat(k, 1, 1, 1).to(device).requires_grad_(True)  # (K, C, H, W) in [-1, 1]
         out, _ = _features_until(net, x, stage)
@@ -198,7 +219,7 @@ def channel_images(model: nn.Module, stage: str, channels, steps: int = 256, see
                     x.copy_(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), blur, groups=c))
                 x.clamp_(-1.0, 1.0)  # the input's range
     images = np.stack([to_uint8(im) for im in x.detach().cpu().numpy()])
-    with torch.inference_mode():
+    with one_thread(), torch.inference_mode():
         out, _ = _features_until(net, to_tensor(images).to(device), stage)  # what the uint8 images really do
         values = channel_measure(out, index).cpu().numpy().astype(np.float64)
     return Ascent(stage, channels, images, values, time.perf_counter() - start)

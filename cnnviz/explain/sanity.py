@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnnviz.explain.ascent import one_thread
 from cnnviz.explain.gradcam import grad_cam, input_gradient
 from cnnviz.explain.stages import normalised_input
 
@@ -100,13 +101,14 @@ def cascading_randomisation(model: nn.Module, image: np.ndarray, target: int | N
     generator = torch.Generator().manual_seed(int(seed))
     cams, grads = [], []
     stage = None
-    for step in range(len(layers) + 1):
-        if step:
-            reinitialise(_module(net, layers[step - 1]), generator)
-        cam = grad_cam(net, image, target)
-        stage = stage or cam.stage
-        cams.append(cam.heatmap)
-        grads.append(input_gradient(net, image, target))
+    with one_thread():  # small passes: see cnnviz.explain.ascent.one_thread
+        for step in range(len(layers) + 1):
+            if step:
+                reinitialise(_module(net, layers[step - 1]), generator)
+            cam = grad_cam(net, image, target)
+            stage = stage or cam.stage
+            cams.append(cam.heatmap)
+            grads.append(input_gradient(net, image, target))
     cams, grads = np.stack(cams), np.stack(grads)
     rho_cam = np.array([rank_correlation(cams[0], m) for m in cams])
     rho_grad = np.array([rank_correlation(grads[0], m) for m in grads])

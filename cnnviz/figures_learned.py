@@ -185,3 +185,27 @@ def cascade_correlation_figure(rho_gradcam: np.ndarray, rho_gradient: np.ndarray
                       xaxis=dict(title=tr(lang, "learned.steps_axis"), type="category"),
                       legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return fig
+
+
+def timeline_accuracy_figure(runs: list[tuple[str, np.ndarray, np.ndarray]], marks: list[float], lang: str = "en",
+                             height: int = 260) -> go.Figure:
+    """The validation accuracy of each run at each moment of its timeline (runs: (label, epochs (M,),
+    accuracies (M,))), a dotted line at each run's current moment (marks: one epoch per run)."""
+    colors = (GRADCAM_COLOR, GRADIENT_COLOR)
+    traces, shapes = [], []
+    for i, (label, epochs, acc) in enumerate(runs):
+        y = [None if not np.isfinite(v) else round(float(v), 4) for v in acc]
+        color = colors[i % len(colors)]
+        traces.append(go.Scatter(x=np.asarray(epochs, dtype=float).round(4), y=y, name=label, mode="lines+markers",
+                                 line=dict(color=color, width=3), marker=dict(size=7),
+                                 hovertemplate=tr(lang, "learned.timeline_hover") + "<extra>%{fullData.name}</extra>"))
+    for i, epoch in enumerate(marks):
+        shapes.append(dict(type="line", x0=float(epoch), x1=float(epoch), y0=0, y1=1, xref="x", yref="paper",
+                           line=dict(color=colors[i % len(colors)], dash="dot", width=2)))
+    fig = go.Figure(traces)
+    fig.update_layout(title=dict(text=tr(lang, "learned.timeline_accuracy"), font=dict(size=13)), height=height,
+                      margin=dict(l=10, r=10, t=50, b=10), shapes=shapes, separators=_separators(lang),
+                      xaxis=dict(title=tr(lang, "learned.timeline_epoch_axis")),
+                      yaxis=dict(title=tr(lang, "learned.timeline_accuracy_axis"), tickformat=".0%", range=[0, 1.02]),
+                      legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return fig

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.frame import State
 from ui.screens import BY_ID
+from ui.timeline_view import scrub_runs
 from ui.widgets import plain, show_error, skipped_notice
 
 SCREEN = BY_ID["training"]
@@ -117,6 +119,7 @@ def compare_runs(t, job) -> None:
             "epochs": st.column_config.NumberColumn(t("train.col_epochs"), format="%.2f"),
             "accuracy": st.column_config.NumberColumn(t("train.col_accuracy"), format="percent"),
             "seconds": st.column_config.NumberColumn(t("train.col_seconds"), format="%.0f")})
+        scrub_runs(t, State(SCREEN), picked)
     manage_runs(t, by_name, job)
 
 

@@ -32,6 +32,8 @@ from cnnviz.layers import COMPACT_LAYERS, SEED_LAYERS, parse_layers
 from cnnviz.loop import LOSSES
 from cnnviz.models import ARCHITECTURES
 from cnnviz.ops import KERNEL_PRESETS
+from cnnviz.runs import plain_name
+from cnnviz.timeline import MAX_MOMENTS
 from cnnviz.training import CUSTOM_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -336,6 +338,10 @@ SCREENS: tuple[Screen, ...] = (
         Field("dropout", 0.25, "float", lo=0.0, hi=0.9),  # before fc2
         Field("val", 10, lo=0, hi=50),  # % of the training images kept out for validation
         Field("live", True, "bool"),  # conv1's filters and maps refreshed while training
+        # The timeline (ui/timeline_view.py): the moment shown (-1: the last), a saved run beside this training
+        Field("moment", -1, lo=-1, hi=MAX_MOMENTS - 1),
+        Field("scrub_with", "", "text", max_len=130, check=lambda text: text and plain_name(text)),
+        Field("cmp_moment", -1, lo=-1, hi=MAX_MOMENTS - 1),  # the same in the run comparison
     ), keys=("job", "session_runs", "compare_renamed")),  # the TrainingJob; this session's runs; a renamed run
     Screen("architecture", "screen.architecture", "pages/architecture.py", ":material/account_tree:", "section.network", "arch_", (
         Field("preset", "slide", "choice", choices=tuple(ARCH_SHAPES)),  # input shape

@@ -120,3 +120,43 @@ def test_presenter_and_phone(browser, server):
         no_exception(page)
         section_shot(page, "Grad-CAM", f"scramble_{name}")
         context.close()
+
+
+def train_in_browser(page, server, lang: str, lr: str) -> None:
+    """A small training started on the Training screen, waited for until its timeline shows."""
+    page.goto(f"{server}/training?lang={lang}&subset=1500&epochs=1&val=20&lr={lr}")
+    wait_ready(page)
+    page.locator(".st-key-train_start button").click()
+    page.locator(".st-key-train_moment").wait_for(timeout=300_000)  # the job ended, saved, and its timeline shows
+    wait_ready(page, 120_000)
+    no_exception(page)
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_scrub_through_a_training_beside_another(browser, server, lang):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    train_in_browser(page, server, lang, "0.001")  # the slide's learning rate
+    page.locator(".st-key-train_reset button").click()
+    wait_ready(page)
+    train_in_browser(page, server, lang, "0.1")
+    title = {"en": "Scrub through the training", "fr": "Revoir l'entraînement pas à pas"}[lang]
+    section_shot(page, title, f"timeline_{lang}")
+    box = page.locator(".st-key-train_scrub_with")
+    box.click()
+    options = page.get_by_role("option")
+    options.nth(1).click()  # the other run (the first option is "no other run")
+    wait_ready(page, 120_000)
+    page.locator(".st-key-train_timeline_1_confusion .js-plotly-plot").wait_for()
+    slider = page.locator(".st-key-train_moment input[type=range]")
+    slider.focus()
+    page.keyboard.press("Home")  # the first moment: before any step
+    wait_ready(page, 120_000)
+    assert "moment=0" in page.url
+    no_exception(page)
+    section_shot(page, title, f"timeline_start_two_runs_{lang}")
+    page.keyboard.press("End")
+    wait_ready(page, 120_000)
+    section_shot(page, "", f"timeline_end_two_runs_{lang}", key="train_timeline_accuracy")
+    context.close()

@@ -188,6 +188,7 @@ def _multiple_of_4(n: int) -> None:
         raise ValueError("not a multiple of 4")
 
 
+TRAINING_VIEW_FIELDS = ("moment", "scrub_with", "cmp_moment")  # Training settings of the view, not of a training
 WANTS_OF = ("channel", "class")  # the ascent's target: the big map's channel, or a class logit
 
 
@@ -338,7 +339,8 @@ SCREENS: tuple[Screen, ...] = (
         Field("dropout", 0.25, "float", lo=0.0, hi=0.9),  # before fc2
         Field("val", 10, lo=0, hi=50),  # % of the training images kept out for validation
         Field("live", True, "bool"),  # conv1's filters and maps refreshed while training
-        # The timeline (ui/timeline_view.py): the moment shown (-1: the last), a saved run beside this training
+        # The timeline (ui/timeline_view.py; TRAINING_VIEW_FIELDS, not TrainConfig's): the moment shown (-1: the
+        # last), a saved run beside this training
         Field("moment", -1, lo=-1, hi=MAX_MOMENTS - 1),
         Field("scrub_with", "", "text", max_len=130, check=lambda text: text and plain_name(text)),
         Field("cmp_moment", -1, lo=-1, hi=MAX_MOMENTS - 1),  # the same in the run comparison

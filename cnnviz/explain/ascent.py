@@ -18,7 +18,14 @@ regularisers, each a switch, pull against it:
 
 Pixel values are kept in the input's range [-1, 1] after every step. Turned all off, the image is a noise
 that excites the channel even more than the regularised one (tests/test_learned.py measures it) but shows
-little a student can read.
+little a student can read. A channel behind a ReLU that is off everywhere on the gray start would get no
+gradient at all: the ReLU stages let the gradient that would turn them on through in that case only
+(_RedirectedReLU, as Lucid does). The ascent runs with one intra-op thread (one_thread: measured 40× faster on a
+busy 2-core server than two).
+
+On the shipped network's last conv stage (conv3), 256 steps beat the best of the 10,000 test images on 123 of
+the 128 channels (median ratio 2.7); one channel's first view takes 0.4 to 1.6 s on this 2-core machine, busy
+(bench/learned.py).
 
 Nothing here changes the model it is given: no hooks, no training mode, no parameter's .grad (only the
 image's gradient is asked for, with torch.autograd.grad). A model in training mode, or one with in-place

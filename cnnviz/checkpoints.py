@@ -1,7 +1,10 @@
 """Checkpoints: a plain dict of a state_dict plus primitive metadata, written atomically, read safely.
 
 File layout (what `torch.save` writes):
-    {"format": "cnnviz-1", "arch": "compact", "state_dict": {...}, "meta": {...primitives...}}
+    {"format": "cnnviz-1", "arch": "compact", "state_dict": {...}, "meta": {...primitives...}
+     [, "timeline": {...tensors and primitives...}]}
+A user's run may hold its timeline (cnnviz.timeline: moments of its training to scrub through); older runs and
+the shipped networks have none, and nothing else depends on it.
 `meta` holds at least dataset, classes, input_shape (C, H, W), test_accuracy, normalization, epochs,
 seed, command (the exact training command), train_seconds.
 
@@ -67,7 +70,8 @@ MAX_CHECKPOINT_BYTES = 1 << 30  # 1 GiB: far above any network of the course (th
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format is a zip archive
 
 
-def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict, exclusive: bool = False) -> Path:
+def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict, exclusive: bool = False,
+                    timeline: dict | None = None) -> Path:
     """Write model + metadata to `path` atomically (temporary file in the same folder, then os.replace).
 
     `exclusive=True` never replaces an existing file: the temporary file is hard-linked to `path`, which
@@ -86,6 +90,8 @@ def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict, e
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "meta": meta,
     }
+    if timeline is not None:  # cnnviz.timeline.Timeline.to_payload(): tensors and primitives
+        payload["timeline"] = timeline
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -105,12 +111,14 @@ def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict, e
     return path
 
 
-def save_run(model: StagedNet, arch: str, meta: dict, tag: str = "", folder: str | Path | None = None) -> Path:
-    """Save a user's training under a new name in `folder` (default runs_dir()); never replaces a file."""
+def save_run(model: StagedNet, arch: str, meta: dict, tag: str = "", folder: str | Path | None = None,
+             timeline: dict | None = None) -> Path:
+    """Save a user's training (and its timeline) under a new name in `folder` (default runs_dir()); never
+    replaces a file."""
     for _ in range(16):
         try:
             return save_checkpoint(new_run_path(meta["dataset"], arch, tag, folder), model, arch, meta,
-                                   exclusive=True)
+                                   exclusive=True, timeline=timeline)
         except FileExistsError:
             continue
     raise CheckpointError("err.ckpt_no_free_name", folder=str(folder or runs_dir()))

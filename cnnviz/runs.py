@@ -159,10 +159,19 @@ class RunSummary:
     history: list[dict] = field(default_factory=list)
     train_seconds: float = 0.0
     mtime: float = 0.0
+    moments: int = 0  # moments of its timeline (cnnviz.timeline; 0: saved without one)
 
 
 def read_meta(path: str | Path) -> tuple[str, dict]:
     """(arch, validated metadata) of a checkpoint without building its network (CheckpointError)."""
+    arch, meta, _ = _read(path)
+    return arch, meta
+
+
+def _read(path: str | Path) -> tuple[str, dict, int]:
+    """(arch, validated metadata, moments of its timeline) of a checkpoint (CheckpointError)."""
+    from cnnviz.timeline import from_payload
+
     path = Path(path)
     try:
         payload = torch.load(io.BytesIO(_read_bytes(path)), weights_only=True, map_location="cpu")
@@ -176,7 +185,8 @@ def read_meta(path: str | Path) -> tuple[str, dict]:
         from cnnviz import CheckpointError
 
         raise CheckpointError("err.ckpt_not_cnnviz", name=path.name, format="cnnviz-1")
-    return str(payload.get("arch"))[:40], validate_meta(payload.get("meta"), path.name)
+    timeline = from_payload(payload.get("timeline"))
+    return str(payload.get("arch"))[:40], validate_meta(payload.get("meta"), path.name), len(timeline or ())
 
 
 def _history(meta: dict) -> list[dict]:
@@ -195,7 +205,7 @@ def _history(meta: dict) -> list[dict]:
 def summary(path: str | Path) -> RunSummary:
     """A run's settings and history from its metadata (CheckpointError for a file that is not a run)."""
     path = Path(path)
-    arch, meta = read_meta(path)
+    arch, meta, moments = _read(path)
     cfg = meta.get("train_config") if isinstance(meta.get("train_config"), dict) else {}
     net = meta.get("config") if isinstance(meta.get("config"), dict) else cfg.get("net")
     convs = (net or {}).get("convs") or ()
@@ -210,7 +220,7 @@ def summary(path: str | Path) -> RunSummary:
         mtime = 0.0
     return RunSummary(path.name, path, meta["dataset"], arch, meta["test_accuracy"],
                       float(meta.get("epochs") or 0), settings, _history(meta),
-                      float(meta.get("train_seconds") or 0), mtime)
+                      float(meta.get("train_seconds") or 0), mtime, moments)
 
 
 def list_runs(folder: str | Path | None = None) -> tuple[list[RunSummary], list[tuple[str, CnnvizError]]]:

@@ -5,7 +5,8 @@ mini-batches; for each batch one SGD step (zero_grad, forward, loss, backward, s
 `TrainingJob` owns its model and optimizer and runs them either in the caller's thread (`run()`, the command
 line) or in a daemon thread (`start()`, the app); it checks a stop event before every batch, publishes its
 progress under a lock (`snapshot()`, so a UI can poll it without touching the model), rolls back to the last
-good weights when the loss diverges, and keeps copies of conv1's weights for a live view.
+good weights when the loss diverges, keeps copies of conv1's weights for a live view, and records the run's
+timeline (cnnviz.timeline: moments to scrub through, saved with the run).
 
 The app's jobs save themselves (`TrainingJob(config, ..., runs_dir=...)` or `job.autosave(folder)`): when
 the worker ends (finished, stopped, diverged, or its owner gone), it evaluates the test set once for that
@@ -48,6 +49,7 @@ from cnnviz.i18n import tr
 from cnnviz.layers import layer_settings, net_from_layers
 from cnnviz.loop import LOSSES, augment, epoch_batches, gather, loss_and_accuracy, make_criterion, sgd_step, split_rows
 from cnnviz.models import ARCHITECTURES, StagedNet, build_model
+from cnnviz.timeline import Timeline, TimelineRecorder, moment_steps
 
 log = logging.getLogger(__name__)
 OWNER_CHECK_S = 2.0  # how often a running job asks whether its owner is still there
@@ -296,6 +298,12 @@ class TrainingJob:
                 self.optimizer, max_lr=config.lr, total_steps=self.batches_per_epoch * config.epochs)
         self._good_state = copy.deepcopy(self.model.state_dict())  # what a divergence falls back to
         self.live = LiveWeights(self.model, config.live_every)
+        # The run's timeline (cnnviz.timeline): conv1, its maps of test image 0 and the validation confusion
+        # matrix at step 0, at a few points of the first epoch and after each epoch.
+        fixed = self.test_set.images[0] if self.test_set is not None and len(self.test_set) else None
+        self.recorder = TimelineRecorder(self.model, fixed, self.train_set.images, self.train_set.labels, self._val,
+                                         n_classes)
+        self._moment_steps = frozenset(moment_steps(self.batches_per_epoch))
 
         self.on_batch, self.on_epoch = on_batch, on_epoch
         self.runs_dir = Path(runs_dir) if runs_dir is not None else None
@@ -391,7 +399,7 @@ class TrainingJob:
             self.losses, self.epoch_accuracy, self.history = [], [], []
             self._evaluation = None
         self.model = self.optimizer = self.scheduler = None
-        self._good_state = self.live = None
+        self._good_state = self.live = self.recorder = None
         self.train_set = self.test_set = None
         self.on_batch = self.on_epoch = self._owner = None
         with _JOBS_LOCK:
@@ -419,6 +427,15 @@ class TrainingJob:
         live = self.live  # read once: close() may free it meanwhile
         return live.padding if live is not None else 0
 
+    def timeline(self) -> Timeline | None:
+        """The moments recorded so far (cnnviz.timeline), or None before the first."""
+        recorder = self.recorder  # read once: close() may free it meanwhile
+        return recorder.timeline() if recorder is not None else None
+
+    def _moment(self) -> None:
+        """A moment of the timeline now (the model's own mode is kept; a stop cancels it)."""
+        self.recorder.take(self.model, self.step, self.epoch + self.batch / self.batches_per_epoch, self._stop)
+
     @property
     def validation_indices(self) -> np.ndarray:
         """Rows of the training set kept out for validation (sorted; empty without a validation split)."""
@@ -442,6 +459,8 @@ class TrainingJob:
             self.status = "running"
         self.model.train()
         try:
+            if self.step == 0:
+                self._moment()  # the network before any step
             while self.epoch < cfg.epochs:
                 # The same order for an epoch whatever the stops, so Resume continues exactly.
                 for rows in epoch_batches(self._rows, cfg.batch_size, cfg.seed, self.epoch, start=self.batch):
@@ -487,6 +506,8 @@ class TrainingJob:
             self.batch += 1
             self.train_seconds += dt
             self._images_seen += len(rows)
+        if self.epoch == 0 and self.batch in self._moment_steps:
+            self._moment()
         if self.on_batch:
             self.on_batch(self)
         return True
@@ -511,6 +532,7 @@ class TrainingJob:
                 self.epoch_accuracy.append((self.epoch, entry["test_accuracy"]))
         with self._lock:
             self.history.append(entry)
+        self._moment()
         if self.on_epoch:
             self.on_epoch(self)
 
@@ -579,7 +601,15 @@ class TrainingJob:
                     report = None
                 acc = report.accuracy if report is not None else float("nan")
                 meta = self.checkpoint_meta(command=f"training screen: {self.config}", test_accuracy=acc)
-                path = save_run(self.model, self.config.arch, meta, tag=str(self.step), folder=folder)
+                timeline = self.timeline()
+                if timeline is not None and timeline.steps[-1] != self.step:  # stopped inside an epoch: its end too
+                    try:
+                        self.recorder.take(self.model, self.step, self.epoch + self.batch / self.batches_per_epoch)
+                        timeline = self.timeline()
+                    except EvaluationCancelled:  # the server is shutting down: saved without that moment
+                        pass
+                path = save_run(self.model, self.config.arch, meta, tag=str(self.step), folder=folder,
+                                timeline=timeline.to_payload() if timeline is not None else None)
                 with self._lock:
                     self.saved_path, self.saved_step, self.save_error = path, self.step, None
                 return path

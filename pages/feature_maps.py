@@ -1,7 +1,8 @@
 """Screen: what every conv layer of a trained network makes of one image.
 
 Sections: the network and the image, the prediction, every stage's maps, one map large with its kernel (click a
-cell: ui/explain_panel.py explains that unit), what excites the channel, Grad-CAM, the first layer's filters.
+cell: ui/explain_panel.py explains that unit), what excites the channel (the top-9 test images and the image it
+wants: ui/learned_view.py), Grad-CAM and its scrambled-weights test, the first layer's filters.
 """
 
 import math
@@ -11,7 +12,7 @@ import streamlit as st
 import ui
 from cnnviz.explore import conv_groups, kernels_of, producing_conv
 from cnnviz.figures import image_figure, input_figure, mosaic_figure, probability_figure
-from ui import explain_panel, shared_cache
+from ui import explain_panel, learned_view, shared_cache
 from ui.image_picker import keep_choice
 
 t, state = ui.page("feature_maps")
@@ -66,7 +67,7 @@ def one_map_and_unit(model, meta: dict, image, result, groups: dict, signed: boo
         big, kern = st.columns([3, 2])
         show_one_map(model, groups, signed, stage, channel, maps, big, kern)
         explain_panel.panel(t, state, model, image, result)
-    explain_panel.excite(t, state, model, state.network, meta, classes, stage, channel)
+    learned_view.what_excites(t, state, model, state.network, meta, classes, stage, channel)
     state.sync()  # a fragment rerun does not reach the frame's own sync
 
 
@@ -156,4 +157,5 @@ show_stages(model, meta, image, result, groups, signed)
 with top or st.container():
     one_map_and_unit(model, meta, image, result, groups, signed, classes)
 explain_panel.gradcam_section(t, state, model, image, classes, result.pred)
+learned_view.scramble(t, state, model, meta, image, classes, result.pred)
 show_first_filters(model, groups)

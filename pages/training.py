@@ -6,8 +6,9 @@ import ui
 from cnnviz import CnnvizError, ShapeError
 from cnnviz.loop import LOSSES
 from cnnviz.training import CUSTOM_MODEL, TrainConfig, TrainingJob
-from ui.runs_manager import compare_runs
+from ui.runs_manager import compare_runs, saved_runs
 from ui.test_phase import show_results
+from ui.timeline_view import scrub_job
 from ui.training_charts import draw_epochs, draw_job, draw_live
 from ui.training_preview import device_line, preview
 from ui.training_slots import limits, owner_alive_check, training_slots
@@ -143,4 +144,5 @@ else:
     draw_job(t, job)
     draw_epochs(t, job.snapshot())
     show_results(t, job, test)
+    scrub_job(t, state, job, saved_runs())
 compare_runs(t, job)

@@ -6,9 +6,10 @@ import pytest
 
 from cnnviz.layers import parse_layers
 from cnnviz.training import CUSTOM_ARCH, CUSTOM_MODEL, LIVE_EVERY_S, TrainConfig
-from ui.screens import BY_ID
+from ui.screens import BY_ID, TRAINING_VIEW_FIELDS
 
 SCREEN = BY_ID["training"]
+FIELDS = [f for f in SCREEN.fields if f.name not in TRAINING_VIEW_FIELDS]  # the view's own (the timeline) aside
 NETWORK_SETTINGS = {"layers", "fc", "bn", "dropout"}  # read only for the model "custom"
 LAYERS = ("8-3-1-1", "32-3-1-1;64-3-1-1;128-3-1-1", "64-11-0-1;128-5-0-1;256-3-0-0", "1024-15-8-0;1-1-0-1")
 
@@ -16,7 +17,7 @@ LAYERS = ("8-3-1-1", "32-3-1-1;64-3-1-1;128-3-1-1", "64-11-0-1;128-5-0-1;256-3-0
 def random_settings(rng: np.random.Generator) -> dict:
     """Settings as the screen holds them: each Field's type, within its range."""
     out = {}
-    for f in SCREEN.fields:
+    for f in FIELDS:
         if f.kind == "choice":
             out[f.name] = str(rng.choice(f.choices))
         elif f.kind == "bool":
@@ -44,7 +45,7 @@ def test_settings_round_trip(seed):
 
 def test_every_setting_of_the_screen_is_mapped():
     """A new Field on the Training screen fails here until TrainConfig maps it (one edit, in the library)."""
-    settings = {f.name: f.default for f in SCREEN.fields} | {"model": CUSTOM_MODEL}
+    settings = {f.name: f.default for f in FIELDS} | {"model": CUSTOM_MODEL}
     assert set(TrainConfig.from_settings(settings).to_settings()) == set(settings)
     for name in settings:  # and each one is read
         with pytest.raises(KeyError):
@@ -52,7 +53,7 @@ def test_every_setting_of_the_screen_is_mapped():
 
 
 def test_the_screen_defaults_as_a_config():
-    config = TrainConfig.from_settings({f.name: f.default for f in SCREEN.fields}).validate()
+    config = TrainConfig.from_settings({f.name: f.default for f in FIELDS}).validate()
     assert (config.dataset, config.arch, config.loss, config.net) == ("fashion-mnist", "compact", "cross-entropy", None)
     assert (config.lr, config.momentum, config.batch_size, config.epochs) == (0.05, 0.9, 64, 2)
     assert (config.subset, config.seed, config.val_fraction, config.live_every) == (10_000, 0, 0.1, LIVE_EVERY_S)

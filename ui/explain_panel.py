@@ -1,6 +1,7 @@
 """Feature maps' "explain every number" panel (issue 11): the big map clickable, one unit explained from the
 previous stage with the real numbers, stepping back one click at a time, the unit's receptive field, "Open in
-the Convolution screen" for the first layer, what excites a channel (top-9 test images) and Grad-CAM.
+the Convolution screen" for the first layer, what excites a channel (top-9 test images; ui/learned_view.py puts
+them beside the image the channel wants) and Grad-CAM.
 
 The explained unit is a setting of the screen (ex_stage, ex_ch, ex_row, ex_col in ui/screens.py), so a link
 reproduces it. The computations are cnnviz.explain's; the figures cnnviz.figures_explain's.
@@ -167,12 +168,9 @@ def _maxima(network: str, stage: str, source: str, n: int, _model, _images):
     return stage_maxima(_model, _images, stage)
 
 
-def excite(t, state, model, network: str, meta: dict, classes, stage: str, channel: int) -> None:
-    """The 9 test images on which the channel responds most (behind a toggle: one pass over the test set)."""
-    st.header(t("exui.excite_title", stage=plain(stage), channel=channel))
-    st.toggle(t("exui.top9"), key=state.key("top9"), help=t("exui.top9_help"))
-    if not state.top9:
-        return
+def top9(t, model, network: str, meta: dict, classes, stage: str, channel: int, key: str = "fm_top9_fig"):
+    """The 9 test images on which `channel` of `stage` responds most (one pass over the test set per network
+    and stage, for the whole server) -> that pass's StageMaxima, or None after an error shown."""
     try:
         data = images_for(meta["dataset"])  # DatasetUnavailable: no test images of a CIFAR-10 network here
         with st.spinner(t("exui.top9_computing", n=len(data))):
@@ -180,9 +178,9 @@ def excite(t, state, model, network: str, meta: dict, classes, stage: str, chann
         tops = top_activations(model, data.images, stage, channel, k=9, maxima=maxima)
     except CnnvizError as exc:
         show_error(exc)
-        return
-    chart(top_activations_figure(data.images, tops, t.lang, stage, channel, data.labels, classes),
-          key="fm_top9_fig")
+        return None
+    chart(top_activations_figure(data.images, tops, t.lang, stage, channel, data.labels, classes), key=key)
+    return maxima
 
 
 def gradcam_section(t, state, model, image: np.ndarray, classes, pred: int) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 import streamlit as st
 
 from ui.charts import chart
+from ui.frame import State
 from ui.screens import BY_ID
+from ui.timeline_view import scrub_runs
 from ui.widgets import arch_name, dataset_name, numbers_as_text, plain, show_error, skipped_notice
 
 SCREEN = BY_ID["training"]
@@ -118,6 +120,7 @@ def compare_runs(t, job) -> None:
                 ("fc", "train.col_fc"), ("lr", "train.col_lr"), ("momentum", "train.col_momentum"),
                 ("batch", "train.col_batch"), ("val", "train.col_val"), ("epochs", "train.col_epochs"),
                 ("accuracy", "train.col_accuracy"), ("seconds", "train.col_seconds"))}})
+        scrub_runs(t, State(SCREEN), picked)
     manage_runs(t, by_name, job)
 
 

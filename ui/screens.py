@@ -26,10 +26,14 @@ from cnnviz.data import DATASETS
 from cnnviz.descent import TOYS as LEARN_TOYS  # the toy costs of the Learning screen's momentum part
 from cnnviz.exercises import KINDS as EX_KINDS
 from cnnviz.exercises import MAX_SEED as EX_MAX_SEED
+from cnnviz.explain.ascent import REGULARISERS
+from cnnviz.explain.ascent import STEP_CHOICES as ASCENT_STEPS
 from cnnviz.layers import COMPACT_LAYERS, SEED_LAYERS, parse_layers
 from cnnviz.loop import LOSSES
 from cnnviz.models import ARCHITECTURES
 from cnnviz.ops import KERNEL_PRESETS
+from cnnviz.runs import plain_name
+from cnnviz.timeline import MAX_MOMENTS
 from cnnviz.training import CUSTOM_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,6 +188,15 @@ def _multiple_of_4(n: int) -> None:
         raise ValueError("not a multiple of 4")
 
 
+TRAINING_VIEW_FIELDS = ("moment", "scrub_with", "cmp_moment")  # Training settings of the view, not of a training
+WANTS_OF = ("channel", "class")  # the ascent's target: the big map's channel, or a class logit
+
+
+def _ascent_steps(n: int) -> None:
+    if n not in ASCENT_STEPS:
+        raise ValueError("not one of the offered step counts")
+
+
 NETWORK_DEFAULT = "fashion_compact.pt"  # cnnviz.checkpoints.SHIPPED's name
 IMAGE_FIELDS = (  # ui.image_picker: the image a network screen looks at
     Field("source", "test", "choice", choices=("test", "upload", "draw")),  # draw: never in a link (the drawing)
@@ -287,6 +300,14 @@ SCREENS: tuple[Screen, ...] = (
         Field("top9", False, "bool"),  # the 9 test images that excite the big map's channel most
         Field("gradcam", False, "bool"),  # Grad-CAM over the input
         Field("cam_class", -1, lo=-1, hi=999),  # its class (-1: the predicted one; clipped to the classes)
+        # What the network learned (ui/learned_view.py): the image the big map's channel, or a class, wants most
+        Field("wants", False, "bool"),
+        Field("wants_of", "channel", "choice", choices=WANTS_OF),
+        Field("wants_class", 0, lo=0, hi=999),  # a class id (checked against the network's classes)
+        Field("steps", 256, check=_ascent_steps),  # gradient ascent steps, one of ASCENT_STEPS
+        *(Field(name, True, "bool") for name in REGULARISERS),  # each regulariser's switch
+        Field("mosaic", False, "bool"),  # every channel of the stage (or every class), computed in the background
+        Field("scramble", False, "bool"),  # Grad-CAM and the input gradient as the weights are scrambled
     ), keys=(*IMAGE_KEYS, "cam_memo", "cell_row", "cell_col", "cell_shown")),  # cam_memo: the last Grad-CAM;
     # cell_row, cell_col: the keyboard's fields for a cell, cell_shown: the unit they last showed (ui/explain_panel.py)
     Screen("translation", "screen.translation", "pages/translation.py", ":material/open_with:", "section.network", "shift_", (
@@ -319,6 +340,11 @@ SCREENS: tuple[Screen, ...] = (
         Field("dropout", 0.25, "float", lo=0.0, hi=0.9),  # before fc2
         Field("val", 10, lo=0, hi=50),  # % of the training images kept out for validation
         Field("live", True, "bool"),  # conv1's filters and maps refreshed while training
+        # The timeline (ui/timeline_view.py; TRAINING_VIEW_FIELDS, not TrainConfig's): the moment shown (-1: the
+        # last), a saved run beside this training
+        Field("moment", -1, lo=-1, hi=MAX_MOMENTS - 1),
+        Field("scrub_with", "", "text", max_len=130, check=lambda text: text and plain_name(text)),
+        Field("cmp_moment", -1, lo=-1, hi=MAX_MOMENTS - 1),  # the same in the run comparison
     ), keys=("job", "session_runs", "compare_renamed")),  # the TrainingJob; this session's runs; a renamed run
     Screen("architecture", "screen.architecture", "pages/architecture.py", ":material/account_tree:", "section.network", "arch_", (
         Field("preset", "slide", "choice", choices=tuple(ARCH_SHAPES)),  # input shape

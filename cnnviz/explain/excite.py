@@ -1,6 +1,6 @@
 """What excites a channel: the images of a set on which it responds most.
 
-    stage_maxima(model, images, stage)                   -> every image's max in every channel (cache it)
+    stage_maxima(model, images, stage)                   -> every image's max (and mean) in every channel (cache it)
     top_activations(model, images, stage, channel, k=9)  -> [TopActivation(index, value, row, col, box)]
 
 One pass over the set gives every channel's ranking (`stage_maxima`, the costly part, shared by a server per
@@ -32,6 +32,7 @@ class StageMaxima:
     cols: np.ndarray  # (N, C)
     map_shape: tuple[int, ...]  # the stage's output shape without batch
     names: list[str] | None = None  # every stage in forward order (for receptive fields)
+    means: np.ndarray | None = None  # (N, C) float32: mean over the map (channel_image's measure); = values if flat
 
 
 @dataclass
@@ -68,7 +69,7 @@ def stage_maxima(model: nn.Module, images: np.ndarray, stage: str, batch_size: i
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) == 0:
         raise ExplainError("err.explain_images", shape=str(tuple(images.shape)), dtype=str(images.dtype))
-    values, rows, cols = [], [], []
+    values, rows, cols, means = [], [], [], []
     shape = names = None
     for start in range(0, len(images), batch_size):
         out, names = _features_until(model, to_tensor(images[start:start + batch_size]).to(device), stage)
@@ -77,13 +78,16 @@ def stage_maxima(model: nn.Module, images: np.ndarray, stage: str, batch_size: i
             v, a = out.flatten(2).max(dim=2)  # (B, C): first maximum in raster order
             v, a = v.cpu(), a.cpu()
             values.append(v.numpy())
+            means.append(out.flatten(2).mean(2).cpu().numpy())
             rows.append((a // out.shape[3]).numpy())
             cols.append((a % out.shape[3]).numpy())
         else:
             values.append(out.cpu().numpy())
+            means.append(values[-1])
             rows.append(np.zeros(out.shape, dtype=np.int64))
             cols.append(np.zeros(out.shape, dtype=np.int64))
-    return StageMaxima(stage, np.concatenate(values), np.concatenate(rows), np.concatenate(cols), shape, names)
+    return StageMaxima(stage, np.concatenate(values), np.concatenate(rows), np.concatenate(cols), shape, names,
+                       np.concatenate(means))
 
 
 def top_activations(model: nn.Module, images: np.ndarray, stage: str, channel: int, k: int = 9,

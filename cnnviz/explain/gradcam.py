@@ -1,8 +1,12 @@
-"""Grad-CAM (Selvaraju et al. 2017) with Captum: where in the image the network looked for a class.
+"""Grad-CAM (Selvaraju et al. 2017) with Captum: where in the image the network looked for a class; and the
+plain input gradient, the simplest saliency map.
 
     grad_cam(model, image, target=None, stage=None)      -> GradCam(.heatmap (H, W) ≥ 0, ...)
+    input_gradient(model, image, target=None)            -> (H, W) ≥ 0: |∂ logit / ∂ pixel|
 
-It works on a private deep copy of the model: Captum's hooks live on the copy and vanish with it.
+Grad-CAM works on a private deep copy of the model: Captum's hooks live on the copy and vanish with it. The
+input gradient needs no copy: only the image's gradient is asked for (no hook, no parameter's .grad).
+cnnviz.explain.sanity tests both by scrambling the weights.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnviz.explain.stages import ELEMENTWISE, IDENTITY, ExplainError, normalised_input, stage_modules
+from cnnviz.explain.stages import ELEMENTWISE, IDENTITY, ExplainError, in_eval_mode, normalised_input, stage_modules
 
 
 @dataclass
@@ -91,3 +95,18 @@ def grad_cam(model: nn.Module, image: np.ndarray, target: int | None = None, sta
         if after_relu:
             heatmap = np.maximum(heatmap, 0.0)  # bilinear interpolation of ≥ 0 values stays ≥ 0; rounding aside
     return GradCam(heatmap, layer_map.numpy(), stage, target, predicted, probs)
+
+
+def input_gradient(model: nn.Module, image: np.ndarray, target: int | None = None) -> np.ndarray:
+    """(H, W) ≥ 0: |∂ logit_target / ∂ x| at each pixel (the largest over colour channels), x the normalised
+    input; `target` defaults to the predicted class. Gradients are enabled even inside torch.inference_mode();
+    the model is only read (a model in training mode is replaced by an eval-mode copy)."""
+    net = in_eval_mode(model)
+    with torch.inference_mode(False), torch.enable_grad():
+        x = normalised_input(net, image).clone().requires_grad_(True)  # (1, C, H, W)
+        logits = net(x)
+        target = int(logits.detach().argmax(1)[0]) if target is None else int(target)
+        if not 0 <= target < logits.shape[1]:
+            raise ExplainError("err.explain_bad_class", target=target, n=logits.shape[1])
+        (grad,) = torch.autograd.grad(logits[0, target], x)
+    return grad[0].abs().amax(0).numpy().astype(np.float64)

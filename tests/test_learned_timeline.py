@@ -152,7 +152,7 @@ def test_the_training_screen_scrubs_through_this_run_and_a_second(runs, monkeypa
     try:
         timeline = job.timeline()
         title = {"en": "Scrub through the training", "fr": "Revoir l'entraînement pas à pas"}[lang]
-        assert any(title in s.value for s in at.subheader)
+        assert any(title in s.value for s in at.header)
         slider = at.select_slider(key="train_moment")
         assert slider.value == len(timeline) - 1 and len(slider.options) == len(timeline)
         slider.set_value(0).run()

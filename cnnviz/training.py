@@ -75,8 +75,12 @@ MAX_TRANSLATE = 8  # pixels: the largest random training shift (--translate)
 # The shipped CompactCNN at batch 1024 needs about 1.2 GB; 16 layers of 64 filters on 28×28 images, 20 GB.
 MAX_TRAIN_BYTES = 2 * 2**30
 ACTIVATION_FACTOR = 2.0  # measured peak / activation bytes of one SGD step: 1.2-1.95 (bench/training_preview.py)
-PREVIEW_FLOPS = 2e9  # the time estimate measures batches of at most this many multiply-adds (forward + backward)
-PREVIEW_MAX_BATCH = 32  # ... and of at most this many images; the epoch's time is scaled from them
+# The time estimate measures a few SGD steps of a small batch and scales them to the epoch: at most 32 images, at most
+# 2e9 multiply-adds (forward + backward) and 256 MB of activations, but 8 images when the memory allows (a step of one
+# image is mostly the step's fixed cost: scaled, 1 image overestimated the 16-layer network's epoch 30 times).
+PREVIEW_MAX_BATCH, PREVIEW_MIN_BATCH = 32, 8
+PREVIEW_FLOPS = 2e9
+PREVIEW_MAX_BYTES = 256 * 2**20
 EVAL_CHUNK = 1000  # test images per step of the evaluation's progress
 LIVE_EVERY_S = 1.0  # seconds between two copies of conv1's weights when the screen's live view is on
 
@@ -789,8 +793,11 @@ class NetworkSize:
         return max(0, int((limit - 5 * self.params * 4) // (ACTIVATION_FACTOR * self.activations * 4)))
 
     def preview_batch(self, batch: int) -> int:
-        """The batch a time estimate measures: `batch`, at most PREVIEW_MAX_BATCH images and PREVIEW_FLOPS of work."""
-        return max(1, min(batch, PREVIEW_MAX_BATCH, int(PREVIEW_FLOPS // max(1, 3 * self.macs))))
+        """The batch a time estimate measures: `batch`, at most PREVIEW_MAX_BATCH images and PREVIEW_FLOPS of work,
+        at least PREVIEW_MIN_BATCH images where PREVIEW_MAX_BYTES of activations allow it."""
+        by_work = int(PREVIEW_FLOPS // max(1, 3 * self.macs))
+        by_memory = int(PREVIEW_MAX_BYTES // max(1, ACTIVATION_FACTOR * self.activations * 4))
+        return max(1, min(batch, PREVIEW_MAX_BATCH, max(by_work, min(PREVIEW_MIN_BATCH, by_memory))))
 
 
 def network_size(arch: str, net: dict | None, input_shape, num_classes: int) -> NetworkSize:
@@ -829,9 +836,9 @@ def check_memory(arch: str, net: dict | None, input_shape, num_classes: int, bat
 
 def seconds_per_image(arch: str, net: dict | None, input_shape, num_classes: int, measure_batch: int,
                       device: str = "cpu", batches: int = 8, budget: float = 1.5) -> float:
-    """Seconds of one SGD step per training image, measured: the median time of up to `batches` steps of
-    `measure_batch` random images (after one warm-up step; at most `budget` seconds of them; the warm-up alone
-    when it takes half the budget) divided by the batch.
+    """Seconds of one SGD step per training image, measured: the median time of 1 to `batches` steps of
+    `measure_batch` random images (after one warm-up step; more steps while `budget` seconds last) divided by the
+    batch.
     Keep `measure_batch` small (NetworkSize.preview_batch): the measure's memory and time grow with it."""
     torch.manual_seed(0)
     dev = torch.device(device)
@@ -847,11 +854,9 @@ def seconds_per_image(arch: str, net: dict | None, input_shape, num_classes: int
             torch.cuda.synchronize(dev)
         return time.perf_counter() - t0
 
-    first = step()  # a warm-up (allocations); a step that alone takes the budget is the measure
-    if first >= budget / 2:
-        return first / measure_batch
-    times, start = [], time.perf_counter()
-    while len(times) < batches and (len(times) < 2 or time.perf_counter() - start < budget):
+    step()  # a warm-up (allocations, kernel choices)
+    times, start = [step()], time.perf_counter()  # then at least one step, more while the budget lasts
+    while len(times) < batches and time.perf_counter() - start < budget:
         times.append(step())
     return float(np.median(times)) / measure_batch
 
@@ -860,7 +865,7 @@ def estimate_epoch_seconds(arch: str, net: dict | None, input_shape, num_classes
                            n_images: int, device: str = "cpu", batches: int = 8, budget: float = 1.5,
                            eval_images: int = 0, measure_batch: int | None = None) -> float:
     """Seconds of one epoch of `n_images` at `batch_size`: the time per image of a few SGD steps of a small batch
-    (`measure_batch`, default NetworkSize.preview_batch: at most 32 images), times the images, plus the forward
+    (`measure_batch`, default NetworkSize.preview_batch: 8 to 32 images), times the images, plus the forward
     passes of `eval_images` (validation and test after the epoch, about a third of a training step per image).
     Per image, a larger batch is as fast or faster on a CPU: the estimate errs on the long side."""
     if measure_batch is None:

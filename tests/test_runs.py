@@ -272,10 +272,19 @@ def test_names_found_on_disk_are_checked_like_typed_names(runs, tmp_path):
 
 # ---------------------------------------------------------------- issue 22 items 3 and 4: owners, races, one name
 
-def test_two_sessions_renaming_one_run_leave_it_under_exactly_one_name(tmp_path):
-    """Item 4: os.link + unlink left the run under both names in 18 of 200 rounds; one rename wins now."""
+def test_two_sessions_renaming_one_run_leave_it_under_exactly_one_name(tmp_path, monkeypatch):
+    """Item 4: os.link + unlink left the run under both names in 18 of 200 rounds; one rename wins now. Each file
+    system call of a rename is followed by a short pause, so that the two sessions' calls interleave as they do
+    between two processes."""
     import threading
+    import time
 
+    for name in ("link", "rename", "open"):
+        def slow(*a, real=getattr(os, name), **k):
+            out = real(*a, **k)
+            time.sleep(0.001)
+            return out
+        monkeypatch.setattr(os, name, slow)
     payload = b"PK\x03\x04 a run"
     both = losers = 0
     for i in range(200):

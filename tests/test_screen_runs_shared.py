@@ -247,13 +247,13 @@ def test_a_link_that_would_take_gigabytes_is_refused_before_anything_runs(monkey
     assert "1\u202f024 images demande environ" in errors or "1 024 images demande environ" in errors, errors
     assert "au plus 2,0\u00a0Go" in errors and "taille de lot d'au plus 102" in errors
     assert measured == [] and "Démarrer" not in [b.label for b in at.button]
-    # a batch that fits: the measure runs on one image (the network's work per image is large), not 64
+    # a batch that fits: the measure runs on 8 images (the network's work per image is large), not 64
     at = open_link("training", model="custom", layers=SIXTEEN, batch="64", fc="128")
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert measured == [1]
+    assert measured == [8]
     assert any("takes about" in i.value and "MB of memory" in i.value for i in at.info)
     at = open_link("training", model="custom", layers=SIXTEEN, batch="100", fc="128")  # another batch: no new measure
-    assert measured == [1]
+    assert measured == [8]
 
 
 def test_the_preview_takes_a_training_slot(monkeypatch):

@@ -467,7 +467,7 @@ def test_memory_is_checked_from_the_shapes_before_anything_runs(monkeypatch):
     assert size.activations == sum(v.numel() for k, v in feats.items() if k != "logits")
     assert size.params == sum(p.numel() for p in model.parameters())
     assert size.training_bytes(1024) > 16 * 2**30 and size.largest_batch() == 102
-    assert size.preview_batch(1024) == 1  # its measure: one image, not 1,024
+    assert size.preview_batch(1024) == 8 and size.preview_batch(4) == 4  # its measure: 8 images, not 1,024
     built = []  # the devices networks are built on: only PyTorch's meta device (shapes, no memory)
     monkeypatch.setattr(training, "build_model",
                         lambda *a, **k: built.append(torch.empty(0).device.type) or build_model(*a, **k))

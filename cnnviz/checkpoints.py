@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from cnnviz import CheckpointError
+from cnnviz import CheckpointError, shown_path
 from cnnviz.data import DATASETS
 from cnnviz.models import ARCHITECTURES, StagedNet, build_model
 
@@ -70,13 +70,9 @@ MAX_CHECKPOINT_BYTES = 1 << 30  # 1 GiB: far above any network of the course (th
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format is a zip archive
 
 
-def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict, exclusive: bool = False,
-                    timeline: dict | None = None) -> Path:
-    """Write model + metadata to `path` atomically (temporary file in the same folder, then os.replace).
-
-    `exclusive=True` never replaces an existing file: the temporary file is hard-linked to `path`, which
-    fails with FileExistsError when `path` exists (the O_EXCL of a rename)."""
-    path = Path(path)
+def checkpoint_payload(model: StagedNet, arch: str, meta: dict, timeline: dict | None = None) -> dict:
+    """The dict a checkpoint file holds: format, arch, a CPU copy of the state_dict, the metadata (checked), and
+    the run's timeline when there is one (cnnviz.timeline.Timeline.to_payload(): tensors and primitives)."""
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise CheckpointError("err.ckpt_save_meta", missing=", ".join(missing))
@@ -90,8 +86,26 @@ def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict, e
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "meta": meta,
     }
-    if timeline is not None:  # cnnviz.timeline.Timeline.to_payload(): tensors and primitives
+    if timeline is not None:
         payload["timeline"] = timeline
+    return payload
+
+
+def checkpoint_bytes(model: StagedNet, arch: str, meta: dict, timeline: dict | None = None) -> bytes:
+    """A checkpoint in memory (what save_checkpoint writes): for a run that cannot be written to its folder."""
+    buf = io.BytesIO()
+    torch.save(checkpoint_payload(model, arch, meta, timeline), buf)
+    return buf.getvalue()
+
+
+def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict, exclusive: bool = False,
+                    timeline: dict | None = None) -> Path:
+    """Write model + metadata to `path` atomically (temporary file in the same folder, then os.replace).
+
+    `exclusive=True` never replaces an existing file: the temporary file is hard-linked to `path`, which
+    fails with FileExistsError when `path` exists (the O_EXCL of a rename)."""
+    path = Path(path)
+    payload = checkpoint_payload(model, arch, meta, timeline)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -111,17 +125,36 @@ def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict, e
     return path
 
 
+def check_folder(folder: str | Path) -> Path:
+    """`folder`, created if missing; CheckpointError "err.ckpt_folder" (naming it without its server path) when
+    it is not a folder: a file took its name, or a parent is a file."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise CheckpointError("err.ckpt_folder", folder=shown_path(folder)) from None
+    if not folder.is_dir():
+        raise CheckpointError("err.ckpt_folder", folder=shown_path(folder))
+    return folder
+
+
 def save_run(model: StagedNet, arch: str, meta: dict, tag: str = "", folder: str | Path | None = None,
              timeline: dict | None = None) -> Path:
-    """Save a user's training (and its timeline) under a new name in `folder` (default runs_dir()); never
-    replaces a file."""
+    """Save a user's training (and its timeline) under a new name in `folder` (default runs_dir()); never replaces a file. A folder
+    that is not one (runs/ replaced by a file meanwhile) is said as such (CheckpointError "err.ckpt_folder"),
+    never as a name collision."""
+    folder = Path(folder or runs_dir())
     for _ in range(16):
+        check_folder(folder)
         try:
             return save_checkpoint(new_run_path(meta["dataset"], arch, tag, folder), model, arch, meta,
                                    exclusive=True, timeline=timeline)
         except FileExistsError:
             continue
-    raise CheckpointError("err.ckpt_no_free_name", folder=str(folder or runs_dir()))
+        except NotADirectoryError:  # replaced by a file between the check and the write
+            raise CheckpointError("err.ckpt_folder", folder=shown_path(folder)) from None
+    check_folder(folder)
+    raise CheckpointError("err.ckpt_no_free_name", folder=shown_path(folder))
 
 
 def _inside(real: Path, folder: Path) -> bool:
@@ -222,7 +255,13 @@ def load_checkpoint(path: str | Path) -> tuple[StagedNet, dict]:
     """Load a checkpoint -> (model in eval mode, meta). Raises CheckpointError with a clear reason, and
     nothing else, whatever the file holds."""
     path = Path(path)
-    data = _read_bytes(path)
+    model, meta = load_checkpoint_bytes(_read_bytes(path), path.name)
+    return model, dict(meta, path=str(path))
+
+
+def load_checkpoint_bytes(data: bytes, name: str) -> tuple[StagedNet, dict]:
+    """load_checkpoint of a checkpoint's bytes (`name`: its file name, for messages); meta without "path"."""
+    path = Path(name)
     if not data.startswith(_ZIP_MAGIC):
         raise CheckpointError("err.ckpt_truncated", name=path.name)
     try:
@@ -252,8 +291,7 @@ def load_checkpoint(path: str | Path) -> tuple[StagedNet, dict]:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    meta = dict(meta, arch=arch, path=str(path))
-    return model, meta
+    return model, dict(meta, arch=arch)
 
 
 def _listable(path: Path) -> CheckpointError | None:

@@ -3,13 +3,22 @@
 Only files of the runs folder (cnnviz.checkpoints.runs_dir(): $CNNVIZ_RUNS or runs/) are touched, never the
 shipped checkpoints/. A run is named by its file name, which comes from a browser or from the disk: `check_name`
 accepts plain file-name characters only (letters, digits, '.', '_', '-', space; no path separator, no '..', no
-leading dot, at most 120 characters) and never a shipped network's name (fashion_compact, in any case), and a
-rename never replaces another file (a hard link, which fails when the name is taken, then the old name is
-removed). Files of the runs folder with other names are not runs (`run_files`).
+leading dot, at most 120 characters) and never a shipped network's name (fashion_compact, in any case). Files of
+the runs folder with other names are not runs (`run_files`).
 
-    summaries = list_runs()                 # newest first: name, dataset, arch, settings, history, accuracy
-    rename_run("old.pt", "lr 0.1")          # -> runs/lr 0.1.pt
-    delete_run("lr 0.1.pt")
+A rename never replaces another file and leaves the run under exactly one name, even when two sessions (or two
+replicas) rename it at once: the new name is reserved first (an empty placeholder created with O_EXCL, which
+fails when the name is taken), then the run is moved onto it with os.rename (atomic); the loser of a race finds
+the old name gone, removes its placeholder and says so.
+
+A run belongs to the browser that trained it: its metadata holds `owner`, a hash of that browser's token
+(`owner_id(token)`; the token itself is never written, so a downloaded run does not give it away). Anyone may
+open, compare and download a run; renaming or deleting it takes its owner or the instructor (`Requester`).
+Runs without an owner (the command line, earlier versions) are the server's: only the instructor changes them.
+
+    summaries = list_runs()                 # newest first: name, dataset, arch, settings, history, accuracy, owner
+    rename_run("old.pt", "lr 0.1", by=Requester(owner_id(token)))   # -> runs/lr 0.1.pt
+    delete_run("lr 0.1.pt", by=Requester(None, instructor=True))
     data = export_zip(path, lang="fr")      # a .zip: the .pt, net.py (the architecture as code), README.md
 
 `net_code(model)` writes any StagedNet as a plain PyTorch module whose state_dict has the same keys as the
@@ -18,6 +27,7 @@ checkpoint's: `Net().load_state_dict(torch.load(f, weights_only=True)["state_dic
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import io
 import math
@@ -31,7 +41,7 @@ import torch
 from torch import nn
 
 from cnnviz import CnnvizError
-from cnnviz.checkpoints import SHIPPED_DIR, _read_bytes, load_checkpoint, runs_dir, validate_meta
+from cnnviz.checkpoints import SHIPPED_DIR, _read_bytes, runs_dir, validate_meta
 from cnnviz.layers import layers_text
 
 MAX_NAME = 120
@@ -41,6 +51,39 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
 
 class RunError(CnnvizError, ValueError):
     """A run name that cannot be used, or a run that cannot be renamed or deleted."""
+
+
+def owner_id(token: str) -> str:
+    """What a run's metadata records of the browser that trained it: a hash of its token (32 hex digits)."""
+    return hashlib.sha256(("cnnviz-run-owner:" + token).encode("utf-8", "replace")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks to rename or delete a run: a browser (`owner`, its owner_id) and whether it holds the instructor key."""
+
+    owner: str | None
+    instructor: bool = False
+
+    def may_change(self, run_owner: str | None) -> bool:
+        """The instructor may change any run; a browser only the runs it trained (never the server's own)."""
+        return self.instructor or (run_owner is not None and self.owner is not None and run_owner == self.owner)
+
+
+def run_owner(path: str | Path) -> str | None:
+    """The owner recorded in a run's metadata (None: the server's run, or a file that is not a run)."""
+    try:
+        _, meta = read_meta(path)
+    except CnnvizError:
+        return None
+    owner = meta.get("owner")
+    return owner if isinstance(owner, str) and re.fullmatch(r"[0-9a-f]{32}", owner) else None
+
+
+def _check_allowed(path: Path, by: Requester | None) -> None:
+    """RunError "err.run_not_yours" unless `by` may change the run (by=None: the server itself, e.g. a script)."""
+    if by is not None and not by.may_change(run_owner(path)):
+        raise RunError("err.run_not_yours", name=path.name)
 
 
 def plain_name(name) -> str:
@@ -118,9 +161,11 @@ def run_path(name: str, folder: str | Path | None = None) -> Path:
     return path
 
 
-def delete_run(name: str, folder: str | Path | None = None) -> None:
-    """Remove a run from the runs folder (a link is removed, not what it points to)."""
+def delete_run(name: str, folder: str | Path | None = None, by: Requester | None = None) -> None:
+    """Remove a run from the runs folder (a link is removed, not what it points to). `by`: who asks (RunError
+    "err.run_not_yours" when it is neither the run's owner nor the instructor); None: the server itself."""
     path = run_path(name, folder)
+    _check_allowed(path, by)
     try:
         path.unlink()
     except FileNotFoundError:
@@ -129,18 +174,27 @@ def delete_run(name: str, folder: str | Path | None = None) -> None:
         raise RunError("err.run_io", name=path.name, reason=exc.strerror or type(exc).__name__) from None
 
 
-def rename_run(name: str, new_name: str, folder: str | Path | None = None) -> Path:
-    """Give a run a new name in the same folder; never replaces a file (RunError "err.run_exists")."""
+def rename_run(name: str, new_name: str, folder: str | Path | None = None, by: Requester | None = None) -> Path:
+    """Give a run a new name in the same folder; never replaces a file (RunError "err.run_exists"), and leaves
+    the run under exactly one name whatever other sessions do meanwhile (see the module's docstring). `by`: who
+    asks (as for delete_run)."""
     path = run_path(name, folder)
     target = path.parent / check_name(new_name)
     if target.name == path.name:
         return path
-    try:
-        os.link(path, target, follow_symlinks=False)  # FileExistsError when the name is taken: nothing replaced
-        path.unlink()
+    _check_allowed(path, by)
+    try:  # reserve the new name: O_EXCL fails when it is taken (by a run, or by another session's reservation)
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644))
     except FileExistsError:
         raise RunError("err.run_exists", name=target.name) from None
     except OSError as exc:
+        raise RunError("err.run_io", name=path.name, reason=exc.strerror or type(exc).__name__) from None
+    try:
+        os.rename(path, target)  # atomic: the run leaves its old name as it takes the new one (our placeholder)
+    except OSError as exc:
+        target.unlink(missing_ok=True)  # our empty placeholder, never a run
+        if isinstance(exc, FileNotFoundError):  # renamed or deleted meanwhile, by another session
+            raise RunError("err.run_missing", name=path.name) from None
         raise RunError("err.run_io", name=path.name, reason=exc.strerror or type(exc).__name__) from None
     return target
 
@@ -160,6 +214,8 @@ class RunSummary:
     train_seconds: float = 0.0
     mtime: float = 0.0
     moments: int = 0  # moments of its timeline (cnnviz.timeline; 0: saved without one)
+    owner: str | None = None  # owner_id of the browser that trained it (None: the server's run)
+    test_images: int | None = None  # how many test images test_accuracy was measured on (None: not recorded)
 
 
 def read_meta(path: str | Path) -> tuple[str, dict]:
@@ -218,9 +274,13 @@ def summary(path: str | Path) -> RunSummary:
         mtime = path.stat().st_mtime
     except OSError:
         mtime = 0.0
+    owner = meta.get("owner")
+    n_test = meta.get("test_images")
     return RunSummary(path.name, path, meta["dataset"], arch, meta["test_accuracy"],
                       float(meta.get("epochs") or 0), settings, _history(meta),
-                      float(meta.get("train_seconds") or 0), mtime, moments)
+                      float(meta.get("train_seconds") or 0), mtime, moments,
+                      owner if isinstance(owner, str) and re.fullmatch(r"[0-9a-f]{32}", owner) else None,
+                      n_test if isinstance(n_test, int) and not isinstance(n_test, bool) and n_test > 0 else None)
 
 
 def list_runs(folder: str | Path | None = None) -> tuple[list[RunSummary], list[tuple[str, CnnvizError]]]:
@@ -295,12 +355,25 @@ def net_code(model: nn.Module, input_shape=None) -> str:
     return "\n".join(lines)
 
 
+def accuracy_text(lang: str, meta: dict) -> str:
+    """The run's one test accuracy and what it was measured on: "28.35 % on the 10,000 test images (step 120)"."""
+    from cnnviz.i18n import tr
+
+    acc = float(meta.get("test_accuracy", float("nan")))
+    n, steps = meta.get("test_images"), meta.get("steps")
+    if acc != acc:
+        return tr(lang, "runs.acc_none")
+    if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+        return tr(lang, "runs.acc_on", acc=acc, n=n, steps=int(steps) if isinstance(steps, int) else 0)
+    return tr(lang, "runs.acc_plain", acc=acc)
+
+
 def readme(lang: str, file_name: str, meta: dict) -> str:
     from cnnviz.i18n import tr
 
     shape = " × ".join(map(str, meta.get("input_shape", ())))
     return tr(lang, "runs.readme", file=file_name, shape=shape, dataset=str(meta.get("dataset")),
-              classes=", ".join(meta.get("classes", ())), acc=float(meta.get("test_accuracy", float("nan"))))
+              classes=", ".join(meta.get("classes", ())), acc=accuracy_text(lang, meta))
 
 
 def export_zip(path: str | Path, lang: str = "en") -> bytes:
@@ -308,11 +381,18 @@ def export_zip(path: str | Path, lang: str = "en") -> bytes:
     README.md (how to load it in a notebook). The checkpoint is validated first (CheckpointError); its member
     name is its plain file name (RunError otherwise: `..\\..\\evil.pt` would escape an extractor's folder)."""
     path = Path(path)
-    member = plain_name(path.name)
-    if member != path.name:
-        raise RunError("err.run_name", name=path.name[:40])
-    model, meta = load_checkpoint(path)
-    data = _read_bytes(path)
+    return export_bytes(_read_bytes(path), path.name, lang)
+
+
+def export_bytes(data: bytes, name: str, lang: str = "en") -> bytes:
+    """export_zip of a checkpoint held in memory (`data`, what torch.save wrote) under the file name `name`: e.g. a
+    run that could not be written to the runs folder."""
+    from cnnviz.checkpoints import load_checkpoint_bytes
+
+    member = plain_name(name)
+    if member != name:
+        raise RunError("err.run_name", name=str(name)[:40])
+    model, meta = load_checkpoint_bytes(data, member)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(member, data)

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cnnviz import CnnvizError
+from cnnviz import CnnvizError, shown_path
 from cnnviz.data import DATASETS, Dataset, load_dataset
 from cnnviz.evaluate import SHUTDOWN, EvalReport, EvaluationCancelled, build_report, predict_logits
 from cnnviz.i18n import tr
@@ -70,6 +70,18 @@ MAX_VAL_FRACTION = 0.5
 MAX_NET_PARAMS = 20_000_000  # a network from a browser (arch "convnet"): parameters ...
 MAX_NET_MACS = 500_000_000  # ... and multiply-adds per image (the shipped CompactCNN: ~0.24 M and ~7.5 M)
 MAX_TRANSLATE = 8  # pixels: the largest random training shift (--translate)
+# Memory one training may take (weights, their gradients and momentum, and a batch's activations kept for the
+# backward pass): a lecture-hall server (24 GiB, 2 trainings at once and every student's pages) cannot give more.
+# The shipped CompactCNN at batch 1024 needs about 1.2 GB; 16 layers of 64 filters on 28×28 images, 20 GB.
+MAX_TRAIN_BYTES = 2 * 2**30
+ACTIVATION_FACTOR = 2.0  # measured peak / activation bytes of one SGD step: 1.2-1.95 (bench/training_preview.py)
+# The time estimate measures a few SGD steps of a small batch and scales them to the epoch: at most 32 images, at most
+# 2e9 multiply-adds (forward + backward) and 256 MB of activations, but 8 images when the memory allows (a step of one
+# image is mostly the step's fixed cost: scaled, 1 image overestimated the 16-layer network's epoch 30 times).
+PREVIEW_MAX_BATCH, PREVIEW_MIN_BATCH = 32, 8
+PREVIEW_FLOPS = 2e9
+PREVIEW_MAX_BYTES = 256 * 2**20
+EVAL_CHUNK = 1000  # test images per step of the evaluation's progress
 LIVE_EVERY_S = 1.0  # seconds between two copies of conv1's weights when the screen's live view is on
 
 
@@ -188,6 +200,8 @@ class Snapshot:
     save_error: CnnvizError | None = None  # why the run could not be saved, if it could not
     history: list[dict] | None = None  # per epoch: epoch, train_loss, val_loss, val_accuracy, test_accuracy
     device: str = "cpu"
+    evaluated: tuple[int, int] | None = None  # (test images done, of how many) while the test phase runs
+    unsaved: tuple[str, bytes] | None = None  # (file name, checkpoint) of a run its folder could not take
 
     @property
     def progress(self) -> float:
@@ -268,8 +282,9 @@ class TrainingJob:
     def __init__(self, config: TrainConfig, train: Dataset | None = None, test: Dataset | None = None,
                  model: StagedNet | None = None, on_batch=None, on_epoch=None,
                  runs_dir: str | Path | None = None, owner_alive: Callable[[], bool] | None = None,
-                 device: str | None = None):
+                 device: str | None = None, owner: str | None = None):
         self.config = config.validate()
+        self.owner = owner  # cnnviz.runs.owner_id of the browser that started it: written in its runs' metadata
         # The device: `device`, else CNNVIZ_DEVICE, else the GPU where there is one (cnnviz.config; "cuda" without
         # a GPU falls back to the CPU).
         self.device = torch.device(device if device is not None else resolve_device()[0])
@@ -279,7 +294,8 @@ class TrainingJob:
         if test is None and config.eval_each_epoch:
             self.test_set = load_dataset(config.dataset, "test")
         n_classes = len(self.train_set.classes)
-        if model is None:
+        if model is None:  # its memory checked first, from the shapes alone (SettingError naming the limit)
+            check_memory(config.arch, config.net, self.train_set.input_shape, n_classes, config.batch_size)
             model = new_network(config.arch, config.net, self.train_set.input_shape, n_classes)
         self.model = model.to(self.device).train()
         self.criterion = make_criterion(config.loss, n_classes)
@@ -310,6 +326,7 @@ class TrainingJob:
         self._owner = OwnerWatch(owner_alive)
         self._lock, self._save_lock = threading.Lock(), threading.Lock()
         self._stop = threading.Event()
+        self._cancel = threading.Event()  # close(): the test phase stops too (a Stop lets it finish)
         self._thread: threading.Thread | None = None
         self._close_requested = False
 
@@ -325,6 +342,8 @@ class TrainingJob:
         self.saved_path: Path | None = None
         self.saved_step = -1  # the step count of the last run written (autosave)
         self.save_error: CnnvizError | None = None
+        self.unsaved: tuple[str, bytes] | None = None  # a run its folder could not take, kept for a download
+        self.evaluated: tuple[int, int] | None = None  # the test phase's progress while it runs
         self._evaluation: tuple[int, EvalReport] | None = None  # (step, report): one evaluation per state
         with _JOBS_LOCK:
             _JOBS.add(self)
@@ -382,11 +401,17 @@ class TrainingJob:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def stop_requested(self) -> bool:
+        """stop() was called since the last start (the loop may still be finishing its batch)."""
+        return self._stop.is_set()
+
     def close(self, timeout: float = 10.0) -> bool:
         """Stop the job (an autosaving job saves its run on the way out) and free its memory (model,
         optimizer, losses, results): for Reset. True when its thread has ended within `timeout`; otherwise
         the thread frees the memory itself when it ends."""
         self._close_requested = True
+        self._cancel.set()
         self.stop()
         ended = self.wait(timeout)
         if ended:
@@ -397,7 +422,7 @@ class TrainingJob:
         with self._lock:
             self.status = "closed"
             self.losses, self.epoch_accuracy, self.history = [], [], []
-            self._evaluation = None
+            self._evaluation = self.unsaved = None
         self.model = self.optimizer = self.scheduler = None
         self._good_state = self.live = self.recorder = None
         self.train_set = self.test_set = None
@@ -412,8 +437,10 @@ class TrainingJob:
             return Snapshot(self.status, self.step, self.epoch, self.batch, self.batches_per_epoch,
                             self.total_steps, list(self.losses), ips, list(self.epoch_accuracy),
                             self.train_seconds, self.message, self.code, dict(self.params), self.saving,
-                            str(self.saved_path) if self.saved_path and self.saved_step == self.step else None,
-                            ev, self.save_error, [dict(h) for h in self.history], str(self.device))
+                            str(self.saved_path) if self.saved_path and self.saved_step == self.step
+                            and self.save_error is None else None,
+                            ev, self.save_error, [dict(h) for h in self.history], str(self.device),
+                            self.evaluated, self.unsaved)
 
     def live_weights(self) -> tuple[int, np.ndarray, np.ndarray] | None:
         """The latest copy of conv1's weights and biases (step, (F, C, k, k), (F,)) taken by the loop every
@@ -560,8 +587,10 @@ class TrainingJob:
 
     # ------------------------------------------------------------ the test phase and the saved run
     def test_report(self, test: Dataset | None = None) -> EvalReport | None:
-        """The test-set evaluation of the current weights, computed once per state (step count) and kept.
-        None when no test set is available on this machine (nothing is downloaded)."""
+        """The test-set evaluation of the current weights, computed once per state (step count) and kept; its
+        progress is published (snapshot().evaluated) chunk by chunk. None when no test set is available on this
+        machine (nothing is downloaded). Cancelled (EvaluationCancelled) by close(), by a shutdown, and by stop()
+        while the loop runs."""
         with self._lock:
             if self._evaluation is not None and self._evaluation[0] == self.step:
                 return self._evaluation[1]
@@ -572,35 +601,50 @@ class TrainingJob:
                 data = load_dataset(self.config.dataset, "test", download=False)
             except CnnvizError:
                 return None
-        cancel = self._stop if self.status == "running" else None
-        pred = predict_logits(self.model, data.images, cancel=cancel).argmax(1).numpy()
+        cancel = self._stop if self.status == "running" else self._cancel
+        n, chunks = len(data), []
+        try:
+            for start in range(0, n, EVAL_CHUNK):
+                with self._lock:
+                    self.evaluated = (start, n)
+                chunks.append(predict_logits(self.model, data.images[start:start + EVAL_CHUNK], cancel=cancel))
+        finally:
+            with self._lock:
+                self.evaluated = None
+        pred = torch.cat(chunks).argmax(1).numpy()
         report = build_report(data.labels[:len(pred)], pred, data.classes)
         with self._lock:
             if self.step == step:
                 self._evaluation = (step, report)
         return report
+
     def save(self, runs_dir: str | Path | None = None) -> Path | None:
-        """Evaluate (once) and write this state as a new run in `runs_dir` (default: the autosave folder, else
-        $CNNVIZ_RUNS / runs/), unless it is already saved or no batch was trained. Returns the run's path
-        (None when nothing was trained); failures are kept in `save_error`, never raised."""
+        """Evaluate (once) and write this state as the job's run in `runs_dir` (default: the autosave folder, else
+        $CNNVIZ_RUNS / runs/), unless it is already saved or no batch was trained. A job has one run: its first
+        save takes a new name that cannot collide, later states (after Resume) replace that file, atomically.
+        Returns the run's path (None when nothing was trained or it could not be written); failures are kept in
+        `save_error`, never raised, and a run its folder cannot take (runs/ replaced by a file...) is kept in
+        memory (`unsaved`: its file name and bytes) for a download."""
+        from cnnviz.checkpoints import checkpoint_bytes, new_run_path, save_checkpoint, save_run
         from cnnviz.checkpoints import runs_dir as default_runs
-        from cnnviz.checkpoints import save_run
 
         with self._save_lock:
             if self.step == 0 or self.model is None:
                 return None
-            if self.saved_step == self.step and self.saved_path is not None:
+            if self.saved_step == self.step and (self.saved_path is not None or self.unsaved is not None):
                 return self.saved_path
             folder = Path(runs_dir) if runs_dir is not None else (self.runs_dir or default_runs())
             with self._lock:
                 self.saving = True
+            meta = history = None
             try:
                 try:
                     report = None if SHUTDOWN.is_set() else self.test_report()
                 except EvaluationCancelled:
                     report = None
-                acc = report.accuracy if report is not None else float("nan")
-                meta = self.checkpoint_meta(command=f"training screen: {self.config}", test_accuracy=acc)
+                meta = self.checkpoint_meta(command=f"training screen: {self.config}",
+                                            test_accuracy=report.accuracy if report is not None else float("nan"),
+                                            test_images=len(report.y_true) if report is not None else None)
                 timeline = self.timeline()
                 if timeline is not None and timeline.steps[-1] != self.step:  # stopped inside an epoch: its end too
                     try:
@@ -608,30 +652,47 @@ class TrainingJob:
                         timeline = self.timeline()
                     except EvaluationCancelled:  # the server is shutting down: saved without that moment
                         pass
-                path = save_run(self.model, self.config.arch, meta, tag=str(self.step), folder=folder,
-                                timeline=timeline.to_payload() if timeline is not None else None)
+                history = timeline.to_payload() if timeline is not None else None
+                mine = self.saved_path
+                if mine is not None and mine.parent == folder and mine.is_file():  # this job's run, a new state
+                    path = save_checkpoint(mine, self.model, self.config.arch, meta, timeline=history)
+                else:
+                    path = save_run(self.model, self.config.arch, meta, folder=folder, timeline=history)
                 with self._lock:
-                    self.saved_path, self.saved_step, self.save_error = path, self.step, None
+                    self.saved_path, self.saved_step, self.save_error, self.unsaved = path, self.step, None, None
                 return path
-            except CnnvizError as exc:
+            except (CnnvizError, OSError) as exc:
+                if isinstance(exc, OSError):
+                    log.warning("could not save the run in %s: %s", folder, exc)
+                    exc = CnnvizError("err.job_save_failed", folder=shown_path(folder),
+                                      reason=exc.strerror or type(exc).__name__)
+                kept = None
+                if meta is not None:  # the run itself is fine: kept in memory, for a download
+                    name = new_run_path(self.config.dataset, self.config.arch, folder=".").name
+                    kept = (name, checkpoint_bytes(self.model, self.config.arch, meta, history))
                 with self._lock:
-                    self.save_error = exc
-            except OSError as exc:
-                log.warning("could not save the run in %s: %s", folder, exc)
-                with self._lock:
-                    self.save_error = CnnvizError("err.job_save_failed", folder=str(folder),
-                                                  reason=exc.strerror or type(exc).__name__)
+                    self.save_error, self.unsaved, self.saved_step = exc, kept, self.step
             finally:
                 with self._lock:
                     self.saving = False
             return None
 
+    def moved(self, old: str | Path, new: str | Path) -> None:
+        """Its run was renamed (by its owner): later states are written under the new name."""
+        with self._lock:
+            if self.saved_path is not None and Path(self.saved_path).name == Path(old).name:
+                self.saved_path = Path(self.saved_path).parent / Path(new).name
+
     # ------------------------------------------------------------ results
-    def checkpoint_meta(self, command: str = "", test_accuracy: float | None = None) -> dict:
-        """Metadata for save_checkpoint: what was trained, how, and how well."""
+    def checkpoint_meta(self, command: str = "", test_accuracy: float | None = None,
+                        test_images: int | None = None) -> dict:
+        """Metadata for save_checkpoint: what was trained, how, and how well: one test accuracy, and what it was
+        measured on (`test_images`, at `steps`; without one, the last epoch's accuracy on its eval_limit images)."""
         if test_accuracy is None:
             test_accuracy = self.epoch_accuracy[-1][1] if self.epoch_accuracy else float("nan")
-        return {
+            if self.epoch_accuracy and self.test_set is not None:
+                test_images = min(self.config.eval_limit or len(self.test_set), len(self.test_set))
+        meta = {
             "dataset": self.config.dataset,
             "classes": list(self.train_set.classes),
             "input_shape": list(self.train_set.input_shape),
@@ -648,6 +709,11 @@ class TrainingJob:
             "val_images": int(len(self._val)),
             "device": str(self.device),
         }
+        if test_images and test_accuracy == test_accuracy:
+            meta["test_images"] = int(test_images)
+        if self.owner is not None:
+            meta["owner"] = self.owner
+        return meta
 
 
 def resolve_device(requested: str | None = None) -> tuple[str, list]:
@@ -709,20 +775,77 @@ def network_cost(net: dict, input_shape, num_classes: int) -> tuple[int, int]:
     return params, macs
 
 
-def estimate_epoch_seconds(arch: str, net: dict | None, input_shape, num_classes: int, batch_size: int,
-                           n_images: int, device: str = "cpu", batches: int = 8, budget: float = 1.5,
-                           eval_images: int = 0) -> float:
-    """Seconds of one epoch of `n_images` at `batch_size`, measured: the median time of up to `batches` SGD
-    steps on random inputs (after two warm-up steps; at most `budget` seconds of them), times the batches of
-    an epoch, plus the forward passes of `eval_images` (validation and test after the epoch, about a third of
-    a training step per image)."""
+@dataclass(frozen=True)
+class NetworkSize:
+    """What a network costs per image, from its shapes alone (traced on PyTorch's meta device: no memory)."""
+
+    activations: int  # values every stage outputs for one image (what a training step keeps for its backward pass)
+    params: int
+    macs: int  # multiply-adds of one image's forward pass (convolutions and linear layers)
+
+    def training_bytes(self, batch: int) -> int:
+        """Memory of one SGD step at `batch`: the activations (x ACTIVATION_FACTOR) and five copies of the weights
+        (weights, gradients, momentum, the last good weights, a live copy)."""
+        return int(ACTIVATION_FACTOR * batch * self.activations * 4 + 5 * self.params * 4)
+
+    def largest_batch(self, limit: int = MAX_TRAIN_BYTES) -> int:
+        """The largest batch whose step fits in `limit` bytes (0: none)."""
+        return max(0, int((limit - 5 * self.params * 4) // (ACTIVATION_FACTOR * self.activations * 4)))
+
+    def preview_batch(self, batch: int) -> int:
+        """The batch a time estimate measures: `batch`, at most PREVIEW_MAX_BATCH images and PREVIEW_FLOPS of work,
+        at least PREVIEW_MIN_BATCH images where PREVIEW_MAX_BYTES of activations allow it."""
+        by_work = int(PREVIEW_FLOPS // max(1, 3 * self.macs))
+        by_memory = int(PREVIEW_MAX_BYTES // max(1, ACTIVATION_FACTOR * self.activations * 4))
+        return max(1, min(batch, PREVIEW_MAX_BATCH, max(by_work, min(PREVIEW_MIN_BATCH, by_memory))))
+
+
+def network_size(arch: str, net: dict | None, input_shape, num_classes: int) -> NetworkSize:
+    """NetworkSize of a network for this data (SettingError / ShapeError as new_network)."""
+    with torch.device("meta"):
+        model = new_network(arch, net, input_shape, num_classes)
+        feats = model.forward_features(torch.empty(1, *input_shape))  # (1, ...) per stage, shapes only
+    acts = macs = 0
+    for name, out in feats.items():
+        if name == "logits":  # the last stage's output again
+            continue
+        acts += out.numel()
+        m = model.stages[name] if name in model.stages else None
+        if isinstance(m, torch.nn.Conv2d):
+            macs += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, torch.nn.Linear):
+            macs += out.numel() * m.in_features
+    return NetworkSize(int(acts), sum(p.numel() for p in model.parameters()), int(macs))
+
+
+def check_memory(arch: str, net: dict | None, input_shape, num_classes: int, batch: int,
+                 limit: int = MAX_TRAIN_BYTES) -> NetworkSize:
+    """The network's NetworkSize when a training step at `batch` fits in `limit` bytes; SettingError otherwise,
+    naming the need, the limit and the largest batch that fits ("err.cfg_memory"), or saying that no batch fits
+    ("err.cfg_memory_net")."""
+    size = network_size(arch, net, input_shape, num_classes)
+    need = size.training_bytes(batch)
+    if need > limit:
+        fits = size.largest_batch(limit)
+        gb = dict(need=round(need / 2**30, 1), limit=round(limit / 2**30, 1), batch=batch)
+        if fits < 1:
+            raise SettingError("err.cfg_memory_net", **gb)
+        raise SettingError("err.cfg_memory", fits=fits, **gb)
+    return size
+
+
+def seconds_per_image(arch: str, net: dict | None, input_shape, num_classes: int, measure_batch: int,
+                      device: str = "cpu", batches: int = 8, budget: float = 1.5) -> float:
+    """Seconds of one SGD step per training image, measured: the median time of 1 to `batches` steps of
+    `measure_batch` random images (after one warm-up step; more steps while `budget` seconds last) divided by the
+    batch.
+    Keep `measure_batch` small (NetworkSize.preview_batch): the measure's memory and time grow with it."""
     torch.manual_seed(0)
     dev = torch.device(device)
     model = new_network(arch, net, input_shape, num_classes).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    bs = max(1, min(batch_size, n_images))
-    x = torch.randn(bs, *input_shape, device=dev)
-    y = torch.randint(0, num_classes, (bs,), device=dev)
+    x = torch.randn(measure_batch, *input_shape, device=dev)  # (B, C, H, W)
+    y = torch.randint(0, num_classes, (measure_batch,), device=dev)
 
     def step() -> float:
         t0 = time.perf_counter()
@@ -731,12 +854,24 @@ def estimate_epoch_seconds(arch: str, net: dict | None, input_shape, num_classes
             torch.cuda.synchronize(dev)
         return time.perf_counter() - t0
 
-    step(), step()
-    times, start = [], time.perf_counter()
-    while len(times) < batches and (len(times) < 2 or time.perf_counter() - start < budget):
+    step()  # a warm-up (allocations, kernel choices)
+    times, start = [step()], time.perf_counter()  # then at least one step, more while the budget lasts
+    while len(times) < batches and time.perf_counter() - start < budget:
         times.append(step())
-    per_batch = float(np.median(times))
-    return per_batch * math.ceil(n_images / bs) + per_batch / 3 * eval_images / bs
+    return float(np.median(times)) / measure_batch
+
+
+def estimate_epoch_seconds(arch: str, net: dict | None, input_shape, num_classes: int, batch_size: int,
+                           n_images: int, device: str = "cpu", batches: int = 8, budget: float = 1.5,
+                           eval_images: int = 0, measure_batch: int | None = None) -> float:
+    """Seconds of one epoch of `n_images` at `batch_size`: the time per image of a few SGD steps of a small batch
+    (`measure_batch`, default NetworkSize.preview_batch: 8 to 32 images), times the images, plus the forward
+    passes of `eval_images` (validation and test after the epoch, about a third of a training step per image).
+    Per image, a larger batch is as fast or faster on a CPU: the estimate errs on the long side."""
+    if measure_batch is None:
+        measure_batch = network_size(arch, net, input_shape, num_classes).preview_batch(min(batch_size, n_images))
+    per_image = seconds_per_image(arch, net, input_shape, num_classes, measure_batch, device, batches, budget)
+    return per_image * n_images + per_image / 3 * eval_images
 
 
 # ---------------------------------------------------------------- a clean end of the process
@@ -755,8 +890,11 @@ def stop_all_jobs(timeout: float = 10.0) -> int:
 
 
 def _shutdown(timeout: float) -> None:
+    from cnnviz.explain.excite import stop_maxima_jobs
+
     SHUTDOWN.set()  # evaluations stop at their next batch; runs are saved without one
     stopped = stop_all_jobs(timeout)
+    stop_maxima_jobs(timeout)  # the top-9 passes (their threads run PyTorch too)
     if stopped:
         log.info("stopped %d training job(s) before exiting", stopped)
 

@@ -10,6 +10,7 @@ from ui.runs_manager import compare_runs, saved_runs
 from ui.test_phase import show_results
 from ui.timeline_view import scrub_job
 from ui.training_charts import draw_epochs, draw_job, draw_live
+from ui.training_owner import keep_in_cookie, my_owner_id
 from ui.training_preview import device_line, preview
 from ui.training_slots import limits, owner_alive_check, training_slots
 from ui.widgets import download
@@ -28,7 +29,8 @@ if job is not None:  # the settings shown are the job's, whatever was chosen (or
     state.update(job.config.to_settings())
 elif state.model not in state.choices("model"):
     state.reset("model")
-running = job is not None and job.alive
+alive = job is not None and job.alive  # training, or evaluating and saving after a Stop
+running = alive and job.status == "running" and not job.stop_requested  # Stop: answered at once
 locked = job is not None  # settings apply to a new job: Reset first
 
 
@@ -105,19 +107,17 @@ if b1.button(t("train.start"), icon=":material/play_arrow:", type="primary", dis
         st.error(t("train.busy", n=MAX_JOBS))
     else:
         try:
-            S[JOB] = TrainingJob(config, train, test, owner_alive=owner_alive_check(),
-                                 device=device).autosave().start(slots)
+            S[JOB] = TrainingJob(config, train, test, owner_alive=owner_alive_check(), device=device,
+                                 owner=my_owner_id()).autosave().start(slots)
         except CnnvizError as exc:
             slots.release()
             ui.show_error(exc)
         else:
             st.rerun()
 if b2.button(t("train.stop"), icon=":material/stop:", disabled=not running, key="train_stop"):
-    job.stop()
-    with st.spinner(t("train.saving")):
-        job.wait(60)  # the job evaluates the test set and saves its run on the way out
+    job.stop()  # answers at once: the job evaluates the test set and saves its run in its thread (a progress bar)
     st.rerun()
-if b3.button(t("train.resume"), icon=":material/resume:", disabled=running or job is None or job.status != "stopped",
+if b3.button(t("train.resume"), icon=":material/resume:", disabled=alive or job is None or job.status != "stopped",
              key="train_resume"):
     slots = training_slots(MAX_JOBS)
     if slots.acquire(blocking=False):
@@ -131,7 +131,7 @@ if b4.button(t("train.reset"), icon=":material/restart_alt:", disabled=job is No
 
 if job is None:
     st.info(t("train.choose"))
-elif running:
+elif alive:
     @st.fragment(run_every=1.0)
     def live():
         draw_job(t, job)
@@ -146,3 +146,4 @@ else:
     show_results(t, job, test)
     scrub_job(t, state, job, saved_runs())
 compare_runs(t, job)
+keep_in_cookie()  # this browser keeps its runs after a reload (ui/training_owner.py)

@@ -85,3 +85,20 @@ def undeclared_keys(at: AppTest, widgets: set[str]) -> set[str]:
 
     widgets |= widget_keys(at)
     return {k for k in at.session_state.keys() if k not in widgets and not is_declared(k)}
+
+
+def wait_for_chart(at: AppTest, key: str, seconds: float = 180) -> dict:
+    """Rerun until the chart `key` is drawn (work a server does in the background, e.g. the top-9's pass, shows a
+    polling progress bar first; fragments do not tick in AppTest), then return it."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        assert not at.exception, [e.value for e in at.exception]
+        try:
+            return chart(at, key)
+        except AssertionError:
+            if time.monotonic() > deadline or at.error:
+                raise
+        time.sleep(0.2)
+        at.run()

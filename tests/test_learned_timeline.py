@@ -8,15 +8,18 @@ import time
 import numpy as np
 import pytest
 import torch
+from streamlit.testing.v1 import AppTest
 
 from cnnviz.checkpoints import SHIPPED, load_checkpoint, save_checkpoint
 from cnnviz.figures_runs import conv1_maps
 from cnnviz.models import CompactCNN
-from cnnviz.runs import summary
+from cnnviz.runs import owner_id, summary
 from cnnviz.timeline import FIRST_EPOCH_POINTS, MAX_BYTES, MAX_MOMENTS, TimelineRecorder, load_timeline, moment_steps
 from cnnviz.training import TrainConfig, TrainingJob
 from tests.apptest import app, chart, decode
-from tests.test_screen_network import english_left, link, notices
+from tests.test_screen_network import english_left, notices
+
+BROWSER = "ab" * 16  # the token of the browser that trained the two runs with a timeline (ui/training_owner.py)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +29,7 @@ def runs(tmp_path_factory, fmnist_train, fmnist_test):
     jobs = {}
     for lr in (0.1, 0.001):
         cfg = TrainConfig(lr=lr, epochs=2, subset=1500, val_fraction=0.2, batch_size=64, eval_limit=300, seed=1)
-        jobs[lr] = TrainingJob(cfg, fmnist_train, fmnist_test, runs_dir=folder).start()
+        jobs[lr] = TrainingJob(cfg, fmnist_train, fmnist_test, runs_dir=folder, owner=owner_id(BROWSER)).start()
     for job in jobs.values():
         assert job.wait(300) and job.snapshot().saved_path, job.snapshot()
     old = save_checkpoint(folder / "fashion-mnist_compact_old.pt", CompactCNN(), "compact",
@@ -200,6 +203,10 @@ def test_the_run_comparison_scrubs_through_two_runs(runs, monkeypatch):
 def test_hostile_moments_are_ignored_with_a_notice(runs, monkeypatch, query, notice):
     folder, jobs, _ = runs
     monkeypatch.setenv("CNNVIZ_RUNS", str(folder))
-    at = link("training", lang="en", **query)
-    assert not at.error and any(notice in n for n in notices(at)), notices(at)
+    at = AppTest.from_file("../app.py", default_timeout=60)  # the browser that trained them follows the link:
+    at.session_state["_run_owner"] = BROWSER  # its runs are the ones compared when the screen opens
+    at.switch_page("pages/training.py")
+    at.query_params.update(lang="en", **query)
+    at.run()
+    assert not at.exception and not at.error and any(notice in n for n in notices(at)), notices(at)
     assert at.session_state["train_scrub_with"] == ""

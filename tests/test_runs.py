@@ -39,9 +39,9 @@ NET = {"input_shape": [1, 28, 28], "fc_width": 16, "num_classes": 10, "dropout":
                  {"out_channels": 6, "kernel": 5, "padding": 0, "pool": False, "batchnorm": True}]}
 
 
-def train_run(folder, **kw) -> str:
+def train_run(folder, owner=None, **kw) -> str:
     cfg = dict(arch="convnet", net=NET, batch_size=64, epochs=2, val_fraction=0.1, eval_limit=50, **kw)
-    job = TrainingJob(TrainConfig(**cfg), TRAIN, TEST, runs_dir=folder)
+    job = TrainingJob(TrainConfig(**cfg), TRAIN, TEST, runs_dir=folder, owner=owner)
     job.run()
     return job.save()
 
@@ -268,3 +268,93 @@ def test_names_found_on_disk_are_checked_like_typed_names(runs, tmp_path):
     assert info.value.code == "err.run_name"
     with zipfile.ZipFile(io.BytesIO(export_zip(folder / "ok.pt"))) as z:
         assert sorted(z.namelist()) == ["README.md", "net.py", "ok.pt"]
+
+
+# ---------------------------------------------------------------- issue 22 items 3 and 4: owners, races, one name
+
+def test_two_sessions_renaming_one_run_leave_it_under_exactly_one_name(tmp_path, monkeypatch):
+    """Item 4: os.link + unlink left the run under both names in 18 of 200 rounds; one rename wins now. Each file
+    system call of a rename is followed by a short pause, so that the two sessions' calls interleave as they do
+    between two processes."""
+    import threading
+    import time
+
+    for name in ("link", "rename", "open"):
+        def slow(*a, real=getattr(os, name), **k):
+            out = real(*a, **k)
+            time.sleep(0.001)
+            return out
+        monkeypatch.setattr(os, name, slow)
+    payload = b"PK\x03\x04 a run"
+    both = losers = 0
+    for i in range(200):
+        (tmp_path / f"run{i}.pt").write_bytes(payload)
+        barrier, results = threading.Barrier(2), {}
+
+        def rename(to, i=i, barrier=barrier, results=results):
+            barrier.wait()
+            try:
+                results[to] = rename_run(f"run{i}.pt", f"{to}{i}", tmp_path)
+            except RunError as exc:
+                results[to] = exc
+
+        threads = [threading.Thread(target=rename, args=(to,)) for to in ("a", "b")]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        names = sorted(p.name for p in tmp_path.glob(f"*{i}.pt"))
+        won = [to for to, r in results.items() if not isinstance(r, RunError)]
+        assert len(names) == 1 and len(won) == 1 and names == [f"{won[0]}{i}.pt"], (i, names, results)
+        loser = next(r for r in results.values() if isinstance(r, RunError))
+        assert loser.code in ("err.run_missing", "err.run_exists")
+        assert (tmp_path / names[0]).read_bytes() == payload  # the run itself, never an empty placeholder
+        both += len(names) > 1
+        losers += 1
+    assert both == 0 and losers == 200
+    assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".pt")]
+
+
+def test_a_run_belongs_to_the_browser_that_trained_it(tmp_path):
+    """Item 3: only its owner, or the instructor, renames or deletes a run; the server's runs need the instructor."""
+    from cnnviz.runs import Requester, owner_id, run_owner
+
+    alice, bob = owner_id("alice's token"), owner_id("bob's token")
+    assert len(alice) == 32 and alice != bob and owner_id("alice's token") == alice
+    run = train_run(tmp_path, max_steps=1, owner=alice)
+    server = train_run(tmp_path, max_steps=1, seed=1)
+    assert run_owner(run) == alice and run_owner(server) is None and summary(run).owner == alice
+    assert b"alice's token" not in run.read_bytes()  # a hash, never the token
+    for act in (lambda: rename_run(run.name, "bobs now", tmp_path, by=Requester(bob)),
+                lambda: delete_run(run.name, tmp_path, by=Requester(bob)),
+                lambda: delete_run(server.name, tmp_path, by=Requester(alice)),
+                lambda: rename_run(run.name, "x", tmp_path, by=Requester(None))):
+        with pytest.raises(RunError) as info:
+            act()
+        assert info.value.code == "err.run_not_yours"
+        assert "n'est pas votre entraînement\u00a0:" in info.value.message("fr")
+    assert run.exists() and server.exists()
+    moved = rename_run(run.name, "alice 1", tmp_path, by=Requester(alice))
+    assert run_owner(moved) == alice
+    delete_run(server.name, tmp_path, by=Requester(bob, instructor=True))
+    delete_run(moved.name, tmp_path, by=Requester(alice))
+    assert not list(tmp_path.glob("*.pt"))
+
+
+def test_the_readme_states_the_run_s_one_accuracy_and_what_it_was_measured_on(runs, tmp_path):
+    """Item 10: the README, the run's metadata and a plain PyTorch evaluation of the exported weights agree."""
+    _, a, _ = runs
+    _, meta = load_checkpoint(a)
+    assert meta["test_images"] == len(TEST) and meta["steps"] == 10
+    with zipfile.ZipFile(io.BytesIO(export_zip(a, lang="fr"))) as z:
+        z.extractall(tmp_path)
+        readme = z.read("README.md").decode()
+    net = runpy.run_path(str(tmp_path / "net.py"))["Net"]()
+    net.load_state_dict(torch.load(tmp_path / a.name, weights_only=True)["state_dict"])
+    net.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(np.array(TEST.images)).float().div(255).sub(0.5).div(0.5).unsqueeze(1)
+        plain = float((net(x).argmax(1).numpy() == TEST.labels).mean())
+    assert plain == pytest.approx(meta["test_accuracy"])
+    figure = f"{plain * 100:.2f}".replace(".", ",") + "\u00a0%"
+    assert f"exactitude en test {figure} sur les 100 images de l'ensemble de test (après 10 lots)" in readme

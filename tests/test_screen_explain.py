@@ -16,7 +16,7 @@ from cnnviz.explore import inspect
 from cnnviz.figures_explain import formula_text
 from cnnviz.figures_steps import MAX_TERMS, add_step_cells, clicked_step, conv_cells, pool_cells
 from cnnviz.ops import conv2d_steps, parse_grid, pool2d_steps
-from tests.apptest import chart, decode
+from tests.apptest import chart, decode, wait_for_chart
 from tests.test_screen_network import english_left, link
 
 NET = "tests/fixtures/course_net.py"
@@ -102,7 +102,7 @@ def test_top9_and_gradcam_render(shipped):
     at = link("feature_maps", stage="conv3", channel=7, top9=1, gradcam=1, cam_class=3, lang="en")
     assert not at.error, [x.value for x in at.error]
     tops = top_activations(model, data.images, "conv3", 7, k=9)
-    titles = [a["text"] for a in chart(at, "fm_top9_fig")["layout"]["annotations"]]
+    titles = [a["text"] for a in wait_for_chart(at, "fm_top9_fig")["layout"]["annotations"]]
     assert [int(s.split(":")[0][1:].replace(",", "")) for s in titles] == [t.index for t in tops]
     cam = grad_cam(model, data.images[0], 3)
     spec = chart(at, "fm_gradcam_fig")
@@ -177,7 +177,7 @@ def test_a_user_model_is_explained_too(tmp_path, monkeypatch):
         assert unit_of(at)[0] == "conv1"
         assert [b for b in at.button if b.key == "fm_ex_open_conv"]  # conv1 reads the 1-channel input
         for key in ("fm_top9_fig", "fm_gradcam_fig"):
-            chart(at, key)
+            wait_for_chart(at, key)
     finally:
         st.cache_resource.clear()
 

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from cnnviz.checkpoints import save_checkpoint
 from cnnviz.data import DATASETS
 from cnnviz.models import CompactCNN
+from cnnviz.runs import owner_id
 from tests.apptest import app, button, open_link
 
 FMNIST_META = dict(dataset="fashion-mnist", classes=list(DATASETS["fashion-mnist"][0]), input_shape=[1, 28, 28],
@@ -37,8 +38,14 @@ def shown(at: AppTest) -> str:
 
 def test_a_run_never_takes_a_shipped_network_s_place(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNVIZ_RUNS", str(tmp_path))
-    run = save_checkpoint(tmp_path / "fashion-mnist_compact_mine.pt", CompactCNN(), "compact", FMNIST_META)
-    student = app("training", lang="fr")  # session 1: a student renames their run
+    token = "cd" * 16  # the student's browser (ui/training_owner.py): the run is theirs to rename
+    run = save_checkpoint(tmp_path / "fashion-mnist_compact_mine.pt", CompactCNN(), "compact",
+                          dict(FMNIST_META, owner=owner_id(token)))
+    student = AppTest.from_file("../app.py", default_timeout=60)  # session 1: a student renames their run
+    student.session_state["_run_owner"] = token
+    student.switch_page("pages/training.py")
+    student.query_params["lang"] = "fr"
+    student.run()
     assert student.selectbox(key="train_manage_run").value == run.name
     for name in ("fashion_compact", "Fashion_Compact_Blur.pt"):
         student.text_input(key="train_rename_to").set_value(name).run()
@@ -101,7 +108,7 @@ def test_a_fifo_in_runs_blocks_no_screen(fifo_runs, page, key):
     at = quick(page)
     assert fifo_runs.readers == 0, "the page opened the pipe (it would have waited for a writer for ever)"
     assert not at.exception, [e.value for e in at.exception]
-    assert "Your run: fashion-mnist_compact_good" in at.selectbox(key=key).options
+    assert "Server's run: fashion-mnist_compact_good" in at.selectbox(key=key).options
     assert not any("fifo" in o for o in at.selectbox(key=key).options)
     assert any("not offered" in c.value and "fifo" in c.value for c in at.sidebar.caption)
 
@@ -120,7 +127,7 @@ def test_odd_names_in_runs_are_neither_offered_nor_exported(tmp_path, monkeypatc
         save_checkpoint(tmp_path / name, CompactCNN(), "compact", FMNIST_META)
     at = app("training")
     assert at.multiselect(key="train_compare").options == ["fashion-mnist_compact_good.pt"]
-    assert at.selectbox(key="train_manage_run").options == ["fashion-mnist_compact_good.pt"]
+    assert at.selectbox(key="train_manage_run").options == ["The server's — fashion-mnist_compact_good.pt"]
     assert any("not offered" in c.value and "evil" in c.value for c in at.caption)
     names = [b.proto.label for b in at.get("download_button")]
     assert names and not any("evil" in n for n in names)

@@ -282,9 +282,11 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
         assert chart(at, "train_live_filters") and chart(at, "train_live_maps")["layout"]["title"]["text"].startswith(
             "conv1's feature maps")
         assert not undeclared_keys(at, widgets)
-        button(at, "Stop").click().run()
-        assert job.snapshot().status == "stopped"
+        button(at, "Stop").click().run()  # answers at once; the test phase follows in the job's thread
         assert not at.exception
+        assert job.wait(300)
+        at.run()
+        assert job.snapshot().status == "stopped"
         assert any(m.label == "Test accuracy" for m in at.metric)
         report = next(d.value for d in at.dataframe if "precision" in d.value.columns)  # a table, not sklearn's text
         assert report["cls"].tolist()[:2] == ["T-shirt/top", "Trouser"]
@@ -323,7 +325,8 @@ def test_training_in_french_after_a_run(tmp_path, monkeypatch):
         assert not at.exception
         assert any(m.label == "Exactitude en test" for m in at.metric)
         assert any("arrêté" in i.value or "terminé" in i.value for i in at.info)
-        assert [s.value for s in at.header] == ["Phase de test", "Comparer des entraînements"]
+        assert [s.value for s in at.header] == ["Phase de test", "Revoir l'entraînement pas à pas",
+                                                "Comparer des entraînements"]
         metric = next(m for m in at.metric if m.label == "Exactitude en test")
         assert "," in metric.value and "%" in metric.value  # "71,30 %"
         assert "Examiner" in [b.label for b in at.button]

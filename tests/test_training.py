@@ -1,8 +1,10 @@
 """The training job on real Fashion-MNIST: the loss falls, Stop / Resume, two jobs at once, divergence, the CLI."""
 
+import io
 import subprocess
 import sys
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -122,7 +124,7 @@ def test_cli_dry_run():
 
 import threading  # noqa: E402
 
-from cnnviz import training  # noqa: E402
+from cnnviz import CheckpointError, training  # noqa: E402
 from cnnviz.checkpoints import load_checkpoint  # noqa: E402
 from cnnviz.data import FASHION_MNIST_CLASSES, Dataset  # noqa: E402
 
@@ -168,10 +170,12 @@ def test_stop_resume_stop_without_new_batches_writes_nothing_more(tmp_path, monk
         assert job.wait(60) and job.step == 4
     assert [str(p) for p in tmp_path.glob("*.pt")] == [first] and len(calls) == 1
     assert job.snapshot().saved_path == first and job.test_report() is job.snapshot().evaluation
-    job.config.max_steps = 6  # new batches: a new state, a new run
+    job.config.max_steps = 6  # new batches: a new state, evaluated once more, written over the job's own run
     job.resume()
     assert job.wait(60) and job.step == 6
-    assert len(list(tmp_path.glob("*.pt"))) == 2 and len(calls) == 2
+    assert [str(p) for p in tmp_path.glob("*.pt")] == [first] and len(calls) == 2
+    _, meta = load_checkpoint(first)
+    assert meta["steps"] == 6 and meta["test_accuracy"] == pytest.approx(job.snapshot().evaluation.accuracy)
 
 
 def test_user_stop_and_quick_resume_save_once_per_state(tmp_path):
@@ -185,7 +189,9 @@ def test_user_stop_and_quick_resume_save_once_per_state(tmp_path):
     job.stop()
     assert job.wait(60)
     steps.add(job.step)
-    assert len(list(tmp_path.glob("*.pt"))) == len(steps)
+    assert len(list(tmp_path.glob("*.pt"))) == 1  # one run per job, holding its last state
+    _, meta = load_checkpoint(job.snapshot().saved_path)
+    assert meta["steps"] == job.step
 
 
 def test_closed_tab_stops_saves_and_frees_the_slot(tmp_path, monkeypatch):
@@ -372,3 +378,107 @@ def test_a_network_too_large_is_refused_before_any_memory_is_taken(monkeypatch):
         training.estimate_epoch_seconds("convnet", huge, (1, 28, 28), 10, 64, 640)
     assert not built
     assert training.network_cost(CUSTOM, (1, 28, 28), 10)[0] == 4 * 9 + 4 + 8 + 4 * 14 * 14 * 32 + 32 + 330
+
+
+# ---------------------------------------------------------------- issue 22: Stop at once, a folder gone, memory
+
+def test_stop_is_answered_within_a_batch_and_the_test_phase_follows_in_the_job_s_thread(tmp_path, monkeypatch):
+    """Item 9: the loop stops before its next batch; the evaluation runs afterwards in the job's thread, publishing
+    its progress, and the run is written once for that state."""
+    seen, threads = [], set()
+    real = training.predict_logits
+
+    def predict(model, images, **kw):
+        threads.add(threading.current_thread().name)
+        seen.append(job.snapshot().evaluated)
+        return real(model, images, **kw)
+
+    monkeypatch.setattr(training, "predict_logits", predict)
+    test = synthetic("test", 2500, seed=3)
+    job = TrainingJob(small(epochs=1000), TRAIN, test, runs_dir=tmp_path).start()
+    while job.snapshot().step < 3:
+        time.sleep(0.005)
+    job.stop()
+    assert job.stop_requested
+    assert job.wait(60)
+    snap = job.snapshot()
+    assert snap.status == "stopped" and snap.saved_path and snap.evaluated is None
+    assert threads == {"cnnviz-training"} and seen == [(0, 2500), (1000, 2500), (2000, 2500)]
+    assert len(snap.evaluation.y_true) == 2500 and len(list(tmp_path.glob("*.pt"))) == 1
+
+
+def test_reset_cancels_the_test_phase(tmp_path, monkeypatch):
+    started = threading.Event()
+    real = training.predict_logits
+
+    def slow(model, images, cancel=None, **kw):
+        started.set()
+        time.sleep(0.3)
+        return real(model, images, cancel=cancel, **kw)
+
+    monkeypatch.setattr(training, "predict_logits", slow)
+    job = TrainingJob(small(max_steps=2), TRAIN, synthetic("test", 20_000), runs_dir=tmp_path).start()
+    assert started.wait(60)
+    t0 = time.monotonic()
+    assert job.close(30)
+    assert time.monotonic() - t0 < 5  # not the 20 chunks of the whole test set
+    assert len(list(tmp_path.glob("*.pt"))) == 1  # saved without an accuracy, never lost
+
+
+def test_a_runs_folder_replaced_by_a_file_is_named_and_the_run_kept_in_memory(tmp_path):
+    """Item 4: the save said "No free file name could be found" after 16 retries and the run was lost."""
+    from cnnviz.checkpoints import load_checkpoint_bytes, save_run
+    from cnnviz.runs import export_bytes
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    job = TrainingJob(small(max_steps=3), TRAIN, TEST, runs_dir=folder)
+    job.run()
+    folder.rmdir()
+    folder.write_text("not a folder")
+    assert job.save() is None
+    snap = job.snapshot()
+    error = snap.save_error
+    assert error.code == "err.ckpt_folder" and "No free file name" not in str(error)
+    assert str(tmp_path) not in str(error) and "runs" in str(error)
+    assert "n'est pas un dossier (un fichier a pris son nom)\u00a0:" in error.message("fr")
+    assert snap.saved_path is None and snap.unsaved is not None
+    name, blob = snap.unsaved
+    model, meta = load_checkpoint_bytes(blob, name)
+    assert meta["steps"] == 3 and meta["test_accuracy"] == pytest.approx(snap.evaluation.accuracy)
+    for key, value in job.model.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value)
+    assert zipfile.ZipFile(io.BytesIO(export_bytes(blob, name))).namelist() == [name, "net.py", "README.md"]
+    with pytest.raises(CheckpointError) as info:
+        save_run(job.model, "mlp", meta, folder=folder / "sub")  # a parent that is a file
+    assert info.value.code == "err.ckpt_folder"
+
+
+def test_memory_is_checked_from_the_shapes_before_anything_runs(monkeypatch):
+    """Item 2: 16 layers of 64 filters at batch 1024 took the server from 1.2 GB to 8 GB in the preview."""
+    from cnnviz.layers import net_from_layers
+    from cnnviz.models import build_model
+
+    big = net_from_layers(";".join(["64-3-1-0"] * 16), 128, True, 0.25, (1, 28, 28), 10)
+    size = training.network_size("convnet", big, (1, 28, 28), 10)
+    model = build_model("convnet", (1, 28, 28), 10, big)
+    with torch.no_grad():
+        feats = model.forward_features(torch.zeros(1, 1, 28, 28))
+    assert size.activations == sum(v.numel() for k, v in feats.items() if k != "logits")
+    assert size.params == sum(p.numel() for p in model.parameters())
+    assert size.training_bytes(1024) > 16 * 2**30 and size.largest_batch() == 102
+    assert size.preview_batch(1024) == 8 and size.preview_batch(4) == 4  # its measure: 8 images, not 1,024
+    built = []  # the devices networks are built on: only PyTorch's meta device (shapes, no memory)
+    monkeypatch.setattr(training, "build_model",
+                        lambda *a, **k: built.append(torch.empty(0).device.type) or build_model(*a, **k))
+    with pytest.raises(training.SettingError) as info:
+        TrainingJob(small(arch="convnet", net=big, batch_size=1024), TRAIN, TEST)
+    assert info.value.code == "err.cfg_memory" and built == ["meta"]
+    assert info.value.params == dict(need=18.9, limit=2.0, batch=1024, fits=102)
+    assert "at most 2.0 GB on this server" in str(info.value) and "at most 102" in str(info.value)
+    monkeypatch.undo()
+    compact = training.check_memory("compact", None, (1, 28, 28), 10, 1024)  # the shipped network fits
+    assert compact.training_bytes(1024) < training.MAX_TRAIN_BYTES and compact.preview_batch(1024) == 32
+    with pytest.raises(training.SettingError) as info:
+        training.check_memory("convnet", big, (1, 28, 28), 10, 1, limit=2**20)
+    assert info.value.code == "err.cfg_memory_net"

@@ -1,7 +1,8 @@
 """Feature maps' "explain every number" panel (issue 11): the big map clickable, one unit explained from the
 previous stage with the real numbers, stepping back one click at a time, the unit's receptive field, "Open in
-the Convolution screen" for the first layer, what excites a channel (top-9 test images; ui/learned_view.py puts
-them beside the image the channel wants) and Grad-CAM.
+the Convolution screen" for the first layer, what excites a channel (top-9 test images: every stage's ranking from
+one background pass per network for the whole server, MaximaJobs; ui/learned_view.py puts them beside the image
+the channel wants) and Grad-CAM.
 
 The explained unit is a setting of the screen (ex_stage, ex_ch, ex_row, ex_col in ui/screens.py), so a link
 reproduces it. The computations are cnnviz.explain's; the figures cnnviz.figures_explain's.
@@ -9,6 +10,7 @@ reproduces it. The computations are cnnviz.explain's; the figures cnnviz.figures
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -16,7 +18,8 @@ import streamlit as st
 import torch
 
 from cnnviz import CnnvizError
-from cnnviz.explain import INPUT, LOGITS, explain_unit, grad_cam, stage_maxima, top_activations
+from cnnviz.explain import INPUT, LOGITS, ExplainError, explain_unit, grad_cam, top_activations
+from cnnviz.explain.excite import MaximaJob
 from cnnviz.figures_explain import (
     DIVERGING,
     clickable_map_figure,
@@ -162,19 +165,57 @@ def open_in_convolution(window: np.ndarray, kernel: np.ndarray) -> None:
     st.switch_page("pages/convolution.py")
 
 
-@st.cache_resource(show_spinner=False, max_entries=24)
-def _maxima(network: str, stage: str, source: str, n: int, _model, _images):
-    """Every test image's max in every channel of `stage`: one pass per network and stage, for the whole server."""
-    return stage_maxima(_model, _images, stage)
+class MaximaJobs:
+    """The server's top-9 passes (cnnviz.explain.MaximaJob: every stage of one network in one pass, in a thread),
+    one per network and image set, started by the first session that asks; the newest MAX kept. Plain Python,
+    shared through st.cache_resource; the threads never call Streamlit."""
+
+    MAX = 3
+
+    def __init__(self):
+        self._jobs: "OrderedDict[tuple, MaximaJob]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, model, images) -> MaximaJob:
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is None or (job.error is not None and not isinstance(job.error, ExplainError)):
+                job = self._jobs[key] = MaximaJob(model, images).start()  # a cancelled pass starts again
+            self._jobs.move_to_end(key)
+            while len(self._jobs) > self.MAX:
+                self._jobs.popitem(last=False)[1].cancel()
+            return job
+
+
+@st.cache_resource(show_spinner=False)
+def maxima_jobs() -> MaximaJobs:
+    return MaximaJobs()
+
+
+@st.fragment(run_every=0.5)
+def _wait_for(t, job: MaximaJob) -> None:
+    """A progress bar while the server's pass runs (polled every half second); the whole page once it is done."""
+    done, total = job.progress
+    st.progress(done / max(1, total), text=t("exui.top9_progress", done=done, total=total))
+    if job.done:
+        st.rerun()
 
 
 def top9(t, model, network: str, meta: dict, classes, stage: str, channel: int, key: str = "fm_top9_fig"):
-    """The 9 test images on which `channel` of `stage` responds most (one pass over the test set per network
-    and stage, for the whole server) -> that pass's StageMaxima, or None after an error shown."""
+    """The 9 test images on which `channel` of `stage` responds most -> the stage's StageMaxima, or None (an error
+    shown, or the pass still running: its progress shown). Every stage's ranking comes from one pass over the test
+    set per network, computed once for the whole server in the background."""
     try:
         data = images_for(meta["dataset"])  # DatasetUnavailable: no test images of a CIFAR-10 network here
-        with st.spinner(t("exui.top9_computing", n=len(data))):
-            maxima = _maxima(f"{network}#{id(model)}", stage, data.source, len(data), model, data.images)
+        job = maxima_jobs().get((network, id(model), data.source, len(data)), model, data.images)
+        if not job.done:
+            _wait_for(t, job)
+            return None
+        if job.error is not None:
+            raise job.error
+        maxima = job.result.get(stage)
+        if maxima is None:
+            raise ExplainError("err.explain_unknown_stage", stage=stage, stages=", ".join(job.result))
         tops = top_activations(model, data.images, stage, channel, k=9, maxima=maxima)
     except CnnvizError as exc:
         show_error(exc)

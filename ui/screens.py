@@ -47,9 +47,11 @@ FRAME_KEYS = (*GLOBAL_PARAMS, "_lang_url", "_lang_kept", "_present_url", "_prese
               "_screen", "_viewport")  # _viewport: the browser's size (ui/browser.py)
 # Entries of ui/ pieces that are not under one screen's prefix: the "Check yourself" box that several screens show
 # (ui/exercise_view.py: its seed, its verdicts); a class session (ui/classroom_view.py: the instructor's class, this
-# student's id, the last question seen, failed instructor keys, the errors to show).
+# student's id, the last question seen, failed instructor keys, the errors to show); whose runs are whose
+# (ui/training_owner.py: this browser's token, the instructor key typed on Training, its error; ui/widgets.py: a run
+# a screen showed that was deleted or renamed meanwhile).
 PIECE_KEYS = ("cy_*_seed", "cy_*_feedback", "_class_teacher", "_class_student", "_class_seen", "_class_fails",
-              "_class_key_error", "_class_error")
+              "_class_key_error", "_class_error", "_run_owner", "_run_instructor", "_run_key_error", "_run_gone")
 
 
 @dataclass(frozen=True)
@@ -345,7 +347,7 @@ SCREENS: tuple[Screen, ...] = (
         Field("moment", -1, lo=-1, hi=MAX_MOMENTS - 1),
         Field("scrub_with", "", "text", max_len=130, check=lambda text: text and plain_name(text)),
         Field("cmp_moment", -1, lo=-1, hi=MAX_MOMENTS - 1),  # the same in the run comparison
-    ), keys=("job", "session_runs", "compare_renamed")),  # the TrainingJob; this session's runs; a renamed run
+    ), keys=("job", "compare_seen", "compare_renamed")),  # the TrainingJob; this browser's runs offered; a renamed run
     Screen("architecture", "screen.architecture", "pages/architecture.py", ":material/account_tree:", "section.network", "arch_", (
         Field("preset", "slide", "choice", choices=tuple(ARCH_SHAPES)),  # input shape
         Field("c", 3, lo=1, hi=4),  # custom input shape C×H×W

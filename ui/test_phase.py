@@ -1,6 +1,8 @@
 """The Training screen's test phase, once a job has stopped: test accuracy, scikit-learn's classification report
 as a table, the confusion matrix, and a gallery of mistakes that each open in Feature maps with the network just
-trained. The job evaluated the test set and saved its run itself; this only shows them."""
+trained. The job evaluated the test set and saved its run itself; this only shows them: one accuracy per run (the
+one its file records), with what it was measured on. A run its folder could not take is offered for download; a run
+deleted or renamed by another session meanwhile is said to be gone."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.charts import chart
-from ui.runs_manager import export_button, remember_run
+from ui.runs_manager import export_button, export_bytes_button
 from ui.widgets import class_name, class_names, numbers_as_text, plain, show_error
 
 
@@ -21,8 +23,9 @@ def show_results(t, job, test) -> None:
     st.header(t("train.test_phase"))
     if snap.save_error is not None:
         show_error(snap.save_error)
-    if snap.saved_path:  # this session's runs: compared by default
-        remember_run(Path(snap.saved_path).name)
+    if snap.unsaved is not None:  # the run is fine, its folder is not: kept in this session for a download
+        st.warning(t("train.unsaved"), icon=":material/save:")
+        export_bytes_button(t, *snap.unsaved, key="train_export_unsaved")
     report = snap.evaluation
     if report is None:  # the job could not evaluate on its way out (the server stopping): once, here
         with st.spinner(t("train.evaluating")):
@@ -48,8 +51,11 @@ def show_test_phase(t, report, test, path) -> None:
     with left:
         st.markdown(t("train.report"))
         report_table(t, report, test.classes)
-    chart(confusion_figure(report.confusion, class_names(test.classes), lang=t.lang),
-                       key="train_confusion", container=right)
+    chart(confusion_figure(report.confusion, class_names(test.classes), lang=t.lang), key="train_confusion",
+          container=right)
+    if path is not None and not path.exists():  # deleted or renamed by another session since
+        st.warning(t("train.run_gone", name=plain(path.name)), icon=":material/folder_off:")
+        path = None
     if path is not None:
         st.caption(t("train.saved", name=plain(path.name)))
         export_button(t, path, key="train_export_current")

@@ -39,8 +39,12 @@ def draw_job(t, job) -> None:
         st.error(message, icon=":material/error:")
     elif message and snap.status != "running":
         st.info(message)
-    if snap.saving:
-        st.info(t("train.saving"), icon=":material/hourglass_top:")
+    if snap.saving:  # after Stop: the job evaluates the test set, then writes its run (Stop itself answered at once)
+        done, total = snap.evaluated or (0, 0)
+        if total:
+            st.progress(done / total, text=t("train.evaluating_progress", done=done, total=total))
+        else:
+            st.info(t("train.saving"), icon=":material/hourglass_top:")
 
 
 def draw_live(t, job, test) -> None:

@@ -174,9 +174,42 @@ def _user_entry() -> tuple[str, str, callable] | None:
             lambda: user_network(spec, weights, dataset, mtime))
 
 
+RUN_LABELS = {"yours": "net.run", "others": "net.run_others", "server": "net.run_server"}  # whose -> message id
+GONE = "_run_gone"  # {picker key: (the run that went, the network shown instead)} (a PIECE key of ui/screens.py)
+
+
 def network_label(t, path: Path) -> str:
-    kind = t("net.shipped") if path.parent == SHIPPED.parent else t("net.run")
-    return f"{kind} {path.stem}"
+    """"Shipped: x", or whose run it is: "Your run: x", "Another student's run: x", "Server's run: x"."""
+    if path.parent == SHIPPED.parent:
+        return f"{t('net.shipped')} {path.stem}"
+    from ui.training_owner import run_owner, whose
+
+    try:
+        owner = run_owner(str(path), path.stat().st_mtime)
+    except OSError:
+        owner = None
+    return f"{t(RUN_LABELS[whose(owner)])} {path.stem}"
+
+
+def _gone_notice(t, key: str, loaders: dict) -> None:
+    """The run a screen showed was deleted or renamed by another session: the screen falls back to the first
+    network (shipped), and says so for as long as it shows that fallback (never silently: the student would take
+    the shipped network for theirs)."""
+    S = st.session_state
+    gone = S.setdefault(GONE, {})
+    previous = S.get(key)
+    if previous not in loaders:  # a run deleted or renamed meanwhile, or a first visit
+        fallback = next(iter(loaders))
+        if isinstance(previous, str) and previous.endswith(".pt"):
+            gone[key] = (previous, fallback)
+        S[key] = fallback
+    if key in gone:
+        name, fallback = gone[key]
+        if S.get(key) != fallback:  # another network was picked since
+            del gone[key]
+            return
+        st.warning(t("net.gone", name=plain(Path(name).stem), shown=plain(Path(fallback).stem)),
+                   icon=":material/folder_off:")
 
 
 def skipped_notice(t, skipped: list, where=st) -> None:
@@ -200,7 +233,6 @@ def pick_network(t, key: str):
 
     `key` is the screen's setting that holds the chosen name (a file name, or "user:Class"), so it can go in a link.
     """
-    S = st.session_state
     skipped = []
     paths = {}
     for p in list_checkpoints(skipped):  # the shipped networks first: a name keeps meaning the first file
@@ -215,8 +247,7 @@ def pick_network(t, key: str):
     if not loaders:
         st.error(t("net.none"))
         return None
-    if S.get(key) not in loaders:  # a run that was deleted, a first visit, or a link to a run not here
-        S[key] = next(iter(loaders))
+    _gone_notice(t, key, loaders)  # a run deleted or renamed meanwhile: said, then the first network
     name = st.sidebar.selectbox(t("net.label"), list(loaders), format_func=labels.get, key=key)
     try:
         return loaders[name]()

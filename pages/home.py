@@ -50,6 +50,10 @@ for col, (screen_id, label_id) in zip(cols, [
 link("translation", "home.blocks.shift", ":material/open_with:")
 link("learning", "home.learn", ":material/school:")
 
+st.header(t("home.class"))
+link("exercises", "home.exercises", BY_ID["exercises"].icon)
+link("class", "home.ask", BY_ID["class"].icon)
+
 st.header(t("home.lecture"))
 ui.intro(t("home.lecture_intro"))
 present = st.toggle(t("home.lecture_present"), key="home_present_links")

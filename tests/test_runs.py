@@ -156,7 +156,7 @@ def test_figures_of_runs_in_french():
             dict(epoch=2, train_loss=0.6, val_loss=0.7, val_accuracy=0.8, test_accuracy=None)]
     fig = epoch_figure(hist, lang="fr")
     titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["Coût par époque (tirets : validation)", "Exactitude de validation"]
+    assert titles == ["Coût par époque (tirets\u00a0: validation)", "Exactitude de validation"]
     assert [tr.name for tr in fig.data] == ["Coût d'entraînement", "Coût de validation", "Exactitude de validation",
                                             "Exactitude en test (échantillon)"]
     assert list(fig.data[3].x) == [1]  # an epoch without a measure is left out

@@ -410,7 +410,7 @@ def test_custom_network_link_reproduces_the_view_in_french():
     assert at.selectbox(key="train_model").value == "custom" and at.number_input(key="train_val").value == 20
     assert at.toggle(key="train_live").value is False
     caption = next(c.value for c in at.caption if "4-5-2-1" in c.value)
-    assert "fc1 de 32 neurones" in caption and "normalisation par lots : non" in caption and "0,50" in caption
+    assert "fc1 de 32 neurones" in caption and "normalisation par lots\u00a0: non" in caption and "0,50" in caption
     n = 4 * 25 + 4 + 4 * 14 * 14 * 32 + 32 + 330
     preview = nbsp(next(i.value for i in at.info if "paramètres" in i.value))
     assert f"**{n:,}**".replace(",", " ") in preview and "800 images d'entraînement, 200 images de validation" in preview

@@ -158,7 +158,7 @@ def test_figures_of_runs_in_french():
     titles = [a.text for a in fig.layout.annotations]
     assert titles == ["Coût par époque (tirets\u00a0: validation)", "Exactitude de validation"]
     assert [tr.name for tr in fig.data] == ["Coût d'entraînement", "Coût de validation", "Exactitude de validation",
-                                            "Exactitude en test (échantillon)"]
+                                            "Exactitude sur l'ensemble de test (échantillon)"]
     assert list(fig.data[3].x) == [1]  # an epoch without a measure is left out
     two = compare_figure([("a", hist), ("b", hist[:1])], lang="en")
     assert len(two.data) == 6 and [d.name for d in two.data if d.showlegend is not False] == ["a", "b"]

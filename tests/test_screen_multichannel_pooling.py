@@ -257,7 +257,7 @@ def test_pooling_link_reproduces_the_view_in_french():
     assert chart(at, "pool_fig")["layout"]["annotations"][1]["text"] == "Pooling moyen 2×2, pas 1 → 2×2"
     assert chart(at, "pool_fig")["data"][0]["hovertemplate"].startswith("entrée ligne %{y}")
     assert chart(at, "pool_real_out")["data"][0]["hovertemplate"].startswith("ligne %{y}, col. %{x}\u00a0: valeur")
-    assert chart(at, "pool_real_out")["layout"]["title"]["text"] == "Après 2× average pooling 2×2, pas 1\u00a0: 26×26"
+    assert chart(at, "pool_real_out")["layout"]["title"]["text"] == "Après 2× pooling moyen 2×2, pas 1\u00a0: 26×26"
     assert_no_english(at)
     at.radio(key="pool_mode").set_value("max").run()
     assert "mode" not in at.query_params and at.query_params["input"] == "1,2,3;4,5,6;7,8,9"

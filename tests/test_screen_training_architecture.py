@@ -323,11 +323,11 @@ def test_training_in_french_after_a_run(tmp_path, monkeypatch):
         assert job.wait(120)
         at.run()
         assert not at.exception
-        assert any(m.label == "Exactitude en test" for m in at.metric)
+        assert any(m.label == "Exactitude sur l'ensemble de test" for m in at.metric)
         assert any("arrêté" in i.value or "terminé" in i.value for i in at.info)
         assert [s.value for s in at.header] == ["Phase de test", "Revoir l'entraînement pas à pas",
                                                 "Comparer des entraînements"]
-        metric = next(m for m in at.metric if m.label == "Exactitude en test")
+        metric = next(m for m in at.metric if m.label == "Exactitude sur l'ensemble de test")
         assert "," in metric.value and "%" in metric.value  # "71,30 %"
         assert "Examiner" in [b.label for b in at.button]
     finally:

@@ -1,5 +1,7 @@
 """French typography and the course's vocabulary in the French catalogues (locales/fr/*.po).
 
+Vocabulary: one French word per notion, the course's (BANNED lists the variants found and replaced).
+
 Typography: a non-breaking space (U+00A0, the one Babel puts before '%') before : ; ! ? % » and after «,
 and between a number and its unit ('28 px', '2 Mo', '30 s'); thousands grouped with U+202F, as Babel groups
 the numbers passed as placeholders ('10 000'). An ordinary space there lets the browser break the line
@@ -107,3 +109,43 @@ def test_a_rendered_message_keeps_its_non_breaking_spaces():
     prediction = t("fm.prediction", name="Chemise", p=0.9323)
     assert f"Prédiction{NBSP}:" in prediction and f"93,2{NBSP}%" in prediction, prediction
     assert not violations(text) and not violations(preview) and not violations(prediction)
+
+
+# The course's word for each notion, and the variants that crept in (checked outside PROTECTED parts).
+BANNED = [
+    (r"\bperte\b", "« fonction de coût », not « (fonction de) perte »"),
+    (r"\bmarges?\b", "« remplissage (padding) », not « marge » (the app uses « marge » for nothing else)"),
+    (r"\bjeux? de (?:test|données|validation|entraînement)", "« ensemble de test / de données », not « jeu de »"),
+    (r"points? de sauvegarde", "checkpoint: « point de contrôle », the word of the error messages"),
+    (r"\bbatch[ -]norm", "« normalisation par lots (batchnorm) », not « batch norm »"),
+    (r"normalisation par lot\b", "« normalisation par lots », plural"),
+    (r"entièrement connecté", "« couche linéaire (fully connected) », the course's word"),
+    (r"\bunités?\b", "« neurone », the dominant word, for a unit of a layer (no other sense of « unité » here)"),
+    (r"exactitude (?:en|au|sur le) test\b", "« exactitude sur l'ensemble de test »"),
+    (r"(?<!\()average pooling", "« pooling moyen »; « (average pooling) » only as the English gloss in parentheses"),
+]
+
+
+def vocabulary_faults(text: str) -> list[tuple[str, str]]:
+    blanked = blank_protected(text)
+    return [(why, text[max(0, m.start() - 20):m.end() + 20]) for pattern, why in BANNED
+            for m in re.finditer(pattern, blanked, re.IGNORECASE)]
+
+
+def test_the_vocabulary_rules_catch_what_they_should():
+    for text in ["la marge (padding)", "Le coût (fonction de perte)", "jeu de test", "un point de sauvegarde",
+                 "CNN compact (batch norm)", "normalisation par lot", "couche entièrement connectée",
+                 "une unité de conv1", "exactitude en test", "Exactitude sur le test", "Après average pooling"]:
+        assert vocabulary_faults(text), text
+    for text in ["fonction de coût", "remplissage (padding)", "ensemble de test", "point de contrôle (checkpoint)",
+                 "normalisation par lots (batchnorm)", "nn.BatchNorm2d", "couche linéaire (fully connected)",
+                 "un neurone de conv1", "exactitude sur l'ensemble de test", "sa **moyenne** (average pooling)",
+                 "`unité = 1`"]:
+        assert not vocabulary_faults(text), text
+
+
+@pytest.mark.parametrize("path", french_catalogues(), ids=lambda p: p.name)
+def test_the_course_vocabulary(path):
+    found = [f"{msg_id}: {why}: …{snippet}…" for msg_id, text in messages(path)
+             for why, snippet in vocabulary_faults(text)]
+    assert not found, f"{len(found)} place(s) in {path.name}:\n" + "\n".join(found)

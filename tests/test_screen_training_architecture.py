@@ -414,7 +414,7 @@ def test_custom_network_link_reproduces_the_view_in_french():
     n = 4 * 25 + 4 + 4 * 14 * 14 * 32 + 32 + 330
     preview = nbsp(next(i.value for i in at.info if "paramètres" in i.value))
     assert f"**{n:,}**".replace(",", " ") in preview and "800 images d'entraînement, 200 images de validation" in preview
-    assert "Mon réseau (conçu sur l'écran Architecture)" in at.selectbox(key="train_model").options
+    assert "Mon réseau (écran Architecture)" in at.selectbox(key="train_model").options
 
 
 def test_custom_network_hostile_link_values_are_ignored():

@@ -93,7 +93,7 @@ def test_feature_maps_link_reproduces_the_view():
     assert at.selectbox(key="fm_stage").value == "pool2"
     assert at.number_input(key="fm_channel").value == 5
     assert at.toggle(key="fm_signed").value is False
-    assert any("n° 46" in c.value for c in at.caption)  # the 4th pullover of the test set
+    assert any("n°\u00a046" in c.value for c in at.caption)  # the 4th pullover of the test set
     assert any(m.value.startswith("## Prédiction\u00a0: **Pull**") for m in at.markdown)
     assert chart(at, "fm_big")["layout"]["title"]["text"] == "pool2, canal 5 · 7×7"
     mosaic = chart(at, "fm_mosaic_conv1")["data"][0]

@@ -45,6 +45,7 @@ RULES = [
     ("no space before a colon that ends a clause", re.compile(r"[^\s\u00a0\u202f]:(?=[\s*_]|$)")),
     ("number glued to %", re.compile(r"[0-9\x00]%")),
     ("ordinary space or none after «", re.compile(r"«(?![\u00a0])")),
+    ("ordinary space after n°", re.compile(r"n°[ \t]")),
     ("ordinary space or none between a number and its unit",
      re.compile(rf"[0-9\x00](?: |){UNITS}(?![\w'’])")),
     ("thousands not grouped with U+202F", re.compile(r"(?<![\d.,])\d{1,3}[ \u00a0]\d{3}(?!\d)|(?<![\d.,\w])\d{5,}")),
@@ -79,7 +80,7 @@ def messages(path: Path) -> list[tuple[str, str]]:
 def test_the_rules_catch_what_they_should():
     """The checker itself: each rule fires on a plain space and stays quiet once fixed or inside protected text."""
     wrong = ["Exactitude : bonne", "Vrai ?", "Bravo!", "« texte »", "fait 5 Mo", "10 %", "10%", "en 30 s.",
-             "10 000 images", "de 0 à 2147483647", "{n} Mo", "{x} :"]
+             "10 000 images", "de 0 à 2147483647", "image n° 4", "{n} Mo", "{x} :"]
     for text in wrong:
         assert violations(text), text
     right = ["Exactitude\u00a0: bonne", "Vrai\u00a0?", "«\u00a0texte\u00a0»", "fait 5\u00a0Mo", "10\u00a0%",

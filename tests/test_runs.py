@@ -357,4 +357,4 @@ def test_the_readme_states_the_run_s_one_accuracy_and_what_it_was_measured_on(ru
         plain = float((net(x).argmax(1).numpy() == TEST.labels).mean())
     assert plain == pytest.approx(meta["test_accuracy"])
     figure = f"{plain * 100:.2f}".replace(".", ",") + "\u00a0%"
-    assert f"exactitude en test {figure} sur les 100 images de l'ensemble de test (après 10 lots)" in readme
+    assert f"exactitude {figure} sur les 100 images de l'ensemble de test (après 10 lots)" in readme

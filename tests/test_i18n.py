@@ -99,7 +99,7 @@ def test_errors_carry_an_id_and_are_worded_in_each_language():
     exc = info.value
     assert exc.code == "err.grid_not_number" and exc.params["row"] == 2 and exc.params["col"] == 2
     assert str(exc) == "Input, row 2, column 2: “abc” is not a number."
-    assert exc.message("fr") == "Entrée, ligne 2, colonne 2 : « abc » n'est pas un nombre."
+    assert exc.message("fr") == "Entrée, ligne 2, colonne 2\u00a0: «\u00a0abc\u00a0» n'est pas un nombre."
     assert tr("fr", "err.grid_not_number", name=Msg("grid.filter_channel", f=1, c=3), row=1, col=1, cell="x") \
         .startswith("Filtre 1, canal 3, ligne 1")
 

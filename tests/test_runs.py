@@ -156,9 +156,9 @@ def test_figures_of_runs_in_french():
             dict(epoch=2, train_loss=0.6, val_loss=0.7, val_accuracy=0.8, test_accuracy=None)]
     fig = epoch_figure(hist, lang="fr")
     titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["Coût par époque (tirets : validation)", "Exactitude de validation"]
+    assert titles == ["Coût par époque (tirets\u00a0: validation)", "Exactitude de validation"]
     assert [tr.name for tr in fig.data] == ["Coût d'entraînement", "Coût de validation", "Exactitude de validation",
-                                            "Exactitude en test (échantillon)"]
+                                            "Exactitude sur l'ensemble de test (échantillon)"]
     assert list(fig.data[3].x) == [1]  # an epoch without a measure is left out
     two = compare_figure([("a", hist), ("b", hist[:1])], lang="en")
     assert len(two.data) == 6 and [d.name for d in two.data if d.showlegend is not False] == ["a", "b"]
@@ -357,4 +357,4 @@ def test_the_readme_states_the_run_s_one_accuracy_and_what_it_was_measured_on(ru
         plain = float((net(x).argmax(1).numpy() == TEST.labels).mean())
     assert plain == pytest.approx(meta["test_accuracy"])
     figure = f"{plain * 100:.2f}".replace(".", ",") + "\u00a0%"
-    assert f"exactitude en test {figure} sur les 100 images de l'ensemble de test (après 10 lots)" in readme
+    assert f"exactitude {figure} sur les 100 images de l'ensemble de test (après 10 lots)" in readme

@@ -127,7 +127,7 @@ def test_multichannel_link_reproduces_the_view_in_french():
     total = x[1, 1:4, 3:6].sum() + 1  # filter 2 sums the green window, plus its bias
     assert any(f"= **{total}**" in s.value and "Sortie (filtre 2, ligne 1, colonne 3)" in s.value
                for s in at.success)
-    assert "**Paramètres :** F×C×k×k + F = 3×3×3×3 + 3 = **84**" in text(at)
+    assert "**Paramètres\u00a0:** F×C×k×k + F = 3×3×3×3 + 3 = **84**" in text(at)
     assert chart(at, "mc_windows")["data"][0]["hovertemplate"].startswith("fenêtre dans le rouge ligne %{y}, col. %{x}")
     assert_no_english(at)
     assert dict(at.query_params)["cell_j"] == "3"  # the URL follows the clipped cell
@@ -253,11 +253,11 @@ def test_pooling_link_reproduces_the_view_in_french():
     assert at.radio(key="pool_mode").value == "avg" and at.slider(key="pool_step").value == 4
     assert z(chart(at, "pool_fig"), 1).tolist() == [[3, 4], [6, 7]]
     assert "**Étape 4 sur 4** — moyenne(5, 6, 8, 9) = **7**" in text(at)
-    assert "**Taille de la sortie** — lignes : ⌊(3 − 2) / 1⌋ + 1 = 2" in text(at)
+    assert "**Taille de la sortie** — lignes\u00a0: ⌊(3 − 2) / 1⌋ + 1 = 2" in text(at)
     assert chart(at, "pool_fig")["layout"]["annotations"][1]["text"] == "Pooling moyen 2×2, pas 1 → 2×2"
     assert chart(at, "pool_fig")["data"][0]["hovertemplate"].startswith("entrée ligne %{y}")
-    assert chart(at, "pool_real_out")["data"][0]["hovertemplate"].startswith("ligne %{y}, col. %{x} : valeur")
-    assert chart(at, "pool_real_out")["layout"]["title"]["text"] == "Après 2× average pooling 2×2, pas 1 : 26×26"
+    assert chart(at, "pool_real_out")["data"][0]["hovertemplate"].startswith("ligne %{y}, col. %{x}\u00a0: valeur")
+    assert chart(at, "pool_real_out")["layout"]["title"]["text"] == "Après 2× pooling moyen 2×2, pas 1\u00a0: 26×26"
     assert_no_english(at)
     at.radio(key="pool_mode").set_value("max").run()
     assert "mode" not in at.query_params and at.query_params["input"] == "1,2,3;4,5,6;7,8,9"

@@ -93,8 +93,8 @@ def test_feature_maps_link_reproduces_the_view():
     assert at.selectbox(key="fm_stage").value == "pool2"
     assert at.number_input(key="fm_channel").value == 5
     assert at.toggle(key="fm_signed").value is False
-    assert any("n° 46" in c.value for c in at.caption)  # the 4th pullover of the test set
-    assert any(m.value.startswith("## Prédiction : **Pull**") for m in at.markdown)
+    assert any("n°\u00a046" in c.value for c in at.caption)  # the 4th pullover of the test set
+    assert any(m.value.startswith("## Prédiction\u00a0: **Pull**") for m in at.markdown)
     assert chart(at, "fm_big")["layout"]["title"]["text"] == "pool2, canal 5 · 7×7"
     mosaic = chart(at, "fm_mosaic_conv1")["data"][0]
     assert mosaic["zmin"] != -mosaic["zmax"]  # not the signed scale
@@ -195,7 +195,7 @@ def test_translation_consistency_is_measured_once_per_server():
     assert 50 < value < 100
     other = link("translation", lang="fr")  # another session: the measure is there, in French
     metrics = {m.label: m.value for m in other.metric}
-    assert metrics["Cohérence, décalages jusqu'à 3 px"] == f"{value:.2f}".replace(".", ",") + "\u00a0%"
+    assert metrics["Cohérence, décalages jusqu'à 3\u00a0px"] == f"{value:.2f}".replace(".", ",") + "\u00a0%"
     assert not [b for b in other.button if b.key == "shift_measure"]
 
 

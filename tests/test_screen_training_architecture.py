@@ -173,7 +173,7 @@ def test_training_link_reproduces_the_view_in_french():
     assert [at.number_input(key=f"train_{k}").value for k in ("momentum", "epochs", "subset", "seed")] == \
         [0.5, 3, 2000, 7]
     assert at.title[0].value == "Entraînement"
-    assert button(at, "Démarrer") and "MLP (entièrement connecté, pour comparer)" in at.selectbox(key="train_model").options
+    assert button(at, "Démarrer") and "MLP (couches linéaires, pour comparer)" in at.selectbox(key="train_model").options
 
 
 def test_training_widgets_update_the_url():
@@ -323,11 +323,11 @@ def test_training_in_french_after_a_run(tmp_path, monkeypatch):
         assert job.wait(120)
         at.run()
         assert not at.exception
-        assert any(m.label == "Exactitude en test" for m in at.metric)
+        assert any(m.label == "Exactitude sur l'ensemble de test" for m in at.metric)
         assert any("arrêté" in i.value or "terminé" in i.value for i in at.info)
         assert [s.value for s in at.header] == ["Phase de test", "Revoir l'entraînement pas à pas",
                                                 "Comparer des entraînements"]
-        metric = next(m for m in at.metric if m.label == "Exactitude en test")
+        metric = next(m for m in at.metric if m.label == "Exactitude sur l'ensemble de test")
         assert "," in metric.value and "%" in metric.value  # "71,30 %"
         assert "Examiner" in [b.label for b in at.button]
     finally:
@@ -410,11 +410,11 @@ def test_custom_network_link_reproduces_the_view_in_french():
     assert at.selectbox(key="train_model").value == "custom" and at.number_input(key="train_val").value == 20
     assert at.toggle(key="train_live").value is False
     caption = next(c.value for c in at.caption if "4-5-2-1" in c.value)
-    assert "fc1 de 32 neurones" in caption and "normalisation par lots : non" in caption and "0,50" in caption
+    assert "fc1 de 32 neurones" in caption and "normalisation par lots (batchnorm)\u00a0: non" in caption and "0,50" in caption
     n = 4 * 25 + 4 + 4 * 14 * 14 * 32 + 32 + 330
     preview = nbsp(next(i.value for i in at.info if "paramètres" in i.value))
     assert f"**{n:,}**".replace(",", " ") in preview and "800 images d'entraînement, 200 images de validation" in preview
-    assert "Mon réseau (conçu sur l'écran Architecture)" in at.selectbox(key="train_model").options
+    assert "Mon réseau (écran Architecture)" in at.selectbox(key="train_model").options
 
 
 def test_custom_network_hostile_link_values_are_ignored():

@@ -65,14 +65,18 @@ def new_run_path(dataset: str, arch: str, tag: str = "", folder: str | Path | No
     return Path(folder or runs_dir()) / _run_name(dataset, arch, tag)
 
 
+WEIGHT_HISTORY = "weight_history"  # the payload's per-epoch weights (cnnviz.landscape.HISTORY_KEY reads it)
 REQUIRED_META = ("dataset", "classes", "input_shape", "test_accuracy")
 MAX_CHECKPOINT_BYTES = 1 << 30  # 1 GiB: far above any network of the course (the shipped one is ~1 MB)
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format is a zip archive
 
 
-def checkpoint_payload(model: StagedNet, arch: str, meta: dict, timeline: dict | None = None) -> dict:
+def checkpoint_payload(model: StagedNet, arch: str, meta: dict, timeline: dict | None = None,
+                       weight_history: list[dict] | None = None) -> dict:
     """The dict a checkpoint file holds: format, arch, a CPU copy of the state_dict, the metadata (checked), and
-    the run's timeline when there is one (cnnviz.timeline.Timeline.to_payload(): tensors and primitives)."""
+    the run's timeline when there is one (cnnviz.timeline.Timeline.to_payload(): tensors and primitives), and its
+    weights before the first step and after each epoch when it kept them (`weight_history`, a list of CPU
+    state_dicts, oldest first: cnnviz.landscape draws the run's path on the loss landscape)."""
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise CheckpointError("err.ckpt_save_meta", missing=", ".join(missing))
@@ -88,24 +92,27 @@ def checkpoint_payload(model: StagedNet, arch: str, meta: dict, timeline: dict |
     }
     if timeline is not None:
         payload["timeline"] = timeline
+    if weight_history:
+        payload[WEIGHT_HISTORY] = weight_history
     return payload
 
 
-def checkpoint_bytes(model: StagedNet, arch: str, meta: dict, timeline: dict | None = None) -> bytes:
+def checkpoint_bytes(model: StagedNet, arch: str, meta: dict, timeline: dict | None = None,
+                     weight_history: list[dict] | None = None) -> bytes:
     """A checkpoint in memory (what save_checkpoint writes): for a run that cannot be written to its folder."""
     buf = io.BytesIO()
-    torch.save(checkpoint_payload(model, arch, meta, timeline), buf)
+    torch.save(checkpoint_payload(model, arch, meta, timeline, weight_history), buf)
     return buf.getvalue()
 
 
 def save_checkpoint(path: str | Path, model: StagedNet, arch: str, meta: dict, exclusive: bool = False,
-                    timeline: dict | None = None) -> Path:
+                    timeline: dict | None = None, weight_history: list[dict] | None = None) -> Path:
     """Write model + metadata to `path` atomically (temporary file in the same folder, then os.replace).
 
     `exclusive=True` never replaces an existing file: the temporary file is hard-linked to `path`, which
     fails with FileExistsError when `path` exists (the O_EXCL of a rename)."""
     path = Path(path)
-    payload = checkpoint_payload(model, arch, meta, timeline)
+    payload = checkpoint_payload(model, arch, meta, timeline, weight_history)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -139,7 +146,7 @@ def check_folder(folder: str | Path) -> Path:
 
 
 def save_run(model: StagedNet, arch: str, meta: dict, tag: str = "", folder: str | Path | None = None,
-             timeline: dict | None = None) -> Path:
+             timeline: dict | None = None, weight_history: list[dict] | None = None) -> Path:
     """Save a user's training (and its timeline) under a new name in `folder` (default runs_dir()); never replaces a file. A folder
     that is not one (runs/ replaced by a file meanwhile) is said as such (CheckpointError "err.ckpt_folder"),
     never as a name collision."""
@@ -148,7 +155,7 @@ def save_run(model: StagedNet, arch: str, meta: dict, tag: str = "", folder: str
         check_folder(folder)
         try:
             return save_checkpoint(new_run_path(meta["dataset"], arch, tag, folder), model, arch, meta,
-                                   exclusive=True, timeline=timeline)
+                                   exclusive=True, timeline=timeline, weight_history=weight_history)
         except FileExistsError:
             continue
         except NotADirectoryError:  # replaced by a file between the check and the write

@@ -28,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnviz.checkpoints import WEIGHT_HISTORY
 from cnnviz.data import to_tensor
 
-HISTORY_KEY = "weight_history"  # a checkpoint's list of state_dicts, one per epoch (oldest first), when it kept them
+HISTORY_KEY = WEIGHT_HISTORY  # a checkpoint's list of state_dicts (before the first step, then each epoch's end)
 
 
 def perturbed(model: nn.Module) -> list[str]:

@@ -139,7 +139,7 @@ def test_the_landscape_at_zero_is_the_networks_cost(shipped, fmnist_train):
     assert train_loss[len(alphas) // 2] == pytest.approx(expected, rel=1e-5)
     plane = chart(at, "learn_fig_plane")["data"][0]
     assert 10 ** decode(plane["z"])[4, 4] == pytest.approx(expected, rel=1e-4)  # the plane's centre
-    assert any("do not keep their weights after each epoch" in i.value for i in at.info)
+    assert any("did not keep its weights after each epoch" in i.value for i in at.info)
 
 
 def test_the_toy_link_reproduces_the_view_and_opens_training_with_its_settings():

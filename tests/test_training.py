@@ -482,3 +482,32 @@ def test_memory_is_checked_from_the_shapes_before_anything_runs(monkeypatch):
     with pytest.raises(training.SettingError) as info:
         training.check_memory("convnet", big, (1, 28, 28), 10, 1, limit=2**20)
     assert info.value.code == "err.cfg_memory_net"
+
+
+# ---------------------------------------------------------------- issue 23 item 3: a run's path on the landscape
+
+def test_a_run_keeps_its_weights_at_each_epoch_for_the_landscape_path(fmnist_train, tmp_path):
+    """The run keeps its weights before the first step and after each epoch (checkpoint key weight_history):
+    the Learning screen projects them on the loss landscape. The first are the initial weights, the last the
+    saved ones; a network too large for WEIGHT_HISTORY_BYTES keeps none."""
+    from cnnviz import landscape
+    from cnnviz.models import CompactCNN
+
+    cfg = TrainConfig(epochs=2, subset=600, batch_size=100, val_fraction=0, seed=3)
+    torch.manual_seed(0)
+    start = CompactCNN()
+    initial = {k: v.clone() for k, v in start.state_dict().items()}
+    job = TrainingJob(cfg, fmnist_train, None, model=start, runs_dir=tmp_path).start()
+    assert job.wait(300) and job.snapshot().saved_path
+    history = landscape.load_weight_history(job.snapshot().saved_path)
+    assert history is not None and len(history) == cfg.epochs + 1
+    assert all(torch.equal(history[0][k], initial[k]) for k in initial)
+    saved = torch.load(job.snapshot().saved_path, weights_only=True)["state_dict"]
+    assert all(torch.equal(history[-1][k], saved[k]) for k in saved)
+    assert not torch.equal(history[1]["stages.conv1.weight"], history[0]["stages.conv1.weight"])  # it moved
+    job.close(30)
+
+    small = TrainingJob(cfg, fmnist_train, None, runs_dir=tmp_path)
+    assert small.keeps_weights
+    big = TrainConfig(epochs=1000, subset=600, batch_size=100, val_fraction=0)  # 1,001 copies: over the bound
+    assert not TrainingJob(big, fmnist_train, None, runs_dir=tmp_path).keeps_weights

@@ -217,7 +217,7 @@ def landscape_caption(t, land: dict, res: int) -> str:
 
 
 def path_section(t, model, meta, train, res: int, chart) -> None:
-    """The run's training path on the plane where it moves most, or a note that runs do not keep it yet."""
+    """The run's training path on the plane where it moves most, or a note that this network did not keep it."""
     from cnnviz.figures_learning import plane_figure
 
     path = training_path(model, meta, train, res)

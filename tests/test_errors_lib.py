@@ -53,6 +53,7 @@ def test_messages_format_in_both_languages():
 
     for lang in ("en", "fr"):
         for i, text in po(lang).items():
-            params = {f: 12345 if f in ("n", "row", "lo", "hi") else "X" for f in fields(text)}
+            numeric = {f for _, f, spec, _ in string.Formatter().parse(text) if f and spec}  # {need:.1f}
+            params = {f: 12345 if f in ("n", "row", "lo", "hi") or f in numeric else "X" for f in fields(text)}
             out = CnnvizError(i, **params).message(lang)
             assert "{" not in out and not out.startswith("err."), (lang, i, out)

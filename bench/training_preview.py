@@ -4,12 +4,12 @@
 Before, the preview measured SGD steps at the link's own batch size (2 warm-up steps, then at least 2 more: ~157 s and
 1.2 → 7.96 GB on the report's server), once per batch value. Now the memory a step needs is computed from the shapes
 first (cnnviz.training.check_memory: refused above MAX_TRAIN_BYTES, nothing runs), and a network that fits is measured
-on a small batch (NetworkSize.preview_batch: here 1 image) and scaled.
+on a small batch (NetworkSize.preview_batch: here 8 images) and scaled.
 
 Each case runs in a fresh process, which prints its wall time and its peak resident memory (ru_maxrss) over its
 baseline after imports.
 
-    python bench/training_preview.py                  # after: the link (refused) and batch 64 (measured on 1 image)
+    python bench/training_preview.py                  # after: the link (refused) and batch 64 (measured on 8 images)
     python bench/training_preview.py --before 256     # the old preview at batch 256 (~3 GB; 1024 takes ~8 GB)
 
 Figures, not tests; print os.getloadavg() with them (the machine is shared).

@@ -59,6 +59,12 @@ class View:
             return math.ceil(MIN_SHARE * (self.height or DEFAULT_PRESENTER[1]))
         return NORMAL_MIN_FONT
 
+    def for_figures(self) -> "View":
+        """What style() and plotly_config() read of this view — the width only on a phone, the height only in
+        the presenter view: two readers with the same for_figures() see the same figure (a styled figure made
+        once serves both)."""
+        return View(self.present, self.width if self.narrow else None, self.height if self.present else None)
+
 
 STACKABLE = {META: {"stackable": True}}  # layout.meta of a figure whose side-by-side panels a phone may stack
 

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import TIMEOUT, open_link, undeclared_keys
 from ui import screens
+from ui.exercise_view import box_key
 from ui.screens import SCREENS, is_declared
 
 
@@ -43,6 +44,8 @@ def test_answers_and_the_check_yourself_box_keep_declared_keys():
     assert not undeclared_keys(at, widgets)
     at.switch_page("pages/pooling.py").run()
     assert not undeclared_keys(at, widgets)
+    at.session_state[box_key("pooling")] = True  # the box opened
+    at.run()
     [field] = [w for w in at.text_input if w.key.startswith("cy_pooling")]
     field.input("12")
     next(b for b in at.button if b.label == "Check").click().run()

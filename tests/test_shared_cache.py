@@ -206,3 +206,36 @@ def test_a_view_opened_again_styles_nothing(calls):
     assert chart(first, "conv_fig") == chart(second, "conv_fig")
     link("convolution", step=4, lang="fr")  # another language: its own styled figures
     assert calls("styled") > styled
+
+
+def mosaics(at: AppTest) -> list[str]:
+    """The stages whose mosaic a Feature-maps run sent."""
+    return [el.proto.id.rsplit("fm_mosaic_", 1)[1].split("-")[0] for el in at.get("plotly_chart")
+            if "fm_mosaic_" in el.proto.id]
+
+
+def test_only_the_open_tab_of_mosaics_is_built(calls):
+    """Feature maps: the mosaics of the conv blocks whose tab is closed are neither built nor sent; opening a tab
+    builds that block's, once for the class."""
+    at = link("feature_maps", idx=5)
+    assert [tab.label for tab in at.tabs][:3] == ["conv1", "conv2", "conv3"]
+    assert mosaics(at) == ["conv1", "bn1", "relu1", "pool1"] and calls("stage_mosaics") == 1
+    at.session_state["fm_stages_tab"] = "conv2"  # the student opens conv2's tab
+    at.run()
+    assert mosaics(at) == ["conv2", "bn2", "relu2", "pool2"] and calls("stage_mosaics") == 2
+    other = link("feature_maps", idx=5)
+    other.session_state["fm_stages_tab"] = "conv2"
+    other.run()
+    assert calls("stage_mosaics") == 2  # another student on that tab: built already
+
+
+def test_a_folded_check_yourself_box_builds_nothing(calls):
+    """The "Check yourself" box is folded: its question's grids are built only once a student opens it."""
+    from ui.exercise_view import box_key
+
+    at = link("convolution", step=4)
+    assert calls("figure:grid_figure") == 0
+    assert not [w for w in at.text_input if w.key.startswith("cy_convolution")]
+    at.session_state[box_key("convolution")] = True
+    at.run()
+    assert calls("figure:grid_figure") > 0 and [w for w in at.text_input if w.key.startswith("cy_convolution")]

@@ -124,7 +124,8 @@ def share_link(screen: Screen) -> str:
 @st.cache_resource
 def _startup() -> list:
     """Once per server: thread count and the other environment settings (with their warnings), a clean stop
-    of the training jobs on SIGTERM, and a check of the server's own model (CNNVIZ_MODEL)."""
+    of the training jobs on SIGTERM, a check of the server's own model (CNNVIZ_MODEL), and the warm-up of the
+    lecture's views (deploy/warmup.py)."""
     import torch
 
     from cnnviz.config import load_settings
@@ -135,7 +136,23 @@ def _startup() -> list:
     torch.set_num_threads(settings.threads)
     install_clean_shutdown()  # never raises; off the main thread it installs an exit hook only
     check_in_background()  # CNNVIZ_MODEL loaded once, in a bounded time: the owner reads the result on the console
+    _warm_up()
     return list(settings.warnings)
+
+
+def _warm_up() -> None:
+    """The lecture's views opened on this server in the background (deploy/warmup.py), so that the first students
+    do not pay for them; this run does not wait. Off with CNNVIZ_WARM=0 (the tests), and where the server cannot
+    be reached over plain HTTP."""
+    from streamlit.runtime import Runtime
+
+    from deploy import warmup
+
+    langs = warmup.languages()
+    served = Runtime.exists() and type(Runtime.instance()) is Runtime  # AppTest: a stand-in runtime, no server
+    base = warmup.own_url() if langs and served else None
+    if base is not None:
+        warmup.in_background(base, langs)
 
 
 def _sidebar(t, screen: Screen | None) -> None:

@@ -65,3 +65,27 @@ def test_apptest_runs_start_no_warm_up(monkeypatch):
         assert not [th for th in threading.enumerate() if th.name == "cnnviz-warm-up"]
     finally:
         frame._startup.clear()
+
+
+def test_first_visitors_at_once_on_a_fresh_server_get_their_pages(tmp_path):
+    """A fresh server's first requests run in Streamlit's legacy pages mode; with several at once, another
+    session's navigation ends that mode in the middle of a run: each page must still run inside the app's frame
+    (ui.frame.require_app), never without its settings (it raised KeyError)."""
+    server = StreamlitServer(log=str(tmp_path / "server.log"))
+    views = [("convolution", "step=3"), ("multichannel", "seed=2"), ("translation", "idx=4"), ("feature_maps", "idx=3"),
+             ("pooling", "step=2"), ("learning", "")]
+
+    async def at_once():
+        tabs = [Tab(server.url, screen, "fr", extra) for screen, extra in views]
+        await asyncio.gather(*(tab.connect() for tab in tabs))
+        try:
+            return await asyncio.gather(*(tab.run_once() for tab in tabs))
+        finally:
+            await asyncio.gather(*(tab.close() for tab in tabs))
+
+    try:
+        server.wait_healthy()
+        runs = asyncio.run(at_once())
+    finally:
+        server.stop()
+    assert [(r.screen, r.error) for r in runs] == [(screen, "") for screen, _ in views]

@@ -10,6 +10,7 @@ A page starts with `t, state = ui.page("convolution")`.
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
@@ -18,6 +19,8 @@ from cnnviz.i18n import LANGUAGES, normalize, translator
 from ui import browser, classroom_view, presenter
 from ui.screens import BY_ID, GLOBAL_PARAMS, LANG_KEY, PRESENT_KEY, ROOT, SCREENS, SECTIONS, Screen
 from ui.widgets import lang
+
+_RUN = threading.local()  # .framed: this script thread runs a page inside run_app (require_app reads it)
 
 
 def _language() -> str:
@@ -205,9 +208,11 @@ def run_app() -> None:
 
     limit_uploads()  # each session keeps its 2 newest uploads (Streamlit has no per-session limit)
     page = app_frame()
+    _RUN.framed = True
     try:
         page.run()
     finally:
+        _RUN.framed = False
         screen = BY_ID.get(st.session_state.get("_screen", "home"))
         if screen is not None:
             sync_url(screen)
@@ -228,14 +233,16 @@ def require_app() -> None:
     Streamlit keeps a legacy mode for apps with a pages/ folder: until st.navigation has been called
     in this process, a request for /training runs pages/training.py on its own — no page config, no
     sidebar, the folder's raw file list as navigation, and widget ids of another page context, so the
-    first click after such a run would be lost. (A fresh server's first deep link does this; AppTest
+    first click after such a run would be lost. (A fresh server's first deep links do this; AppTest
     does it on every run.) Here the page hands over to app.py's frame, which runs this page again the
     normal way (st.navigation ends the legacy mode), then stops the legacy run. No setting or public API
     of Streamlit 1.67 turns the legacy mode off, hence this guard.
-    """
-    from streamlit.runtime.pages_manager import PagesManager  # Streamlit internals: read defensively
 
-    if getattr(PagesManager, "uses_pages_directory", False):
+    It asks whether this script thread is inside run_app, not whether Streamlit is still in legacy mode: with
+    several first visitors at once, another session's st.navigation ends the legacy mode while this run is
+    already in it (the page then ran without its frame: KeyError on its settings).
+    """
+    if not getattr(_RUN, "framed", False):
         run_app()
         st.stop()
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import threading
@@ -109,6 +110,8 @@ def in_background(base: str, langs: list[str], delay: float = 2.0, say=None) -> 
         runs = [r for lang in langs for r in warm(base, lang)]
         computed = {k: n - before.get(k, 0) for k, n in sorted(shared.CALLS.items()) if n > before.get(k, 0)}
         failed = [f"{r.screen} ({r.error})" for r in runs if r.error]
+        gc.collect()  # what the warm-up left behind, then the rest (the warmed caches, the pages' modules) kept out
+        gc.freeze()  # of later full collections (ui.frame._collect_less)
         say(f"cnnviz warm-up: {len(runs)} views ({', '.join(langs)}) opened in {time.monotonic() - t0:.1f} s,"
             f" {len(failed)} errors{': ' + '; '.join(failed) if failed else ''}; computed "
             + ", ".join(f"{k} x{n}" for k, n in computed.items()))

@@ -51,18 +51,31 @@ def _presenter() -> bool:
     return S[PRESENT_KEY]
 
 
-def _keep_settings() -> None:
-    """Give every setting of every screen a value, and keep it while its widget is not drawn.
+KEPT = "_settings_kept"  # the settings of the screens not shown: {session key: value}
+FIELD_KEYS = {s.key(f.name): s for s in SCREENS for f in s.fields}  # every screen's settings, by session key
+
+
+def _keep_settings(screen: Screen) -> None:
+    """Give every setting of every screen a value, and keep it while its screen is not shown.
 
     Streamlit forgets a widget's value at the end of a run that did not draw it (another screen); writing
     the value back at the start of each run makes it ordinary session state, which is kept (the documented
     "interrupt the widget clean-up" pattern). Widgets are then created without `value=`.
+
+    Only the shown screen's settings are entries of st.session_state; the other screens' wait in one entry
+    (KEPT) until their screen is shown again. Streamlit reads every entry for each widget it draws
+    (SessionState.filtered_state): the 136 settings of all screens as entries cost a sixth of a rerun's CPU.
+    A value written for another screen (e.g. before st.switch_page to it) is kept the same way.
     """
     S = st.session_state
-    for screen in SCREENS:
-        for f in screen.fields:
-            key = screen.key(f.name)
-            S[key] = S[key] if key in S else f.default
+    kept = dict(S.get(KEPT) or {})
+    for key in [k for k in S.keys() if FIELD_KEYS.get(k, screen) is not screen]:
+        kept[key] = S[key]
+        del S[key]
+    for f in screen.fields:
+        key = screen.key(f.name)
+        S[key] = S[key] if key in S else kept.pop(key, f.default)
+    S[KEPT] = kept
 
 
 def apply_url(screen: Screen) -> None:
@@ -201,13 +214,13 @@ def app_frame():
     for warning in _startup():  # bad CNNVIZ_* values: the operator's concern, said once per page in the sidebar
         text = warning.message(lang) if hasattr(warning, "message") else str(warning)
         st.sidebar.warning(text, icon=":material/warning:")
-    _keep_settings()
     pages = {t(section): [st.Page(str(ROOT / s.file), title=t(s.title), icon=s.icon, url_path=s.id,
                                   default=(s.id == "home"))
                           for s in SCREENS if s.section == section]
              for section in SECTIONS}
     page = st.navigation(pages)
     screen = BY_ID.get(page.url_path or "home", BY_ID["home"])
+    _keep_settings(screen)
     apply_url(screen)
     sync_url(screen)
     S["_screen"] = screen.id

@@ -297,6 +297,9 @@ def main() -> None:
     stop = []
     klass = None
     env = {"CNNVIZ_THREADS": str(args.threads)} if args.threads else {}
+    # The server's own warm-up of the lecture (deploy/warmup.py) off unless asked for: the warm-up below opens the
+    # measured screens, and a warm-up still running would count in the figures.
+    env["CNNVIZ_WARM"] = os.environ.get("CNNVIZ_WARM", "0")
     if args.url:
         bases = [u.rstrip("/") for u in args.url]
     elif args.class_:

@@ -59,6 +59,12 @@ class View:
             return math.ceil(MIN_SHARE * (self.height or DEFAULT_PRESENTER[1]))
         return NORMAL_MIN_FONT
 
+    def for_figures(self) -> "View":
+        """What style() and plotly_config() read of this view — the width only on a phone, the height only in
+        the presenter view: two readers with the same for_figures() see the same figure (a styled figure made
+        once serves both)."""
+        return View(self.present, self.width if self.narrow else None, self.height if self.present else None)
+
 
 STACKABLE = {META: {"stackable": True}}  # layout.meta of a figure whose side-by-side panels a phone may stack
 
@@ -78,7 +84,8 @@ def style(fig: dict, lang: str, view: View, share: float | None = None) -> dict:
     `share`: in the presenter view, the figure's height as a share of the viewport's (the screen's main figure);
     otherwise its builder's height grows with the screen. Returns a new dict; `fig` is not changed (it may be a
     figure shared by every session)."""
-    layout = copy.deepcopy(fig.get("layout") or {})
+    # plotly's template (half of a small figure's dict) is only read here: shared with `fig`, not copied
+    layout = {k: v if k == "template" else copy.deepcopy(v) for k, v in (fig.get("layout") or {}).items()}
     data = [dict(trace) for trace in fig.get("data") or ()]
     meta = layout.setdefault("meta", {}) if isinstance(layout.get("meta", {}), dict) else {}
     hints = meta.setdefault(META, {})

@@ -477,12 +477,11 @@ def probability_figure(probs: np.ndarray, classes, true_label: int | None = None
     pred = int(probs.argmax())
     colors = [WINDOW_COLOR if i == pred else "#8da0cb" for i in range(len(classes))]
     widths = [3 if i == true_label else 0 for i in range(len(classes))]
-    fig = go.Figure(go.Bar(x=probs, y=list(classes), orientation="h", marker=dict(
+    return go.Figure(go.Bar(x=probs, y=list(classes), orientation="h", marker=dict(
         color=colors, line=dict(color="black", width=widths)), text=[format_number(lang, float(p), ".1%") for p in probs],
-        textposition="outside", hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
-    fig.update_layout(height=height, margin=dict(l=10, r=30, t=30, b=10), xaxis=dict(range=[0, 1.15], tickformat=".0%"),
-                      yaxis=dict(autorange="reversed"), title=tr(lang, "fig.probabilities"))
-    return fig
+        textposition="outside", hovertemplate="%{y}: %{x:.2%}<extra></extra>"), layout=dict(
+        height=height, margin=dict(l=10, r=30, t=30, b=10), xaxis=dict(range=[0, 1.15], tickformat=".0%"),
+        yaxis=dict(autorange="reversed"), title=dict(text=tr(lang, "fig.probabilities"))))
 
 
 def loss_figure(losses: list[float], average: np.ndarray, epoch_marks: list[int] = (), height=340,
@@ -556,14 +555,14 @@ def shift_heatmap_figure(probs: np.ndarray, classes, k: int, height=380, lang: s
     keep = probs.argmax(-1) == pred
     shifts = list(range(-k, k + 1))
     text = [["" if keep[i, j] else "×" for j in range(len(shifts))] for i in range(len(shifts))]
-    fig = go.Figure(go.Heatmap(z=probs[..., pred], x=shifts, y=shifts, text=text, texttemplate="%{text}",
-                               colorscale="Viridis", zmin=0, zmax=1, colorbar=dict(title="p", thickness=12),
-                               hovertemplate="dx %{x}, dy %{y}: p(" + str(classes[pred]) + ") = %{z:.1%}<extra></extra>"))
-    fig.update_layout(title=tr(lang, "fig.shift_heatmap", name=str(classes[pred])),
-                      height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="dx", yaxis_title="dy")
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
-    fig.update_xaxes(constrain="domain")
-    return fig
+    return go.Figure(go.Heatmap(z=probs[..., pred], x=shifts, y=shifts, text=text, texttemplate="%{text}",
+                                colorscale="Viridis", zmin=0, zmax=1, colorbar=dict(title=dict(text="p"), thickness=12),
+                                hovertemplate="dx %{x}, dy %{y}: p(" + str(classes[pred]) + ") = %{z:.1%}<extra></extra>"),
+                     layout=dict(title=dict(text=tr(lang, "fig.shift_heatmap", name=str(classes[pred]))),
+                                 height=height, margin=dict(l=10, r=10, t=40, b=10),
+                                 xaxis=dict(title=dict(text="dx"), constrain="domain"),
+                                 yaxis=dict(title=dict(text="dy"), autorange="reversed", scaleanchor="x",
+                                            constrain="domain")))
 
 
 def input_figure(img: np.ndarray, title: str = "", height=260, lang: str = "en") -> go.Figure:

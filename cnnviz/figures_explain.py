@@ -277,13 +277,13 @@ def clickable_map_figure(fmap: np.ndarray, lang: str = "en", title: str = "", se
     shapes = []
     if selected is not None:
         shapes.append(_rect(selected[0], selected[0], selected[1], selected[1], ("x", "y"), CELL_COLOR, 3))
-    fig = go.Figure([heat, points])
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=height, margin=MARGIN, shapes=shapes,
-                      clickmode="event+select", dragmode=False, hovermode="closest",
-                      xaxis=dict(showgrid=False, zeroline=False, constrain="domain", range=[-0.5, w - 0.5]),
-                      yaxis=dict(showgrid=False, zeroline=False, autorange=False, range=[h - 0.5, -0.5],
-                                 scaleanchor="x", constrain="domain"))
-    return fig
+    # the layout given to the constructor: fig.update_layout went through plotly's batch updates (13 -> 5 ms)
+    return go.Figure([heat, points], layout=dict(
+        title=dict(text=title, font=dict(size=13)), height=height, margin=MARGIN, shapes=shapes,
+        clickmode="event+select", dragmode=False, hovermode="closest",
+        xaxis=dict(showgrid=False, zeroline=False, constrain="domain", range=[-0.5, w - 0.5]),
+        yaxis=dict(showgrid=False, zeroline=False, autorange=False, range=[h - 0.5, -0.5], scaleanchor="x",
+                   constrain="domain")))
 
 
 # ---------------------------------------------------------------- (c) receptive field, (d) Grad-CAM, (e) top-k

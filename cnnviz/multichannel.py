@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnviz.data import synthetic_rgb
-from cnnviz.i18n import format_number
+from cnnviz.i18n import format_number, format_numbers
 from cnnviz.ops import GridError, parse_grid
 
 MAX_FILTERS = 4
@@ -47,7 +47,9 @@ def number_text(lang: str, v) -> str:
 
 
 def products_text(lang: str, window: np.ndarray, kernel: np.ndarray, value: float) -> str:
-    """'a×b + c×d + … = value' with the language's numbers."""
-    terms = " + ".join(f"{number_text(lang, a)}×{number_text(lang, b)}" for a, b in zip(np.ravel(window),
-                                                                                      np.ravel(kernel)))
+    """'a×b + c×d + … = value' with the language's numbers (format_numbers: number_text's, without Babel's cost
+    per number; a page shows one such line per channel on every run)."""
+    a, b = (format_numbers(lang, [0.0 if abs(v) < 1e-9 else v for v in np.ravel(x).astype(float).tolist()])
+            for x in (window, kernel))
+    terms = " + ".join(f"{x}×{y}" for x, y in zip(a, b))
     return f"{terms} = {number_text(lang, value)}"

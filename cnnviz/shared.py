@@ -114,21 +114,33 @@ def test_consistency(model, images: np.ndarray, k: int, circular: bool = False) 
 
 class FrozenFigure(go.Figure):
     """A figure built once and shown by many sessions: only its dict form — what st.plotly_chart serialises on
-    every run, after a deep copy of every trace — made once, here, in an empty plotly Figure (what
-    st.plotly_chart accepts). Read it with `to_dict()`; `.data` and `.layout` are empty.
+    every run, after a deep copy of every trace — made once, here, in a plotly Figure shell (what
+    st.plotly_chart accepts: it only calls `to_dict()`). Read it with `to_dict()`; it holds none of plotly's graph
+    objects (`.data`, `.layout` are not there).
 
     Profiled with thirty sessions (bench/load.py), building plotly figures and copying them in `to_dict` took
-    more than half the server's CPU. The graph objects are dropped: they held as much memory again.
+    more than half the server's CPU. The graph objects are dropped: they held as much memory again. The shell is
+    not a go.Figure() either: an empty one costs 3 ms (plotly copies its default template into it), once per
+    chart and run.
+
+    `styled(lang, view, share)`: this figure as one reader sees it (cnnviz.figstyle), made once per reader's
+    kind and kept with the figure, so a class on one view styles each chart once, not once per run.
     """
 
     nbytes: int = 0  # the size of its JSON
+    MAX_STYLES = 16  # readers' kinds kept per figure (languages × presenter / phone / desktop sizes × shares)
+
+    def __init__(self, frozen: dict | None = None):  # not go.Figure.__init__: see the docstring
+        self._frozen = frozen if frozen is not None else {"data": [], "layout": {}}
+        self._styles: OrderedDict = OrderedDict()  # (lang, view, share) -> FrozenFigure
+        self._styles_lock = threading.Lock()
+        self._memo: dict = {}
 
     @classmethod
     def of(cls, figure: go.Figure) -> "FrozenFigure":
         frozen = figure.to_dict()  # a deep copy, numeric arrays as base64 typed arrays
         _text_arrays_to_lists(frozen)  # text arrays: compact lists, not fixed-width numpy strings
-        shell = cls()
-        shell._frozen = frozen
+        shell = cls(frozen)
         shell.nbytes = len(pio.to_json(frozen, validate=False))  # what a session receives: the cache's measure
         return shell
 
@@ -136,14 +148,48 @@ class FrozenFigure(go.Figure):
     def wrap(cls, figure_dict: dict) -> "FrozenFigure":
         """A figure's dict (already a plotly figure's to_dict(), e.g. one styled for a reader by
         cnnviz.figstyle) in the same shell, without validating or measuring it again."""
-        shell = cls()
-        shell._frozen = figure_dict
-        return shell
+        return cls(figure_dict)
 
     def to_dict(self) -> dict:
         # Fresh top-level and trace dicts: plotly.io.to_json removes each trace's "uid" in place; the values
         # below them are shared and only read.
         return {**self._frozen, "data": [dict(trace) for trace in self._frozen["data"]]}
+
+    def to_plotly_json(self) -> dict:
+        return self.to_dict()
+
+    def __repr__(self) -> str:
+        return f"FrozenFigure({len(self._frozen.get('data') or ())} traces, {self.nbytes} bytes of JSON)"
+
+    def styled(self, lang: str, view, share: float | None = None) -> "FrozenFigure":
+        """This figure styled for a reader (cnnviz.figstyle.style: `lang`, `view` a figstyle.View, `share`), made
+        once and kept with the figure — the same object for every session of that kind of reader, a new one for
+        another language, view or share. At most MAX_STYLES kinds kept, the least recently used dropped."""
+        view = view.for_figures()  # a desktop's size does not change the figure: one style for every desktop
+        share = share if view.present else None  # read only by the presenter view
+        key = (lang, view, share)
+        with self._styles_lock:
+            hit = self._styles.get(key)
+            if hit is not None:
+                self._styles.move_to_end(key)
+                return hit
+        from cnnviz.figstyle import style
+
+        made = FrozenFigure(style(self._frozen, lang, view, share))  # style never changes its argument
+        with _CALLS_LOCK:
+            CALLS["styled"] += 1
+        with self._styles_lock:
+            made = self._styles.setdefault(key, made)  # two sessions at once: both get the first one kept
+            self._styles.move_to_end(key)
+            while len(self._styles) > self.MAX_STYLES:
+                self._styles.popitem(last=False)
+        return made
+
+    def memo(self, name: str, make):
+        """make() once for this figure (e.g. its text alternative), kept with it."""
+        if name not in self._memo:
+            self._memo[name] = make()  # two sessions at once may both make it: the same value
+        return self._memo[name]
 
 
 def _text_arrays_to_lists(obj) -> None:

@@ -129,6 +129,7 @@ def replica_env(base: dict, n: int, cores: int | None = None, secret: str | None
         env["CNNVIZ_INSTRUCTOR_KEY"] = secrets.token_urlsafe(12)
     if not env.get("CNNVIZ_THREADS", "").strip():
         env["CNNVIZ_THREADS"] = str(max(1, (cores or os.cpu_count() or 1) // n))
+    env["CNNVIZ_WARM"] = "0"  # the launcher warms each replica itself (ClassServer._warm), not the replica on itself
     return env
 
 

@@ -1,5 +1,5 @@
-"""Warm a freshly started server: open, one after the other, the views a lecture opens — every screen's default
-view and the home page's lecture path (ui.screens.LECTURE_PATH) — so that the first students do not pay for them.
+"""Warm a freshly started server: open, one after the other, the views a lecture opens — the home page's lecture
+path (ui.screens.LECTURE_PATH), then every screen's default view — so that the first students do not pay for them.
 
     python -m deploy.warmup http://127.0.0.1:8601          # prints each view's time
     python -m deploy.warmup http://127.0.0.1:8601 --lang en
@@ -7,15 +7,28 @@ view and the home page's lecture path (ui.screens.LECTURE_PATH) — so that the 
 Each view runs once through app.py, as a browser tab would (deploy/tab.py): the network, the datasets and the
 figures of these views land in the server's shared caches (ui/shared_cache.py), and the server leaves
 Streamlit's legacy pages mode (ui.frame.require_app), in which a fresh server's first deep link — or a
-student's page reconnecting to it after their replica died — would otherwise start. deploy/class_server.py
-runs this on every replica in the background once it is up.
+student's page reconnecting to it after their replica died — would otherwise start.
+
+Who runs it:
+- every server, on itself, once per process (`in_background`, started by ui.frame's once-per-server start-up,
+  i.e. by its first visitor's run, which does not wait for it): a daemon thread opens the views over loopback,
+  one after the other, and prints one line with the time and what it computed. `CNNVIZ_WARM=0` turns it off
+  (the tests do); `CNNVIZ_WARM=fr,en` warms these languages (default: fr, the course's);
+- deploy/class_server.py, on every replica once it is up (the replicas' own is off: CNNVIZ_WARM=0).
+
+The views are real page runs rather than calls of the shared-cache functions: a figure is keyed by all its
+arguments, translated titles included, which only the page itself knows.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import os
 import sys
+import threading
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -51,6 +64,61 @@ async def _warm(base: str, views: list[tuple[str, str]], lang: str) -> list[Run]
 def warm(base: str, lang: str = "fr", views: list[tuple[str, str]] | None = None) -> list[Run]:
     """Open each view on the server at `base` (http://host:port), one after the other; their runs."""
     return asyncio.run(_warm(base, lecture_views(lang) if views is None else views, lang))
+
+
+WARM_ENV = "CNNVIZ_WARM"
+LANGS = ("fr", "en")
+
+
+def languages(env=os.environ) -> list[str]:
+    """The languages to warm from CNNVIZ_WARM: [] when it is 0 / off / no, else its known languages (fr, en),
+    fr when it names none (1, yes, unset)."""
+    raw = (env.get(WARM_ENV) or "").strip().lower()
+    if raw in ("0", "off", "no", "false"):
+        return []
+    asked = [x.strip() for x in raw.split(",") if x.strip() in LANGS]
+    return list(dict.fromkeys(asked)) or ["fr"]
+
+
+def own_url() -> str | None:
+    """This Streamlit server as a tab on the same machine reaches it (http://127.0.0.1:PORT/base), from its own
+    configuration; None when a plain-HTTP tab cannot (TLS)."""
+    from streamlit import config
+
+    if config.get_option("server.sslCertFile"):
+        return None
+    address = (config.get_option("server.address") or "").strip()
+    if address in ("", "0.0.0.0", "::", "localhost"):
+        address = "127.0.0.1"
+    elif ":" in address:  # an IPv6 address
+        address = f"[{address}]"
+    base = (config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"http://{address}:{config.get_option('server.port')}" + (f"/{base}" if base else "")
+
+
+def in_background(base: str, langs: list[str], delay: float = 2.0, say=None) -> threading.Thread:
+    """Open the lecture's views on the server at `base`, in each of `langs`, in a daemon thread that first waits
+    `delay` seconds (the run that started it ends first); one line said when done: views, seconds, errors, and
+    what the server computed meanwhile (cnnviz.shared.CALLS: maps, figures, styled figures)."""
+    from cnnviz import shared
+
+    say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+
+    def run() -> None:
+        time.sleep(delay)
+        before, t0 = dict(shared.CALLS), time.monotonic()
+        runs = [r for lang in langs for r in warm(base, lang)]
+        computed = {k: n - before.get(k, 0) for k, n in sorted(shared.CALLS.items()) if n > before.get(k, 0)}
+        failed = [f"{r.screen} ({r.error})" for r in runs if r.error]
+        gc.collect()  # what the warm-up left behind, then the rest (the warmed caches, the pages' modules) kept out
+        gc.freeze()  # of later full collections (ui.frame._collect_less)
+        say(f"cnnviz warm-up: {len(runs)} views ({', '.join(langs)}) opened in {time.monotonic() - t0:.1f} s,"
+            f" {len(failed)} errors{': ' + '; '.join(failed) if failed else ''}; computed "
+            + ", ".join(f"{k} x{n}" for k, n in computed.items()))
+
+    thread = threading.Thread(target=run, name="cnnviz-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def main() -> None:

@@ -35,14 +35,21 @@ def show_prediction(result, classes: list[str], label: int | None) -> None:
     ui.chart(shared_cache.figure(probability_figure, result.probs, classes, label, lang=lang), key="fm_probs")
 
 
+STAGES_TAB = "fm_stages_tab"  # the open tab of the mosaics (a widget: its conv block's name)
+
+
+@st.fragment
 def show_stages(model, meta: dict, image, result, groups: dict, signed: bool) -> None:
-    """Every stage's mosaic: the figures are built once per server for this image (ui/shared_cache.py)."""
-    stages = [s for g in groups.values() for s in g]
-    titles = {s: t("fm.mosaic_title", stage=s, c=result.maps[s].shape[0], h=result.maps[s].shape[1],
-                   w=result.maps[s].shape[2]) for s in stages}
+    """Every stage's mosaic, a tab per conv block. Only the open tab's figures are built and sent: Streamlit
+    runs every tab's code unless the tabs keep their state, and a tab switch then reruns this part alone. The
+    figures are built once per server for this image (ui/shared_cache.py)."""
     cols = 6 if ui.charts.view().narrow else 16  # a phone: maps of about 60 px, not 17
-    figures = shared_cache.stage_mosaics(model, meta, image, stages, signed, lang, titles, cols)
-    for tab, group in zip(st.tabs(list(groups)), groups.values()):
+    for tab, group in zip(st.tabs(list(groups), key=STAGES_TAB, on_change="rerun"), groups.values()):
+        if not tab.open:
+            continue
+        titles = {s: t("fm.mosaic_title", stage=s, c=result.maps[s].shape[0], h=result.maps[s].shape[1],
+                       w=result.maps[s].shape[2]) for s in group}
+        figures = shared_cache.stage_mosaics(model, meta, image, group, signed, lang, titles, cols)
         with tab:
             for stage in group:
                 ui.chart(figures[stage], key=f"fm_mosaic_{stage}")

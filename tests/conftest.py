@@ -1,6 +1,7 @@
 """Shared fixtures: the real datasets (a test that needs them fails, saying how to install them, when they are
 absent), a CIFAR-format fixture, and `fresh_datasets` for a test that changes where datasets are found."""
 
+import os
 import pickle
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import pytest
 
 from cnnviz import DatasetUnavailable
 from cnnviz.data import load_dataset
+
+# A server started by a test (tests/e2e, test_serve*) does not open the lecture's views on itself at start-up
+# (deploy/warmup.py): a test that checks the warm-up turns it on for its own server.
+os.environ.setdefault("CNNVIZ_WARM", "0")
 
 
 def real_fashion_mnist(split: str):

@@ -185,3 +185,18 @@ def test_presets():
     assert kernel_preset("gaussian_blur", 5).sum() == pytest.approx(1.0)
     # identity leaves the image unchanged (padding 1 keeps the size)
     assert np.array_equal(conv2d_steps(SEED_IMAGE, kernel_preset("identity"), padding=1).output, SEED_IMAGE)
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_multichannel_products_line_reads_each_number_as_number_text(lang):
+    """cnnviz.multichannel.products_text writes its numbers in one go (format_numbers): the same text as
+    number_text term by term, float round-off (1e-17) read as 0."""
+    from cnnviz.multichannel import number_text, products_text
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        window = np.round(rng.standard_normal((3, 3)) * 10.0 ** rng.integers(-3, 5), int(rng.integers(0, 5)))
+        kernel = rng.integers(-3, 4, (3, 3)) + (rng.random((3, 3)) < 0.3) * 1e-17 + (rng.random((3, 3)) < 0.3) * 0.125
+        expected = " + ".join(f"{number_text(lang, a)}×{number_text(lang, b)}"
+                              for a, b in zip(window.ravel(), kernel.ravel())) + f" = {number_text(lang, -2.5)}"
+        assert products_text(lang, window, kernel, -2.5) == expected

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from cnnviz.exercises import make_exercise
 from cnnviz.i18n import tr
 from tests.apptest import app, button, open_link, param, text
-from ui.exercise_view import answers_csv, link_for
+from ui.exercise_view import answers_csv, box_key, link_for
 from ui.widgets import plain
 
 
@@ -154,6 +154,9 @@ def test_check_yourself_asks_about_the_pooling_view():
     at = app("pooling")
     box = [e for e in at.get("expander") if e.proto.label == "Check yourself"]
     assert box and not box[0].proto.expanded
+    assert not [w for w in at.text_input if w.key.startswith("cy_pooling")]  # folded: its question is not built
+    at.session_state[box_key("pooling")] = True  # the student opens it
+    at.run()
     assert "max-pooling" in text(at) and "row 0, column 0" in text(at)
     [field] = [w for w in at.text_input if w.key.startswith("cy_pooling")]
     field.input("12")

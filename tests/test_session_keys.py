@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import TIMEOUT, open_link, undeclared_keys
 from ui import screens
+from ui.exercise_view import box_key
 from ui.screens import SCREENS, is_declared
 
 
@@ -43,6 +44,8 @@ def test_answers_and_the_check_yourself_box_keep_declared_keys():
     assert not undeclared_keys(at, widgets)
     at.switch_page("pages/pooling.py").run()
     assert not undeclared_keys(at, widgets)
+    at.session_state[box_key("pooling")] = True  # the box opened
+    at.run()
     [field] = [w for w in at.text_input if w.key.startswith("cy_pooling")]
     field.input("12")
     next(b for b in at.button if b.label == "Check").click().run()
@@ -104,3 +107,25 @@ def test_the_registry_refuses_a_key_declared_twice(monkeypatch):
     monkeypatch.setattr(screens, "FRAME_KEYS", (*screens.FRAME_KEYS, "train_x"))
     with pytest.raises(RuntimeError, match="frame key 'train_x'"):
         screens.check_registry()
+
+
+def test_a_screen_settings_wait_aside_while_another_screen_is_shown():
+    """Only the shown screen's settings are entries of st.session_state (Streamlit reads every entry for each
+    widget it draws); another screen's are kept aside and come back with their screen, as the student left them."""
+    from tests.apptest import app, param
+
+    at = app("convolution")
+    at.number_input(key="conv_stride").set_value(2).run()
+    at.switch_page("pages/pooling.py").run()
+    assert not at.exception
+    assert "conv_stride" not in at.session_state and "pool_size" in at.session_state
+    from ui.frame import FIELD_KEYS
+
+    shown = [k for k in at.session_state.keys() if k in FIELD_KEYS]
+    assert shown and all(k.startswith("pool_") for k in shown), shown
+    at.number_input(key="pool_size").set_value(3).run()
+    at.switch_page("pages/convolution.py").run()
+    assert at.number_input(key="conv_stride").value == 2 and param(at, "stride") == "2"
+    assert "pool_size" not in at.session_state
+    at.switch_page("pages/pooling.py").run()
+    assert at.number_input(key="pool_size").value == 3

@@ -162,3 +162,80 @@ def test_figure_cache_keeps_a_size_and_builds_a_key_once():
     for th in threads:
         th.join()
     assert calls() - start == 6 and len({id(f) for f in got}) == 1  # eight sessions at once, one build
+
+
+def test_a_shared_figure_is_styled_once_per_kind_of_reader():
+    """FrozenFigure.styled: the same object for readers who see the same figure (any desktop size; a presenter
+    view at the same height and share), another one for another language, the presenter view, a phone; each the
+    figure figstyle.style makes, and the shared figure left as it was."""
+    import plotly.io as pio
+
+    from cnnviz.figstyle import View, style
+    from cnnviz.figures_explain import clickable_map_figure
+
+    fig = shared.FrozenFigure.of(clickable_map_figure(np.arange(12.0).reshape(3, 4) - 5, "fr", "t"))
+    before = pio.to_json(fig, validate=False)
+    made = lambda: shared.CALLS["styled"]  # noqa: E731
+    start = made()
+    desk = fig.styled("fr", View(width=1280, height=800))
+    assert fig.styled("fr", View(width=1920, height=1080)) is desk and fig.styled("fr", View()) is desk
+    assert made() - start == 1
+    assert desk.to_dict() == style(fig.to_dict(), "fr", View(width=1280, height=800))
+    english = fig.styled("en", View(width=1280, height=800))
+    assert english is not desk and english.to_dict()["layout"]["separators"] != desk.to_dict()["layout"]["separators"]
+    projector = fig.styled("fr", View(present=True, width=1280, height=720), 0.6)
+    assert projector is not desk and fig.styled("fr", View(present=True, width=1920, height=720), 0.6) is projector
+    assert fig.styled("fr", View(present=True, width=1280, height=720), 0.75) is not projector  # another share
+    assert fig.styled("fr", View(width=1280, height=800), 0.75) is desk  # a share means nothing off the projector
+    assert fig.styled("fr", View(width=390, height=844)) is not desk  # a phone
+    assert made() - start == 5
+    assert pio.to_json(fig, validate=False) == before
+    for i in range(shared.FrozenFigure.MAX_STYLES + 4):  # bounded: the least recently used go
+        fig.styled("fr", View(width=300 + i, height=800))
+    assert len(fig._styles) == shared.FrozenFigure.MAX_STYLES
+
+
+def test_a_view_opened_again_styles_nothing(calls):
+    """A second student on a view, and a rerun, get the styled charts the first one made: no styling per run."""
+    first = link("convolution", step=4)
+    styled = calls("styled")
+    assert styled > 0
+    second = link("convolution", step=4)
+    second.run()
+    assert calls("styled") == styled
+    assert chart(first, "conv_fig") == chart(second, "conv_fig")
+    link("convolution", step=4, lang="fr")  # another language: its own styled figures
+    assert calls("styled") > styled
+
+
+def mosaics(at: AppTest) -> list[str]:
+    """The stages whose mosaic a Feature-maps run sent."""
+    return [el.proto.id.rsplit("fm_mosaic_", 1)[1].split("-")[0] for el in at.get("plotly_chart")
+            if "fm_mosaic_" in el.proto.id]
+
+
+def test_only_the_open_tab_of_mosaics_is_built(calls):
+    """Feature maps: the mosaics of the conv blocks whose tab is closed are neither built nor sent; opening a tab
+    builds that block's, once for the class."""
+    at = link("feature_maps", idx=5)
+    assert [tab.label for tab in at.tabs][:3] == ["conv1", "conv2", "conv3"]
+    assert mosaics(at) == ["conv1", "bn1", "relu1", "pool1"] and calls("stage_mosaics") == 1
+    at.session_state["fm_stages_tab"] = "conv2"  # the student opens conv2's tab
+    at.run()
+    assert mosaics(at) == ["conv2", "bn2", "relu2", "pool2"] and calls("stage_mosaics") == 2
+    other = link("feature_maps", idx=5)
+    other.session_state["fm_stages_tab"] = "conv2"
+    other.run()
+    assert calls("stage_mosaics") == 2  # another student on that tab: built already
+
+
+def test_a_folded_check_yourself_box_builds_nothing(calls):
+    """The "Check yourself" box is folded: its question's grids are built only once a student opens it."""
+    from ui.exercise_view import box_key
+
+    at = link("convolution", step=4)
+    assert calls("figure:grid_figure") == 0
+    assert not [w for w in at.text_input if w.key.startswith("cy_convolution")]
+    at.session_state[box_key("convolution")] = True
+    at.run()
+    assert calls("figure:grid_figure") > 0 and [w for w in at.text_input if w.key.startswith("cy_convolution")]

@@ -346,17 +346,33 @@ def score(t) -> None:
 # ---------------------------------------------------------------- "Check yourself" on a screen
 
 def check_yourself(t, screen_id: str) -> None:
-    """A folded box that asks about the view on screen (not in the presenter view): one call per page."""
+    """A folded box that asks about the view on screen (not in the presenter view): one call per page.
+
+    Folded, its question is not built (Streamlit runs a folded expander's code unless it tracks its state):
+    opening it reruns only the box (a fragment), which then draws the question and the answer field."""
     if presenting():
         return
+    _check_yourself_box(t, screen_id)
+
+
+@st.fragment
+def _check_yourself_box(t, screen_id: str) -> None:
     screen = BY_ID[screen_id]
     settings = {f.name: S.get(screen.key(f.name), f.default) for f in screen.fields}
     seed_key = f"cy_{screen_id}_seed"
     ex = about_view(screen_id, settings, S.get(seed_key, 0))
     if ex is None:
         return
-    with st.expander(t("ex.box.title"), icon=":material/quiz:"):
+    box = st.expander(t("ex.box.title"), icon=":material/quiz:", key=box_key(screen_id), on_change="rerun")
+    if not box.open:
+        return
+    with box:
         st.caption(t("ex.box.intro"))
         question(t, ex)
         answer(t, ex, f"cy_{screen_id}", link=False)
         st.button(t("ex.box.other"), key=f"cy_{screen_id}_other", on_click=lambda: S.update({seed_key: S.get(seed_key, 0) + 1}))
+
+
+def box_key(screen_id: str) -> str:
+    """The "Check yourself" box's widget key on a screen (True while it is open)."""
+    return f"cy_{screen_id}_open"

@@ -10,6 +10,7 @@ A page starts with `t, state = ui.page("convolution")`.
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
@@ -18,6 +19,8 @@ from cnnviz.i18n import LANGUAGES, normalize, translator
 from ui import browser, classroom_view, presenter
 from ui.screens import BY_ID, GLOBAL_PARAMS, LANG_KEY, PRESENT_KEY, ROOT, SCREENS, SECTIONS, Screen
 from ui.widgets import lang
+
+_RUN = threading.local()  # .framed: this script thread runs a page inside run_app (require_app reads it)
 
 
 def _language() -> str:
@@ -48,18 +51,31 @@ def _presenter() -> bool:
     return S[PRESENT_KEY]
 
 
-def _keep_settings() -> None:
-    """Give every setting of every screen a value, and keep it while its widget is not drawn.
+KEPT = "_settings_kept"  # the settings of the screens not shown: {session key: value}
+FIELD_KEYS = {s.key(f.name): s for s in SCREENS for f in s.fields}  # every screen's settings, by session key
+
+
+def _keep_settings(screen: Screen) -> None:
+    """Give every setting of every screen a value, and keep it while its screen is not shown.
 
     Streamlit forgets a widget's value at the end of a run that did not draw it (another screen); writing
     the value back at the start of each run makes it ordinary session state, which is kept (the documented
     "interrupt the widget clean-up" pattern). Widgets are then created without `value=`.
+
+    Only the shown screen's settings are entries of st.session_state; the other screens' wait in one entry
+    (KEPT) until their screen is shown again. Streamlit reads every entry for each widget it draws
+    (SessionState.filtered_state): the 136 settings of all screens as entries cost a sixth of a rerun's CPU.
+    A value written for another screen (e.g. before st.switch_page to it) is kept the same way.
     """
     S = st.session_state
-    for screen in SCREENS:
-        for f in screen.fields:
-            key = screen.key(f.name)
-            S[key] = S[key] if key in S else f.default
+    kept = dict(S.get(KEPT) or {})
+    for key in [k for k in S.keys() if FIELD_KEYS.get(k, screen) is not screen]:
+        kept[key] = S[key]
+        del S[key]
+    for f in screen.fields:
+        key = screen.key(f.name)
+        S[key] = S[key] if key in S else kept.pop(key, f.default)
+    S[KEPT] = kept
 
 
 def apply_url(screen: Screen) -> None:
@@ -124,7 +140,8 @@ def share_link(screen: Screen) -> str:
 @st.cache_resource
 def _startup() -> list:
     """Once per server: thread count and the other environment settings (with their warnings), a clean stop
-    of the training jobs on SIGTERM, and a check of the server's own model (CNNVIZ_MODEL)."""
+    of the training jobs on SIGTERM, a check of the server's own model (CNNVIZ_MODEL), and the warm-up of the
+    lecture's views (deploy/warmup.py)."""
     import torch
 
     from cnnviz.config import load_settings
@@ -135,7 +152,38 @@ def _startup() -> list:
     torch.set_num_threads(settings.threads)
     install_clean_shutdown()  # never raises; off the main thread it installs an exit hook only
     check_in_background()  # CNNVIZ_MODEL loaded once, in a bounded time: the owner reads the result on the console
+    _collect_less()
+    _warm_up()
     return list(settings.warnings)
+
+
+def _collect_less() -> None:
+    """Python's cyclic garbage collector, tuned for a server that keeps half a million objects (modules, networks,
+    datasets, shared figures). Each full collection walked all of them, 200-300 ms during which no session ran
+    (the GIL), several times a minute under a class (bench/load.py, timed with gc.callbacks). The objects alive
+    now — the imports — are frozen out of later collections (gc.freeze: still freed by reference counting when
+    no longer used; deploy/warmup.py freezes the warmed caches too), and the young generation is collected every
+    10,000 allocations instead of 700 (a page run makes thousands of short-lived objects): with both, thirty
+    sessions on thirty views saw one full collection of 140 ms instead of four of 200-280 ms."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
+def _warm_up() -> None:
+    """The lecture's views opened on this server in the background (deploy/warmup.py), so that the first students
+    do not pay for them; this run does not wait. Off with CNNVIZ_WARM=0 (the tests), and where the server cannot
+    be reached over plain HTTP."""
+    from streamlit.runtime import Runtime
+
+    from deploy import warmup
+
+    langs = warmup.languages()
+    served = Runtime.exists() and type(Runtime.instance()) is Runtime  # AppTest: a stand-in runtime, no server
+    base = warmup.own_url() if langs and served else None
+    if base is not None:
+        warmup.in_background(base, langs)
 
 
 def _sidebar(t, screen: Screen | None) -> None:
@@ -166,13 +214,13 @@ def app_frame():
     for warning in _startup():  # bad CNNVIZ_* values: the operator's concern, said once per page in the sidebar
         text = warning.message(lang) if hasattr(warning, "message") else str(warning)
         st.sidebar.warning(text, icon=":material/warning:")
-    _keep_settings()
     pages = {t(section): [st.Page(str(ROOT / s.file), title=t(s.title), icon=s.icon, url_path=s.id,
                                   default=(s.id == "home"))
                           for s in SCREENS if s.section == section]
              for section in SECTIONS}
     page = st.navigation(pages)
     screen = BY_ID.get(page.url_path or "home", BY_ID["home"])
+    _keep_settings(screen)
     apply_url(screen)
     sync_url(screen)
     S["_screen"] = screen.id
@@ -188,9 +236,11 @@ def run_app() -> None:
 
     limit_uploads()  # each session keeps its 2 newest uploads (Streamlit has no per-session limit)
     page = app_frame()
+    _RUN.framed = True
     try:
         page.run()
     finally:
+        _RUN.framed = False
         screen = BY_ID.get(st.session_state.get("_screen", "home"))
         if screen is not None:
             sync_url(screen)
@@ -211,14 +261,16 @@ def require_app() -> None:
     Streamlit keeps a legacy mode for apps with a pages/ folder: until st.navigation has been called
     in this process, a request for /training runs pages/training.py on its own — no page config, no
     sidebar, the folder's raw file list as navigation, and widget ids of another page context, so the
-    first click after such a run would be lost. (A fresh server's first deep link does this; AppTest
+    first click after such a run would be lost. (A fresh server's first deep links do this; AppTest
     does it on every run.) Here the page hands over to app.py's frame, which runs this page again the
     normal way (st.navigation ends the legacy mode), then stops the legacy run. No setting or public API
     of Streamlit 1.67 turns the legacy mode off, hence this guard.
-    """
-    from streamlit.runtime.pages_manager import PagesManager  # Streamlit internals: read defensively
 
-    if getattr(PagesManager, "uses_pages_directory", False):
+    It asks whether this script thread is inside run_app, not whether Streamlit is still in legacy mode: with
+    several first visitors at once, another session's st.navigation ends the legacy mode while this run is
+    already in it (the page then ran without its frame: KeyError on its settings).
+    """
+    if not getattr(_RUN, "framed", False):
         run_app()
         st.stop()
 

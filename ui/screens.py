@@ -44,7 +44,8 @@ GLOBAL_PARAMS = (LANG_KEY, PRESENT_KEY)
 # The frame's session-state entries (ui/frame.py): the two above; the language and presenter values last read
 # from the URL and kept across st.switch_page; the URL this session last wrote; notices to show; the screen shown.
 FRAME_KEYS = (*GLOBAL_PARAMS, "_lang_url", "_lang_kept", "_present_url", "_present_kept", "_url_last", "_notices",
-              "_screen", "_viewport")  # _viewport: the browser's size (ui/browser.py)
+              "_screen", "_viewport", "_settings_kept")  # _viewport: the browser's size (ui/browser.py); _settings_kept:
+# the settings of the screens not shown (ui.frame._keep_settings)
 # Entries of ui/ pieces that are not under one screen's prefix: the "Check yourself" box that several screens show
 # (ui/exercise_view.py: its seed, its verdicts); a class session (ui/classroom_view.py: the instructor's class, this
 # student's id, the last question seen, failed instructor keys, the errors to show); whose runs are whose

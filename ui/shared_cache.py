@@ -57,7 +57,8 @@ def figure(build, *args, **kwargs):
     once per server and handed to every session frozen (cnnviz.shared.FrozenFigure: only st.plotly_chart it).
 
     What a session gets is that figure styled for its reader (cnnviz.figstyle via ui.charts.styled: separators,
-    the presenter view's sizes) — a new dict around the shared data, so the cached figure is never changed.
+    the presenter view's sizes) — a new dict around the shared data, so the cached figure is never changed, made
+    once per language and kind of screen and kept with the figure (FrozenFigure.styled).
 
     The builders are pure: the same arguments give the same figure, so a class on one view, or a student back
     on a view seen before, costs no figure building, and st.plotly_chart no deep copy of it. The server keeps

@@ -192,12 +192,13 @@ def timeline_accuracy_figure(runs: list[tuple[str, np.ndarray, np.ndarray]], mar
     """The validation accuracy of each run at each moment of its timeline (runs: (label, epochs (M,),
     accuracies (M,))), a dotted line at each run's current moment (marks: one epoch per run)."""
     colors = (GRADCAM_COLOR, GRADIENT_COLOR)
+    looks = (("solid", "circle"), ("dash", "diamond"))  # the two runs told apart without colour too
     traces, shapes = [], []
     for i, (label, epochs, acc) in enumerate(runs):
         y = [None if not np.isfinite(v) else round(float(v), 4) for v in acc]
-        color = colors[i % len(colors)]
+        color, (dash, symbol) = colors[i % len(colors)], looks[i % len(looks)]
         traces.append(go.Scatter(x=np.asarray(epochs, dtype=float).round(4), y=y, name=label, mode="lines+markers",
-                                 line=dict(color=color, width=3), marker=dict(size=7),
+                                 line=dict(color=color, width=3, dash=dash), marker=dict(size=7, symbol=symbol),
                                  hovertemplate=tr(lang, "learned.timeline_hover") + "<extra>%{fullData.name}</extra>"))
     for i, epoch in enumerate(marks):
         shapes.append(dict(type="line", x0=float(epoch), x1=float(epoch), y0=0, y1=1, xref="x", yref="paper",

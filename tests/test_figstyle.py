@@ -182,6 +182,20 @@ EXAMPLES = {  # builder -> () -> (args, kwargs), without lang (added in French)
                              {"path": [[0.8, 0.6], [0.4, 0.2], [0.0, 0.0]]}),
     "toy_figure": lambda: (("quadratic", toy_paths()), {}),
     "toy_cost_figure": lambda: ((toy_paths(),), {}),
+    # figures_learned
+    "wanted_figure": lambda: ((np.random.default_rng(6).integers(0, 256, (28, 28)).astype(np.uint8),),
+                              {"title": "L'image qui excite le plus relu3, canal 5"}),
+    "images_mosaic_figure": lambda: ((np.random.default_rng(7).integers(0, 256, (8, 28, 28)).astype(np.uint8),
+                                      np.linspace(0.25, 2.75, 8)), {"title": "relu2 · 8 canaux", "cols": 4,
+                                                                     "selected": 2}),
+    "cascade_maps_figure": lambda: ((np.abs(MAPS[:4]), np.abs(MAPS[4:8]), ["entraîné", "fc2", "+ fc1", "+ bn3"]),
+                                    {}),
+    "cascade_correlation_figure": lambda: ((np.array([1.0, 0.16, 0.13, np.nan]), np.array([1.0, 0.18, 0.12, 0.14]),
+                                            ["entraîné", "fc2", "+ fc1", "+ bn3"]), {}),
+    "timeline_accuracy_figure": lambda: (([("Cet entraînement", np.array([0, 0.1, 0.5, 1.0]),
+                                            np.array([0.12, 0.23, 0.46, 0.533])),
+                                           ("lr 0,1", np.array([0, 0.1, 0.5, 1.0]), np.array([0.1, 0.12, 0.16, 0.427]))],
+                                          [1.0, 1.0]), {}),
 }
 # the receptive-field builder of figures_explain shares its name with figures'; examples by (module, name) win
 EXAMPLES_BY_MODULE = {

@@ -211,8 +211,9 @@ def test_cascading_randomisation_leaves_the_network_untouched_and_grad_cam_falls
         assert cascade.layers == ["fc2", "fc1", "bn3", "conv3", "bn2", "conv2", "bn1", "conv1"]
         assert cascade.gradcam.shape == cascade.gradient.shape == (9, 28, 28)
         assert cascade.rho_gradcam[0] == pytest.approx(1) and cascade.rho_gradient[0] == pytest.approx(1)
-        assert np.allclose(cascade.gradcam[0], grad_cam(model, image, cascade.target).heatmap)
-        assert np.allclose(cascade.gradient[0], input_gradient(model, image, cascade.target))
+        # float32 sums in another order (the cascade runs on one thread): equal to within float32 rounding
+        assert np.allclose(cascade.gradcam[0], grad_cam(model, image, cascade.target).heatmap, atol=1e-6)
+        assert np.allclose(cascade.gradient[0], input_gradient(model, image, cascade.target), atol=1e-6)
         firsts.append(cascade.rho_gradcam[1])
         finals.append(np.nanmean(cascade.rho_gradcam[1:]))
     assert_untouched(model, before)

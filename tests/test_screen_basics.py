@@ -17,7 +17,7 @@ def test_a_broken_checkpoint_shows_a_message(tmp_path, monkeypatch):
     (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 not really a checkpoint")
     at = app("feature_maps")
     assert any("Prediction" in m.value for m in at.markdown)  # the shipped network first
-    assert "Your run: broken" in at.selectbox(key="fm_network").options
+    assert "Server's run: broken" in at.selectbox(key="fm_network").options  # saved without an owner
     at.selectbox(key="fm_network").set_value("broken.pt").run()
     assert not at.exception
     assert any("could not be loaded" in e.value for e in at.error)

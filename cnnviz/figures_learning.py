@@ -82,18 +82,23 @@ def cost_figure(logits: np.ndarray, probs: np.ndarray, classes, label: int, lang
     classes = list(classes)
     fig = go.Figure([
         go.Bar(x=list(map(float, logits)), y=classes, orientation="h", marker_color=colors, showlegend=False,
-               text=[_num(lang, v, ".2f") for v in logits], textposition="auto", xaxis="x", yaxis="y",
+               text=[_num(lang, v, ".2f") for v in logits], textposition="outside", cliponaxis=False,
+               constraintext="none", xaxis="x", yaxis="y",  # outside, never shrunk into a short bar
                hovertemplate="%{y}: z = %{x:.3f}<extra></extra>"),
         go.Bar(x=list(map(float, probs)), y=classes, orientation="h", marker_color=colors, showlegend=False,
-               text=[_num(lang, v, ".1%") for v in probs], textposition="outside", xaxis="x2", yaxis="y2",
+               text=[_num(lang, v, ".1%") for v in probs], textposition="outside", cliponaxis=False,
+               constraintext="none", xaxis="x2", yaxis="y2",
                hovertemplate="%{y}: p = %{x:.2%}<extra></extra>"),
     ])
+    low, high = min(0.0, float(np.min(logits))), max(0.0, float(np.max(logits)))
+    room = 0.3 * (high - low or 1.0)  # the numbers outside the bars, on both sides
     return _layout(fig, tr(lang, "learn.fig.cost_title"), height, lang, big,
-                   xaxis=dict(domain=[0, 0.42], title=dict(text=tr(lang, "learn.fig.logits")), zeroline=True),
+                   xaxis=dict(domain=[0, 0.42], title=dict(text=tr(lang, "learn.fig.logits")), zeroline=True,
+                              range=[low - (room if low < 0 else 0), high + (room if high > 0 else 0)]),
                    xaxis2=dict(domain=[0.58, 1], range=[0, 1.3], tickvals=[0, 0.5, 1],
                                ticktext=[_num(lang, v, ".0%") for v in (0, 0.5, 1)],
                                title=dict(text=tr(lang, "learn.fig.softmax"))),
-                   yaxis=dict(autorange="reversed"), yaxis2=dict(autorange="reversed", anchor="x2"))
+                   yaxis=dict(autorange="reversed", dtick=1), yaxis2=dict(autorange="reversed", anchor="x2", dtick=1))
 
 
 def logit_gradient_figure(grads: dict, classes, label: int, lang: str = "en", big: bool = False,

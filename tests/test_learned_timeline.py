@@ -82,7 +82,7 @@ def test_a_saved_run_reopens_with_its_timeline(runs):
     for name in ("steps", "epochs", "filters", "maps", "map_scale", "val_accuracy", "confusion"):
         assert np.array_equal(getattr(kept, name), getattr(read, name), equal_nan=True), name
     payload = torch.load(path, weights_only=True)  # still a plain dict of tensors and primitives
-    assert set(payload) == {"format", "arch", "state_dict", "meta", "timeline"}
+    assert set(payload) == {"format", "arch", "state_dict", "meta", "timeline", "weight_history"}
     assert all(isinstance(v, (torch.Tensor, int, str)) for v in payload["timeline"].values())
     model, meta = load_checkpoint(path)
     assert meta["dataset"] == "fashion-mnist" and summary(path).moments == 6

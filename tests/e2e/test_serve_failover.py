@@ -57,8 +57,8 @@ def test_a_page_whose_replica_dies_comes_back_to_the_same_view(klass, page):
     page.get_by_test_id("stPlotlyChart").first.wait_for()
     wait_ready(page)
     no_exception(page)
-    charts = page.get_by_test_id("stPlotlyChart").count()  # the visible ones and those of the hidden tabs
-    assert charts >= 10
+    charts = page.get_by_test_id("stPlotlyChart").count()  # the open tab's mosaics (folded tabs build nothing)
+    assert charts >= 8
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     victim = next(c for c in klass.replica_procs if c.name == cookies[COOKIE])
     t0 = time.monotonic()

@@ -222,6 +222,22 @@ def _read_bytes(path: Path) -> bytes:
         raise CheckpointError("err.ckpt_unreadable", name=path.name) from None
 
 
+def read_payload(path: str | Path) -> dict:
+    """The dict a checkpoint file holds (format, arch, state_dict, meta, and a run's timeline and weight history
+    when it kept them), read as runs/ is read — a regular file inside its folder, at most MAX_CHECKPOINT_BYTES —
+    and loaded with weights_only=True. CheckpointError for a file that cannot be read or is not a cnnviz one."""
+    path = Path(path)
+    try:
+        payload = torch.load(io.BytesIO(_read_bytes(path)), weights_only=True, map_location="cpu")
+    except CheckpointError:
+        raise
+    except Exception:  # noqa: BLE001 - a corrupt file: said as such
+        raise CheckpointError("err.ckpt_truncated", name=path.name) from None
+    if not isinstance(payload, dict):
+        raise CheckpointError("err.ckpt_not_cnnviz", name=path.name, format=FORMAT)
+    return payload
+
+
 def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 

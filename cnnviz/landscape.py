@@ -142,11 +142,14 @@ def project_path(states: list[dict], final: dict, d1: dict, d2: dict) -> np.ndar
 def load_weight_history(path: str | Path) -> list[dict] | None:
     """The per-epoch weights a run kept (checkpoint key HISTORY_KEY: a list of state_dicts), or None when the
     run did not keep them. Read with weights_only=True, like every checkpoint."""
+    from cnnviz import CnnvizError
+    from cnnviz.checkpoints import read_payload
+
     try:
-        payload = torch.load(Path(path), weights_only=True, map_location="cpu")
-    except Exception:  # noqa: BLE001 — not a readable checkpoint: no history (load_checkpoint says why)
+        payload = read_payload(path)  # read as runs/ is read: a regular file, bounded
+    except CnnvizError:  # not a readable checkpoint: no history (load_checkpoint says why)
         return None
-    history = payload.get(HISTORY_KEY) if isinstance(payload, dict) else None
+    history = payload.get(HISTORY_KEY)
     if not isinstance(history, list) or not history:
         return None
     if not all(isinstance(s, dict) and all(isinstance(v, torch.Tensor) for v in s.values()) for s in history):

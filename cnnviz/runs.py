@@ -37,11 +37,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from cnnviz import CnnvizError
-from cnnviz.checkpoints import SHIPPED_DIR, _read_bytes, runs_dir, validate_meta
+from cnnviz.checkpoints import SHIPPED_DIR, _read_bytes, read_payload, runs_dir, validate_meta
 from cnnviz.layers import layers_text
 
 MAX_NAME = 120
@@ -229,18 +228,7 @@ def _read(path: str | Path) -> tuple[str, dict, int]:
     from cnnviz.timeline import from_payload
 
     path = Path(path)
-    try:
-        payload = torch.load(io.BytesIO(_read_bytes(path)), weights_only=True, map_location="cpu")
-    except CnnvizError:
-        raise
-    except Exception:  # noqa: BLE001 - a corrupt file: the checkpoints' own message
-        from cnnviz import CheckpointError
-
-        raise CheckpointError("err.ckpt_truncated", name=path.name) from None
-    if not isinstance(payload, dict):
-        from cnnviz import CheckpointError
-
-        raise CheckpointError("err.ckpt_not_cnnviz", name=path.name, format="cnnviz-1")
+    payload = read_payload(path)
     timeline = from_payload(payload.get("timeline"))
     return str(payload.get("arch"))[:40], validate_meta(payload.get("meta"), path.name), len(timeline or ())
 

@@ -27,7 +27,6 @@ The recording side is `TimelineRecorder` (a TrainingJob owns one); the Training 
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,17 +115,9 @@ def from_payload(entry) -> Timeline | None:
 def load_timeline(path: str | Path) -> Timeline | None:
     """The timeline of a saved run, or None for a run saved without one (older runs, shipped networks).
     Raises CheckpointError for a file that cannot be read (as load_checkpoint does)."""
-    from cnnviz import CheckpointError
-    from cnnviz.checkpoints import _read_bytes
+    from cnnviz.checkpoints import read_payload
 
-    path = Path(path)
-    try:
-        payload = torch.load(io.BytesIO(_read_bytes(path)), weights_only=True, map_location="cpu")
-    except CheckpointError:
-        raise
-    except Exception:  # noqa: BLE001 - a corrupt file: the checkpoints' own message
-        raise CheckpointError("err.ckpt_truncated", name=path.name) from None
-    return from_payload(payload.get("timeline")) if isinstance(payload, dict) else None
+    return from_payload(read_payload(path).get("timeline"))
 
 
 def moment_steps(batches_per_epoch: int) -> list[int]:

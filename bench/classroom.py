@@ -297,7 +297,9 @@ def main() -> None:
     if args.url:
         base = args.url.rstrip("/").replace("http://", "ws://")
     else:
-        server = StreamlitServer(env={"CNNVIZ_DB": url, "CNNVIZ_INSTRUCTOR_KEY": KEY, "CNNVIZ_RUNS": tmp},
+        # CNNVIZ_WARM=0: the server's own warm-up of the lecture's views would land in the idle measure
+        server = StreamlitServer(env={"CNNVIZ_DB": url, "CNNVIZ_INSTRUCTOR_KEY": KEY, "CNNVIZ_RUNS": tmp,
+                                      "CNNVIZ_WARM": "0"},
                                  log=os.environ.get("CNNVIZ_LOAD_LOG", os.devnull))
         print(f"streamlit healthy in {server.wait_healthy():.1f} s on port {server.port}; {os.cpu_count()} CPUs",
               flush=True)

@@ -21,6 +21,7 @@ from ui.screens import BY_ID, GLOBAL_PARAMS, LANG_KEY, PRESENT_KEY, ROOT, SCREEN
 from ui.widgets import lang
 
 _RUN = threading.local()  # .framed: this script thread runs a page inside run_app (require_app reads it)
+# .pending: {session key: value} of this run's settings whose widget value the browser sent to a new session
 
 
 def _language() -> str:
@@ -55,7 +56,42 @@ KEPT = "_settings_kept"  # the settings of the screens not shown: {session key: 
 FIELD_KEYS = {s.key(f.name): s for s in SCREENS for f in s.fields}  # every screen's settings, by session key
 
 
-def _keep_settings(screen: Screen) -> None:
+def _sent_by_browser(screen: Screen) -> set[str]:
+    """The screen's settings whose widget values the browser sent with this run, when it is a session's first run.
+
+    A page whose server went away (a replica killed behind the balancer) reconnects to another server and,
+    at the next click, sends its widgets' values with the run: that new session's first run. Those values
+    are newer than the URL (which lags them by the click), so the URL must not overwrite them. Streamlit
+    names a keyed widget's value `$$ID-<hash>-<key>`; it reads the value itself when the widget is drawn.
+    A link opened in a new tab sends no widget values.
+    """
+    if "_url_last" in st.session_state:  # not the session's first run
+        return set()
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.runtime.state.common import is_keyed_element_id, user_key_from_element_id
+
+    ctx = get_script_run_ctx()
+    try:  # Streamlit's internals (1.67): the widget values this run came with
+        ids = list(ctx.session_state._state._new_widget_state.states)
+    except AttributeError:
+        return set()
+    mine = {screen.key(f.name) for f in screen.fields}
+    return {key for key in (user_key_from_element_id(i) for i in ids if is_keyed_element_id(i)) if key in mine}
+
+
+_MISSING = object()
+
+
+def setting(key: str, default=_MISSING):
+    """A setting's value: session state, or, until its widget is drawn, the value kept for a reconnecting page."""
+    S = st.session_state
+    pending = getattr(_RUN, "pending", {})
+    if key in S or (key not in pending and default is _MISSING):
+        return S[key]  # (KeyError for a setting that has no value at all, as before)
+    return pending.get(key, default)
+
+
+def _keep_settings(screen: Screen, sent: frozenset = frozenset()) -> None:
     """Give every setting of every screen a value, and keep it while its screen is not shown.
 
     Streamlit forgets a widget's value at the end of a run that did not draw it (another screen); writing
@@ -66,20 +102,26 @@ def _keep_settings(screen: Screen) -> None:
     (KEPT) until their screen is shown again. Streamlit reads every entry for each widget it draws
     (SessionState.filtered_state): the 136 settings of all screens as entries cost a sixth of a rerun's CPU.
     A value written for another screen (e.g. before st.switch_page to it) is kept the same way.
+    Settings in `sent` (_sent_by_browser) are left to their widgets; their old value waits in _RUN.pending.
     """
     S = st.session_state
     kept = dict(S.get(KEPT) or {})
     for key in [k for k in S.keys() if FIELD_KEYS.get(k, screen) is not screen]:
         kept[key] = S[key]
         del S[key]
+    _RUN.pending = {}
     for f in screen.fields:
         key = screen.key(f.name)
-        S[key] = S[key] if key in S else kept.pop(key, f.default)
+        if key in sent:
+            _RUN.pending[key] = kept.pop(key, f.default)
+        else:
+            S[key] = S[key] if key in S else kept.pop(key, f.default)
     S[KEPT] = kept
 
 
-def apply_url(screen: Screen) -> None:
-    """Settings present in the URL, when it is not the URL this session wrote itself, replace the current ones."""
+def apply_url(screen: Screen, sent: frozenset = frozenset()) -> None:
+    """Settings present in the URL, when it is not the URL this session wrote itself, replace the current ones
+    (those the browser sent as widget values with this run keep them: see _sent_by_browser)."""
     S = st.session_state
     raw = {k: st.query_params.get(k) for k in st.query_params.keys()}
     mine = {k: v for k, v in raw.items() if k not in GLOBAL_PARAMS}
@@ -93,7 +135,10 @@ def apply_url(screen: Screen) -> None:
             unknown += 1
             continue
         try:
-            S[screen.key(name)] = f.parse(value)
+            if screen.key(name) in sent:
+                _RUN.pending[screen.key(name)] = f.parse(value)
+            else:
+                S[screen.key(name)] = f.parse(value)
         except (ValueError, TypeError, OverflowError):
             bad.append(name)
     if bad:
@@ -104,10 +149,9 @@ def apply_url(screen: Screen) -> None:
 
 def url_params(screen: Screen) -> dict[str, str]:
     """The current screen's settings that differ from their defaults, as query parameters."""
-    S = st.session_state
     out = {}
     for f in screen.fields:
-        value = S.get(screen.key(f.name), f.default)
+        value = setting(screen.key(f.name), f.default)
         if value != f.default:
             out[f.name] = f.dump(value)
     return out
@@ -220,8 +264,9 @@ def app_frame():
              for section in SECTIONS}
     page = st.navigation(pages)
     screen = BY_ID.get(page.url_path or "home", BY_ID["home"])
-    _keep_settings(screen)
-    apply_url(screen)
+    sent = frozenset(_sent_by_browser(screen))
+    _keep_settings(screen, sent)
+    apply_url(screen, sent)
     sync_url(screen)
     S["_screen"] = screen.id
     _sidebar(t, screen)
@@ -285,10 +330,15 @@ class State:
         return self._screen.key(name)
 
     def __getattr__(self, name: str):
-        return st.session_state[self._screen.key(name)]
+        return setting(self._screen.key(name))
 
     def __setattr__(self, name: str, value) -> None:
-        st.session_state[self._screen.key(name)] = value
+        key = self._screen.key(name)
+        pending = getattr(_RUN, "pending", {})
+        if key in pending and key not in st.session_state:  # its widget, not yet drawn, holds the browser's value
+            pending[key] = value
+        else:
+            st.session_state[key] = value
 
     def reset(self, *names: str) -> None:
         """Back to the defaults (all settings, or the ones named)."""
@@ -302,7 +352,7 @@ class State:
 
     def settings(self) -> dict:
         """Every setting of the screen: name -> value."""
-        return {f.name: st.session_state[self._screen.key(f.name)] for f in self._screen.fields}
+        return {f.name: setting(self._screen.key(f.name)) for f in self._screen.fields}
 
     def update(self, values: dict) -> None:
         """Set several settings at once (name -> value)."""

@@ -3,9 +3,9 @@ other replica and keeps its view (every view lives in the URL), with no error; c
 
 What Streamlit's page does (seen in its websocket frames): it reconnects within a few seconds, keeps what it shows,
 and does not run the script again by itself (it does only when a run was under way or a fragment reruns on a
-timer); the new replica runs the view at the next click. That first run of a new session takes its settings from
-the URL (ui.frame.apply_url), so the change the click made is lost and the page shows the URL's view again; the
-click after it works. The test says XFAIL while that is so."""
+timer); the new replica runs the view at the next click. That click's run is the new session's first: it comes with
+the widgets' values, newer than the URL by that click, and they win over the URL (ui.frame._sent_by_browser), so
+the click is not lost."""
 
 import os
 import shutil
@@ -87,8 +87,8 @@ def test_a_page_whose_replica_dies_comes_back_to_the_same_view(klass, page):
     first = step_up_to(13)  # the new replica's first run of this page
     wait_ready(page)
     no_exception(page)
-    assert step_up_to(14 if first else 13)  # the next click works there
+    assert step_up_to(14 if first else 13)  # the next click works there too
     assert {c["name"]: c["value"] for c in page.context.cookies()}[COOKIE] == now[COOKIE]  # and stays there
     screenshot(page, "serve_failover")
     if not first:
-        pytest.xfail("the first click after a failover is lost: the new session's first run applies the URL")
+        pytest.fail("the first click after a failover is lost: the new session's first run applied the URL")

@@ -12,6 +12,7 @@ Through a balancer (issue 20), the commands of the README's table:
 
     python bench/load.py --class 2 --sessions 30 --runs 3 --distinct                 # thirty at once, thirty views
     python bench/load.py --class 2 --sessions 120 --ramp 10 --think 3 --distinct     # a class of 120 clicking
+    python bench/load.py --class 2 --sessions 120 --ramp 10 --think 3 --distinct --click   # ... each click a new view
     python bench/load.py --class 2 --sessions 30 --runs 6 --think 1 --kill-after 5   # a replica killed
     python bench/load.py --class 2 --sessions 1 --overhead 200                       # the balancer's own cost
 
@@ -95,12 +96,14 @@ class Recovery:
 
 async def run_level(bases: list[str], screens: list[str], n: int, runs: int, think: float, lang: str,
                     ramp: float = 0.0, distinct: bool = False, kill: tuple[float, object] | None = None,
-                    ) -> tuple[list[Run], float, list[Recovery]]:
+                    click: bool = False) -> tuple[list[Run], float, list[Recovery]]:
     """n tabs at once (or tab i starting at i·ramp/n s). With fewer tabs than screens, each tab visits its share of
     the screens in turn (a fresh tab per screen), so that every screen is measured at every level. Tab i talks to
     server i mod len(bases), as a load balancer with sticky sessions would spread them (one base: the balancer
     spreads them itself). `kill` = (seconds, function): the function is called that many seconds into the level
-    (it kills a replica); a tab whose socket closes reconnects and runs its view again (a Recovery)."""
+    (it kills a replica); a tab whose socket closes reconnects and runs its view again (a Recovery). `click` (with
+    distinct): each run after the first asks for another view of the screen (a student clicking "next"), not the
+    same view again."""
     plan = [[screens[i % len(screens)]] if n >= len(screens) else screens[i::n] for i in range(n)]
     runs_out: list[Run] = []
     recoveries: list[Recovery] = []
@@ -118,6 +121,8 @@ async def run_level(bases: list[str], screens: list[str], n: int, runs: int, thi
             try:
                 for r in range(runs):
                     cookies = dict(s.cookies)
+                    if click and vary and r:  # a new view no one has opened yet: session i's r-th click
+                        s.query = f"lang={lang}&{vary(i + 1 + r * n)}"
                     run = await s.run_once()
                     if run.error.startswith("connection closed"):
                         if kill is None:
@@ -265,6 +270,8 @@ def main() -> None:
     ap.add_argument("--ramp", type=float, default=0.0,
                     help="spread the sessions' starts over this many seconds (default 0: all at once)")
     ap.add_argument("--lang", default="fr", choices=["fr", "en"])
+    ap.add_argument("--click", action="store_true",
+                    help="with --distinct: every run after the first opens another view (a click), not the same again")
     ap.add_argument("--distinct", action="store_true",
                     help="each session opens another view (another image, seed or step): nothing to share")
     ap.add_argument("--url", action="append", default=[],
@@ -324,7 +331,7 @@ def main() -> None:
             print(f"streamlit healthy in {server.wait_healthy():.1f} s on port {server.port}", flush=True)
         bases = [server.url for server in servers]
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {load_average()}; screens: "
-          f"{', '.join(screens)}; {args.runs} runs per session{', distinct views' if args.distinct else ''}, think {args.think:g} s, "
+          f"{', '.join(screens)}; {args.runs} runs per session{', distinct views' if args.distinct else ''}{', each click a new view' if args.click else ''}, think {args.think:g} s, "
           f"ramp {args.ramp:g} s; server threads: "
           f"{args.threads or 'default'}; servers: {len(bases)}{f' (HAProxy before {args.class_} replicas)' if klass else ''};"
           f" options: {' '.join(args.option) or 'none'}", flush=True)
@@ -350,7 +357,7 @@ def main() -> None:
             cpu0 = sum(server.cpu_seconds() for server in servers) if servers else float("nan")
             kill = (args.kill_after, kill_r1) if args.kill_after is not None else None
             runs, wall, recoveries = asyncio.run(run_level(bases, screens, n, args.runs, args.think, args.lang,
-                                                           args.ramp, args.distinct, kill))
+                                                           args.ramp, args.distinct, kill, args.click))
             rss = sum(max(server.peak_rss, server.rss()) for server in servers)  # all replicas together
             cpu = sum(server.cpu_seconds() for server in servers) - cpu0 if servers and not kill else float("nan")
             summarize(n, runs, wall, rss, rows, cpu, recoveries)

@@ -31,7 +31,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import torch
 
-from cnnviz.device import compute_device, model_on
+from cnnviz.device import compute_device, for_output, model_on
 
 CALLS: Counter = Counter()  # function name -> how many times it computed (not how many times it was asked)
 _CALLS_LOCK = threading.Lock()
@@ -76,7 +76,7 @@ def shift_probabilities(model, image: np.ndarray, k: int, circular: bool = False
     from cnnviz.shift import probabilities_over_shifts
 
     with torch.inference_mode():
-        return _read_only(probabilities_over_shifts(model_on(model, compute_device()), image, k, circular))
+        return _read_only(probabilities_over_shifts(for_output(model, compute_device()), image, k, circular))
 
 
 @counted
@@ -109,7 +109,7 @@ def test_consistency(model, images: np.ndarray, k: int, circular: bool = False) 
     """
     from cnnviz.shift import consistency
 
-    return float(consistency(model_on(model, compute_device()), images, k, circular))
+    return float(consistency(for_output(model, compute_device()), images, k, circular))
 
 
 class FrozenFigure(go.Figure):

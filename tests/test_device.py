@@ -53,6 +53,29 @@ def test_another_device_gets_one_copy_and_the_shared_model_is_untouched():
     assert len(dev._copies) == n - 1  # the copy goes with the network it was made of
 
 
+def test_the_copy_for_outputs_folds_batch_norms_and_gives_the_same_probabilities(shipped):
+    model, images = shipped
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = dev.for_output(model, "cpu")
+    assert fast is not model and dev.for_output(model, "cpu") is fast  # made once, shared
+    kinds = [type(m).__name__ for m in fast.stages.values()]
+    assert "BatchNorm2d" not in kinds and kinds.count("Identity") == 3  # the three conv + batch norm pairs folded
+    x = to_tensor(images[:64])  # (64, 1, 28, 28)
+    with torch.inference_mode():
+        want, got = torch.softmax(model(x), 1), torch.softmax(fast(x), 1)
+    assert torch.allclose(got, want, atol=1e-5) and torch.equal(got.argmax(1), want.argmax(1))
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # the shared network untouched
+
+
+def test_the_copy_for_outputs_leaves_what_it_cannot_fold():
+    staged = dev.for_output(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)).eval(), "cpu")  # not a StagedNet
+    assert isinstance(staged, torch.nn.Sequential) and isinstance(staged[0], torch.nn.Conv2d)
+    from cnnviz.models import build_model
+
+    training = build_model("compact").train()  # batch statistics: nothing to fold
+    assert dev.for_output(training, "cpu") is training
+
+
 @CUDA
 def test_the_shared_maps_and_top9_on_the_gpu_match_the_cpu(shipped, monkeypatch):
     from cnnviz import shared

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -26,11 +27,13 @@ class EvaluationCancelled(CnnvizError):
 
 @torch.inference_mode()
 def predict_logits(model: torch.nn.Module, images: np.ndarray, batch_size: int = 1000,
-                   cancel: threading.Event | None = None) -> torch.Tensor:
+                   cancel: threading.Event | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """uint8 images (N, H, W[, 3]) -> logits (N, classes) on the CPU, in eval mode, batch by batch, computed on the
     model's device (a training job's may be a GPU).
 
-    `cancel` (and a process shutdown) is checked before every batch: EvaluationCancelled when set."""
+    `cancel` (and a process shutdown) is checked before every batch: EvaluationCancelled when set. `progress`
+    is told (images done, of how many) before every batch, for a progress bar."""
     device = next(model.parameters(), torch.empty(0)).device
     was_training = model.training
     model.eval()
@@ -39,6 +42,8 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, batch_size: int =
         for i in range(0, len(images), batch_size):
             if SHUTDOWN.is_set() or (cancel is not None and cancel.is_set()):
                 raise EvaluationCancelled("err.eval_cancelled")
+            if progress is not None:
+                progress(i, len(images))
             out.append(model(to_tensor(images[i:i + batch_size]).to(device)).float().cpu())
     finally:
         model.train(was_training)
@@ -46,9 +51,9 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, batch_size: int =
 
 
 def predict(model: torch.nn.Module, images: np.ndarray, batch_size: int = 1000,
-            cancel: threading.Event | None = None) -> np.ndarray:
+            cancel: threading.Event | None = None, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Predicted class of each image, (N,) int64."""
-    return predict_logits(model, images, batch_size, cancel).argmax(1).numpy()
+    return predict_logits(model, images, batch_size, cancel, progress).argmax(1).numpy()
 
 
 def accuracy(model: torch.nn.Module, data: Dataset, limit: int = 0, cancel: threading.Event | None = None) -> float:
@@ -79,10 +84,13 @@ def build_report(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...
     )
 
 
-def evaluate(model: torch.nn.Module, data: Dataset, limit: int = 0,
-             cancel: threading.Event | None = None) -> EvalReport:
+def evaluate(model: torch.nn.Module, data: Dataset, limit: int = 0, cancel: threading.Event | None = None,
+             batch_size: int = 1000, progress: Callable[[int, int], None] | None = None) -> EvalReport:
+    """The slide's test phase: the network's predictions on the first `limit` (0: all) test images, and their
+    report (accuracy, scikit-learn's table, the confusion matrix). `cancel` and `progress` as predict_logits."""
     n = limit or len(data)
-    return build_report(data.labels[:n], predict(model, data.images[:n], cancel=cancel), data.classes)
+    pred = predict(model, data.images[:n], batch_size, cancel, progress)  # (n,)
+    return build_report(data.labels[:n], pred, data.classes)
 
 
 if __name__ == "__main__":

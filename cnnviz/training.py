@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from cnnviz import CnnvizError, shown_path
 from cnnviz.data import DATASETS, Dataset, load_dataset
-from cnnviz.evaluate import SHUTDOWN, EvalReport, EvaluationCancelled, build_report, predict_logits
+from cnnviz.evaluate import SHUTDOWN, EvalReport, EvaluationCancelled, evaluate
 from cnnviz.i18n import tr
 from cnnviz.layers import layer_settings, net_from_layers
 from cnnviz.loop import LOSSES, augment, epoch_batches, gather, loss_and_accuracy, make_criterion, sgd_step, split_rows
@@ -618,17 +618,16 @@ class TrainingJob:
             except CnnvizError:
                 return None
         cancel = self._stop if self.status == "running" else self._cancel
-        n, chunks = len(data), []
+
+        def progress(done: int, total: int) -> None:
+            with self._lock:
+                self.evaluated = (done, total)
+
         try:
-            for start in range(0, n, EVAL_CHUNK):
-                with self._lock:
-                    self.evaluated = (start, n)
-                chunks.append(predict_logits(self.model, data.images[start:start + EVAL_CHUNK], cancel=cancel))
+            report = evaluate(self.model, data, cancel=cancel, batch_size=EVAL_CHUNK, progress=progress)
         finally:
             with self._lock:
                 self.evaluated = None
-        pred = torch.cat(chunks).argmax(1).numpy()
-        report = build_report(data.labels[:len(pred)], pred, data.classes)
         with self._lock:
             if self.step == step:
                 self._evaluation = (step, report)

@@ -143,6 +143,30 @@ def test_loss_and_accuracy_are_scikit_learn_s_and_torch_s():
         loss_and_accuracy(model, images, labels, make_criterion("mse", 10), cancel)
 
 
+
+def test_the_test_phase_is_scikit_learn_s_report_with_its_progress():
+    """cnnviz.evaluate.evaluate, the test phase a TrainingJob runs for its saved run, without any thread: the
+    report of the network's argmax is scikit-learn's, and `progress` hears of every chunk before it runs."""
+    from sklearn.metrics import confusion_matrix
+
+    from cnnviz.evaluate import evaluate
+
+    torch.manual_seed(0)
+    model = build_model("mlp", (1, 28, 28), 10).train()
+    seen = []
+    report = evaluate(model, DATA, limit=250, batch_size=100, progress=lambda done, n: seen.append((done, n)))
+    assert seen == [(0, 250), (100, 250), (200, 250)] and model.training
+    model.eval()
+    with torch.no_grad():
+        pred = model(to_tensor(DATA.images[:250])).argmax(1).numpy()  # (250,)
+    assert np.array_equal(report.y_pred, pred) and np.array_equal(report.y_true, DATA.labels[:250])
+    assert report.accuracy == pytest.approx(accuracy_score(DATA.labels[:250], pred))
+    assert np.array_equal(report.confusion, confusion_matrix(DATA.labels[:250], pred, labels=list(range(10))))
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(EvaluationCancelled):
+        evaluate(model, DATA, cancel=cancel)
+
 def test_the_training_job_runs_exactly_the_plain_loop():
     """The docstring's loop, written out with the functions, gives the job's weights to the bit."""
     cfg = TrainConfig(arch="mlp", epochs=2, batch_size=64, lr=0.05, momentum=0.9, seed=3, val_fraction=0.1,

@@ -160,8 +160,8 @@ def test_two_jobs_finishing_at_once_write_two_runs(tmp_path):
 
 def test_stop_resume_stop_without_new_batches_writes_nothing_more(tmp_path, monkeypatch):
     calls = []
-    real = training.build_report  # one test-set evaluation = one report
-    monkeypatch.setattr(training, "build_report", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = training.evaluate  # one test-set evaluation = one report
+    monkeypatch.setattr(training, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
     job = TrainingJob(small(max_steps=4), TRAIN, TEST, runs_dir=tmp_path).start()
     assert job.wait(60) and job.snapshot().status == "stopped" and job.step == 4
     first = job.snapshot().saved_path
@@ -386,14 +386,16 @@ def test_stop_is_answered_within_a_batch_and_the_test_phase_follows_in_the_job_s
     """Item 9: the loop stops before its next batch; the evaluation runs afterwards in the job's thread, publishing
     its progress, and the run is written once for that state."""
     seen, threads = [], set()
-    real = training.predict_logits
+    real = training.evaluate
 
-    def predict(model, images, **kw):
-        threads.add(threading.current_thread().name)
-        seen.append(job.snapshot().evaluated)
-        return real(model, images, **kw)
+    def evaluate(model, data, progress=None, **kw):
+        def chunk(done, total):  # before each chunk of EVAL_CHUNK test images
+            progress(done, total)
+            threads.add(threading.current_thread().name)
+            seen.append(job.snapshot().evaluated)
+        return real(model, data, progress=chunk, **kw)
 
-    monkeypatch.setattr(training, "predict_logits", predict)
+    monkeypatch.setattr(training, "evaluate", evaluate)
     test = synthetic("test", 2500, seed=3)
     job = TrainingJob(small(epochs=1000), TRAIN, test, runs_dir=tmp_path).start()
     while job.snapshot().step < 3:
@@ -409,14 +411,16 @@ def test_stop_is_answered_within_a_batch_and_the_test_phase_follows_in_the_job_s
 
 def test_reset_cancels_the_test_phase(tmp_path, monkeypatch):
     started = threading.Event()
-    real = training.predict_logits
+    real = training.evaluate
 
-    def slow(model, images, cancel=None, **kw):
-        started.set()
-        time.sleep(0.3)
-        return real(model, images, cancel=cancel, **kw)
+    def slow(model, data, progress=None, **kw):
+        def chunk(done, total):  # before each chunk of EVAL_CHUNK test images
+            progress(done, total)
+            started.set()
+            time.sleep(0.3)
+        return real(model, data, progress=chunk, **kw)
 
-    monkeypatch.setattr(training, "predict_logits", slow)
+    monkeypatch.setattr(training, "evaluate", slow)
     job = TrainingJob(small(max_steps=2), TRAIN, synthetic("test", 20_000), runs_dir=tmp_path).start()
     assert started.wait(60)
     t0 = time.monotonic()

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from cnnviz.evaluate import predict_logits
+from cnnviz.geometry import window_of
 
 VERSION = 1
 FIRST_EPOCH_POINTS = (0.1, 0.25, 0.5)  # fractions of the first epoch at which a moment is kept
@@ -126,7 +127,9 @@ def moment_steps(batches_per_epoch: int) -> list[int]:
     return sorted(s for s in steps if 0 < s < batches_per_epoch)
 
 
-def _conv1(model: torch.nn.Module):
+def first_conv(model: torch.nn.Module) -> tuple[str | None, torch.nn.Conv2d | None]:
+    """(name, module) of a staged network's first convolution — conv1, whose weights and maps a run keeps and
+    the live view shows — or (None, None) without one."""
     staged = getattr(model, "stages", None)
     if staged is None:
         return None, None
@@ -134,6 +137,12 @@ def _conv1(model: torch.nn.Module):
         if isinstance(m, torch.nn.Conv2d):
             return name, m
     return None, None
+
+
+def conv_padding(module: torch.nn.Conv2d | None) -> int:
+    """The padding of a convolution's rows (cnnviz.geometry.window_of), to compute its maps from a copy of its
+    weights with figures_runs.conv1_maps; 0 without a convolution."""
+    return window_of(module).padding[0] if module is not None else 0
 
 
 class TimelineRecorder:
@@ -144,13 +153,13 @@ class TimelineRecorder:
                  val_rows: np.ndarray, num_classes: int, image_index: int = 0):
         """`image`: the fixed test image (None: no maps); the validation split is `images[val_rows]` (the
         training set's shared arrays: gathered at each moment, never kept)."""
-        self.conv, module = _conv1(model)
+        self.conv, module = first_conv(model)
         self.image = None if image is None else np.asarray(image)
         self.image_index = int(image_index)
         self.images, self.labels = images, labels
         self.val_rows = np.asarray(val_rows, dtype=np.int64)
         self.num_classes = int(num_classes)
-        self.padding = int(module.padding[0]) if module is not None and isinstance(module.padding, tuple) else 0
+        self.padding = conv_padding(module)
         self._moments: list[dict] = []
         self._stride = 1  # epochs between two kept epoch moments (doubles when the bound is reached)
 

@@ -49,7 +49,7 @@ from cnnviz.i18n import tr
 from cnnviz.layers import layer_settings, net_from_layers
 from cnnviz.loop import LOSSES, augment, epoch_batches, gather, loss_and_accuracy, make_criterion, sgd_step, split_rows
 from cnnviz.models import ARCHITECTURES, StagedNet, build_model
-from cnnviz.timeline import Timeline, TimelineRecorder, moment_steps
+from cnnviz.timeline import Timeline, TimelineRecorder, conv_padding, first_conv, moment_steps
 
 log = logging.getLogger(__name__)
 OWNER_CHECK_S = 2.0  # how often a running job asks whether its owner is still there
@@ -227,8 +227,7 @@ class LiveWeights:
     `every` seconds (0: never), for a live view: the page computes maps from a copy, never from the model."""
 
     def __init__(self, model: torch.nn.Module, every: float):
-        first = model.conv_layers()[0] if hasattr(model, "conv_layers") and model.conv_layers() else None
-        self.module = model.stages[first] if first else None
+        self.module = first_conv(model)[1]
         self.every = every
         self.latest: tuple[int, np.ndarray, np.ndarray] | None = None  # (step, weights, biases), replaced whole
         self._due = 0.0
@@ -246,8 +245,7 @@ class LiveWeights:
     @property
     def padding(self) -> int:
         """The layer's padding, to compute its maps from a copy of its weights (0 without a convolution)."""
-        pad = getattr(self.module, "padding", 0)
-        return int(pad[0] if isinstance(pad, tuple) else pad)
+        return conv_padding(self.module)
 
 
 class OwnerWatch:

@@ -34,7 +34,7 @@ from cnnviz import CnnvizError
 from cnnviz.geometry import extent, output_size, receptive_field
 from cnnviz.i18n import Msg, normalize, tr
 from cnnviz.multichannel import number_text, products_text
-from cnnviz.ops import conv2d_steps, pool2d_steps
+from cnnviz.ops import POOL_MODES, conv2d_steps, pool2d_steps
 
 KINDS = ("conv_cell", "conv_output_size", "conv_params", "pool_cell", "fc_inputs", "receptive_field", "predict")
 MAX_SEED = 999_999
@@ -469,7 +469,7 @@ class PoolCell(_Kind):
 
     def validate(self, data: dict) -> dict:
         mode = data.get("mode")
-        if mode not in ("max", "avg"):
+        if mode not in POOL_MODES:
             raise ExerciseError("ex.err.bad_mode", mode=str(mode)[:20])
         d = dict(input=_grid(data.get("input"), "input", 12), size=_whole(data.get("size"), "size", 1, 6),
                  stride=_whole(data.get("stride"), "stride", 1, 8), mode=mode)

@@ -190,7 +190,8 @@ def conv2d_multi(x, weight, bias=None, stride: int = 1, padding: int = 0, dilati
     return MultiConvTrace(output, partials, bias, weight, padded, windows, stride, padding, dilation)
 
 
-_POOL_MODES = {"average": "avg", "mean": "avg", "maximum": "max"}
+POOL_MODES = ("max", "avg")  # ids; their labels are the catalogue's "pool.mode.<id>"
+_POOL_MODES = {"average": "avg", "mean": "avg", "maximum": "max"}  # other names callers may use
 
 
 @dataclass
@@ -219,7 +220,7 @@ def pool2d_steps(x, size: int = 2, stride: int | None = None, mode: str = "max")
     x = _as_array(x, "input", 2)
     stride = size if stride is None else stride
     mode = _POOL_MODES.get(mode, mode)
-    if mode not in ("max", "avg"):
+    if mode not in POOL_MODES:
         raise ShapeError("err.pool_mode", mode=repr(mode))
     _check_settings(stride, 0, 1)
     _check_settings(size, 0, 1)
@@ -351,6 +352,9 @@ SEED_POOL_OUTPUT = np.array([[20, 30], [112, 37]])
 
 
 # ---------------------------------------------------------------- multi-channel examples
+
+FILTER_PRESETS = ("random", "pickers", "edges")  # filter_bank's ids; labels: the catalogue's "filters.<id>"
+
 
 def filter_bank(preset: str, n_filters: int, channels: int, size: int, seed: int = 0) -> np.ndarray:
     """(F, C, k, k) example filters: 'random' integers, 'pickers' (filter f sums channel f % C),

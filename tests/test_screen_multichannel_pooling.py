@@ -278,3 +278,20 @@ def test_pooling_hostile_links(query):
     for value in query.values():
         assert len(value) < 6 or value[:40] not in page
     assert not set(query) & set(at.query_params)
+
+
+def test_the_registry_offers_the_library_choices():
+    """The filter presets, the pooling modes and the Learning screen's "compared" are the library's lists (no
+    copies to keep in step), and the library computes every one of them."""
+    from cnnviz.gradients import COMPARED, image_cost
+    from cnnviz.ops import FILTER_PRESETS, POOL_MODES, pool2d_steps
+    from ui.screens import BY_ID
+
+    assert BY_ID["multichannel"].field("preset").choices is FILTER_PRESETS
+    assert BY_ID["pooling"].field("mode").choices is POOL_MODES
+    assert BY_ID["learning"].field("compared").choices is COMPARED
+    assert [filter_bank(p, 4, 3, 3).shape for p in FILTER_PRESETS] == [(4, 3, 3, 3)] * len(FILTER_PRESETS)
+    x = np.arange(16.0).reshape(4, 4)
+    assert [pool2d_steps(x, 2, 2, m).output.tolist() for m in POOL_MODES] == [[[5, 7], [13, 15]],
+                                                                              [[2.5, 4.5], [10.5, 12.5]]]
+    assert [image_cost(np.zeros(3), 0, c).compared for c in COMPARED] == list(COMPARED)

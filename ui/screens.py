@@ -28,10 +28,11 @@ from cnnviz.exercises import KINDS as EX_KINDS
 from cnnviz.exercises import MAX_SEED as EX_MAX_SEED
 from cnnviz.explain.ascent import REGULARISERS
 from cnnviz.explain.ascent import STEP_CHOICES as ASCENT_STEPS
+from cnnviz.gradients import COMPARED
 from cnnviz.layers import COMPACT_LAYERS, SEED_LAYERS, parse_layers
 from cnnviz.loop import LOSSES
 from cnnviz.models import ARCHITECTURES
-from cnnviz.ops import KERNEL_PRESETS
+from cnnviz.ops import FILTER_PRESETS, KERNEL_PRESETS, POOL_MODES
 from cnnviz.runs import plain_name
 from cnnviz.timeline import MAX_MOMENTS
 from cnnviz.training import CUSTOM_MODEL
@@ -268,7 +269,7 @@ SCREENS: tuple[Screen, ...] = (
         Field("seed", 0, lo=0, hi=9999),  # random input and random filters
         Field("filters", 2, lo=1, hi=MC_MAX_FILTERS),  # F
         Field("k", 3, lo=1, hi=5),
-        Field("preset", "random", "choice", choices=("random", "pickers", "edges")),
+        Field("preset", "random", "choice", choices=FILTER_PRESETS),
         Field("edited", False, "bool"),  # the filter texts were typed (else they follow preset, k and seed)
         *(Field(f"f{i}", MC_FILTERS[i], "text", check=_filter_check) for i in range(MC_MAX_FILTERS)),
         Field("use_bias", False, "bool"),
@@ -280,7 +281,7 @@ SCREENS: tuple[Screen, ...] = (
     )),
     Screen("pooling", "screen.pooling", "pages/pooling.py", ":material/compress:", "section.operations", "pool_", (
         Field("input", SEED_POOL, "grid", check=_grid_check(12)),
-        Field("mode", "max", "choice", choices=("max", "avg")),
+        Field("mode", "max", "choice", choices=POOL_MODES),
         Field("size", 2, lo=1, hi=6),
         Field("stride", 2, lo=1, hi=6),
         Field("step", 1, lo=1, hi=144),
@@ -398,7 +399,7 @@ SCREENS += (
         Field("network", NETWORK_DEFAULT, "text", max_len=200, check=_network_check),
         *IMAGE_FIELDS,
         Field("label", 0, lo=0, hi=999),  # the true class of an upload or a drawing (clipped to the classes)
-        Field("compared", "probs", "choice", choices=("probs", "logits")),  # what MSE and L1 compare to the target
+        Field("compared", "probs", "choice", choices=COMPARED),  # what MSE and L1 compare to the target
         Field("batch", 8, lo=2, hi=32),  # |B| of the batch whose costs are summed
         Field("batch_seed", 0, lo=0, hi=9999),
         Field("param", "conv1.weight", "text", max_len=60, check=_param_check),  # the batch-gradient study's tensor

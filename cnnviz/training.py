@@ -248,6 +248,29 @@ class LiveWeights:
         return conv_padding(self.module)
 
 
+class LastGoodWeights:
+    """What a divergence falls back to: the weights before the latest step of a multiple of `every` whose loss was
+    finite (a copy before every step would cost as much as a small network's step)."""
+
+    def __init__(self, model: torch.nn.Module, every: int = 10):
+        self.state = copy.deepcopy(model.state_dict())  # the weights before any step
+        self.every = every
+        self._before: dict | None = None
+
+    def before_step(self, model: torch.nn.Module, step: int) -> None:
+        """Before step `step` (0-based): a copy of the weights when that step is due for one."""
+        self._before = copy.deepcopy(model.state_dict()) if step % self.every == 0 else None
+
+    def finite(self) -> None:
+        """The step's loss was finite: the weights copied before it are good."""
+        if self._before is not None:
+            self.state, self._before = self._before, None
+
+    def restore(self, model: torch.nn.Module) -> None:
+        """The loss diverged: the last good weights back into the model."""
+        model.load_state_dict(self.state)
+
+
 class OwnerWatch:
     """Asks `owner_alive()` (e.g. "is this browser session still there?") at most every OWNER_CHECK_S seconds;
     an owner that answers no, or cannot answer, is gone. No function: never gone."""
@@ -313,7 +336,7 @@ class TrainingJob:
         if config.schedule == "onecycle":
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 self.optimizer, max_lr=config.lr, total_steps=self.batches_per_epoch * config.epochs)
-        self._good_state = copy.deepcopy(self.model.state_dict())  # what a divergence falls back to
+        self.good_weights = LastGoodWeights(self.model)  # what a divergence falls back to
         self.live = LiveWeights(self.model, config.live_every)
         # The run's timeline (cnnviz.timeline): conv1, its maps of test image 0 and the validation confusion
         # matrix at step 0, at a few points of the first epoch and after each epoch.
@@ -428,7 +451,7 @@ class TrainingJob:
             self.losses, self.epoch_accuracy, self.history = [], [], []
             self._evaluation = self.unsaved = None
         self.model = self.optimizer = self.scheduler = None
-        self._good_state = self.live = self.recorder = None
+        self.good_weights = self.live = self.recorder = None
         self.weight_history = []
         self.train_set = self.test_set = None
         self.on_batch = self.on_epoch = self._owner = None
@@ -521,14 +544,13 @@ class TrainingJob:
         t0 = time.perf_counter()
         x, y = gather(self.train_set.images, self.train_set.labels, rows, self.device)  # (B, C, H, W), (B,)
         x = augment(x, cfg.augment, cfg.translate)
-        before = copy.deepcopy(self.model.state_dict()) if self.step % 10 == 0 else None
+        self.good_weights.before_step(self.model, self.step)
         value = sgd_step(self.model, self.optimizer, self.criterion, x, y)
         if not math.isfinite(value):
-            self.model.load_state_dict(self._good_state)
+            self.good_weights.restore(self.model)
             self._finish("diverged", "err.job_diverged", value=str(value), step=self.step + 1, lr=f"{cfg.lr:g}")
             return False
-        if before is not None:  # weights whose loss is finite: what a divergence falls back to
-            self._good_state = before
+        self.good_weights.finite()
         if self.scheduler is not None:
             self.scheduler.step()
         self.live.take(self.step + 1)

@@ -126,6 +126,29 @@ def test_sgd_step_leaves_the_weights_when_the_loss_is_not_finite():
     assert all(p.equal(q) for p, q in zip(model.parameters(), before))
 
 
+
+def test_a_divergence_falls_back_to_the_weights_before_the_last_checked_finite_step():
+    """TrainingJob's rollback (cnnviz.training.LastGoodWeights), without a thread: a copy before every `every`-th
+    step, kept once that step's loss is finite; a step whose loss is not finite brings the kept copy back."""
+    from cnnviz.training import LastGoodWeights
+
+    torch.manual_seed(0)
+    model = nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(8, 5), torch.randint(0, 3, (8,))
+    w0 = model.weight.detach().clone()
+    good = LastGoodWeights(model, every=2)
+    for step in range(2):  # step 0 is copied (and finite), step 1 is not copied
+        good.before_step(model, step)
+        assert np.isfinite(sgd_step(model, optimizer, nn.functional.cross_entropy, x, y))
+        good.finite()
+    w2 = model.weight.detach().clone()
+    assert not w2.equal(w0) and good.state["weight"].equal(w0)
+    good.before_step(model, 2)  # copied, but its loss is not finite: never kept
+    assert not np.isfinite(sgd_step(model, optimizer, nn.functional.cross_entropy, x * float("inf"), y))
+    good.restore(model)
+    assert model.weight.detach().equal(w0)
+
 def test_loss_and_accuracy_are_scikit_learn_s_and_torch_s():
     torch.manual_seed(0)
     model = build_model("mlp", (1, 28, 28), 10).train()

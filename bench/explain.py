@@ -57,9 +57,9 @@ def screen_panel(model, image, meta) -> None:
     import plotly.io as pio
     from PIL import Image
 
-    from cnnviz.explain import canvas_to_image
     from cnnviz.explore import inspect
     from cnnviz.figures import input_figure, probability_figure
+    from cnnviz.images import canvas_to_image
     from ui.explain_panel import _features  # the page's forward pass reused (no Streamlit call in it)
 
     result = inspect(model, image)

@@ -20,7 +20,6 @@ from cnnviz.data import load_samples, to_tensor
 from cnnviz.explain import (
     ExplainError,
     Unit,
-    canvas_to_image,
     explain_unit,
     grad_cam,
     path_back,
@@ -40,7 +39,7 @@ from cnnviz.figures_explain import (
     unit_figure,
 )
 from cnnviz.i18n import domains
-from cnnviz.images import ImageRejected
+from cnnviz.images import ImageRejected, canvas_to_image
 from cnnviz.models import MLP, ConvNet, ConvNetConfig, ConvSpec, SeedNet, StagedNet
 
 ROOT = Path(__file__).resolve().parent.parent

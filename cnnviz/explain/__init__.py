@@ -15,8 +15,9 @@
     python -m cnnviz.explain conv2 5 3 4      # explains unit (channel 5, row 3, col 4) of conv2 on test image 0
 
 Nothing here mutates the model it is given: inference runs under `torch.inference_mode()`, Grad-CAM and the
-cascading randomisation work on a private deep copy, and the gradient ascent asks for the image's gradient only. Every name is importable from `cnnviz.explain` (a drawing's conversion to an
-input, `canvas_to_image`, lives in cnnviz.images and is re-exported here for its older callers).
+cascading randomisation work on a private deep copy, and the gradient ascent asks for the image's gradient only.
+Every name is importable from `cnnviz.explain` (a drawing's conversion to an input, `canvas_to_image`, is not an
+explanation: it lives in cnnviz.images, next to `to_input`).
 """
 
 from cnnviz.explain.ascent import Ascent, MosaicJob, Regularisers, channel_image, channel_images
@@ -35,12 +36,11 @@ from cnnviz.explain.unit import (
     explain_unit,
     path_back,
 )
-from cnnviz.images import canvas_to_image
 
 __all__ = [
     "ELEMENTWISE", "IDENTITY", "INPUT", "LOGITS", "Ascent", "BatchNormTerms", "Cascade", "ConvTerms",
     "ElementwiseTerms", "ExplainError", "GradCam", "LinearTerms", "MosaicJob", "PoolTerms", "Regularisers",
-    "StageMaxima", "TopActivation", "Unit", "UnitExplanation", "canvas_to_image", "cascading_randomisation",
+    "StageMaxima", "TopActivation", "Unit", "UnitExplanation", "cascading_randomisation",
     "channel_image", "channel_images", "explain_unit", "grad_cam", "gradcam_stage", "image_box", "input_gradient",
     "last_conv_stage", "path_back", "rank_correlation", "receptive_field", "stage_maxima", "stage_modules",
     "top_activations",

@@ -3,7 +3,7 @@
 
 Before, the preview measured SGD steps at the link's own batch size (2 warm-up steps, then at least 2 more: ~157 s and
 1.2 → 7.96 GB on the report's server), once per batch value. Now the memory a step needs is computed from the shapes
-first (cnnviz.training.check_memory: refused above MAX_TRAIN_BYTES, nothing runs), and a network that fits is measured
+first (cnnviz.training_cost.check_memory: refused above MAX_TRAIN_BYTES, nothing runs), and a network that fits is measured
 on a small batch (NetworkSize.preview_batch: here 8 images) and scaled.
 
 Each case runs in a fresh process, which prints its wall time and its peak resident memory (ru_maxrss) over its
@@ -43,7 +43,7 @@ def _child(mode: str, batch: int) -> None:
     from cnnviz import CnnvizError
     from cnnviz.layers import net_from_layers
     from cnnviz.loop import sgd_step
-    from cnnviz.training import check_memory, new_network, seconds_per_image
+    from cnnviz.training_cost import check_memory, new_network, seconds_per_image
 
     torch.set_num_threads(int(os.environ.get("CNNVIZ_THREADS", "2")))
     net = net_from_layers(LAYERS, 128, True, 0.25, SHAPE, 10)

@@ -54,5 +54,10 @@ class CheckpointError(CnnvizError):
     """A checkpoint file is missing, corrupt, unsafe or of another architecture."""
 
 
+class SettingError(CnnvizError, ValueError):
+    """A training setting that cannot work (a ValueError too, for the callers that catch that): raised by
+    cnnviz.training's TrainConfig and cnnviz.training_cost's checks before Start."""
+
+
 class ShapeError(CnnvizError, ValueError):
     """A layer's output would have no spatial extent (or an operation's settings do not fit)."""

@@ -236,11 +236,11 @@ SIXTEEN = ";".join(["64-3-1-0"] * 16)
 
 
 def test_a_link_that_would_take_gigabytes_is_refused_before_anything_runs(monkeypatch):
-    from cnnviz import training
+    from cnnviz import training_cost
 
     measured = []
-    real = training.seconds_per_image
-    monkeypatch.setattr(training, "seconds_per_image", lambda *a, **k: measured.append(a[4]) or real(*a, **k))
+    real = training_cost.seconds_per_image
+    monkeypatch.setattr(training_cost, "seconds_per_image", lambda *a, **k: measured.append(a[4]) or real(*a, **k))
     at = open_link("training", lang="fr", model="custom", layers=SIXTEEN, batch="1024", fc="128")
     assert not at.exception
     errors = " ".join(e.value for e in at.error)

@@ -124,7 +124,7 @@ def test_cli_dry_run():
 
 import threading  # noqa: E402
 
-from cnnviz import CheckpointError, training  # noqa: E402
+from cnnviz import CheckpointError, training, training_cost  # noqa: E402
 from cnnviz.checkpoints import load_checkpoint  # noqa: E402
 from cnnviz.data import FASHION_MNIST_CLASSES, Dataset  # noqa: E402
 
@@ -362,22 +362,22 @@ def test_device_cuda_without_a_gpu_falls_back_to_the_cpu_with_a_message(monkeypa
 
 
 def test_epoch_estimate_is_a_measured_positive_time():
-    seconds = training.estimate_epoch_seconds("convnet", CUSTOM, (1, 28, 28), 10, 64, 640, batches=3)
+    seconds = training_cost.estimate_epoch_seconds("convnet", CUSTOM, (1, 28, 28), 10, 64, 640, batches=3)
     assert 0 < seconds < 60
-    assert training.estimate_epoch_seconds("mlp", None, (1, 28, 28), 10, 64, 6400, batches=3) > 0
+    assert training_cost.estimate_epoch_seconds("mlp", None, (1, 28, 28), 10, 64, 6400, batches=3) > 0
 
 
 def test_a_network_too_large_is_refused_before_any_memory_is_taken(monkeypatch):
     huge = dict(CUSTOM, convs=[{"out_channels": 1024, "kernel": 15, "padding": 7, "pool": False}] * 16)
     built = []
-    monkeypatch.setattr(training, "build_model", lambda *a, **k: built.append(1))
+    monkeypatch.setattr(training_cost, "build_model", lambda *a, **k: built.append(1))
     with pytest.raises(training.SettingError) as info:
         TrainingJob(small(arch="convnet", net=huge), TRAIN, TEST)
     assert info.value.code == "err.cfg_net_too_big" and info.value.params["params"] > 3e9 and not built
     with pytest.raises(training.SettingError):
-        training.estimate_epoch_seconds("convnet", huge, (1, 28, 28), 10, 64, 640)
+        training_cost.estimate_epoch_seconds("convnet", huge, (1, 28, 28), 10, 64, 640)
     assert not built
-    assert training.network_cost(CUSTOM, (1, 28, 28), 10)[0] == 4 * 9 + 4 + 8 + 4 * 14 * 14 * 32 + 32 + 330
+    assert training_cost.network_cost(CUSTOM, (1, 28, 28), 10)[0] == 4 * 9 + 4 + 8 + 4 * 14 * 14 * 32 + 32 + 330
 
 
 # ---------------------------------------------------------------- issue 22: Stop at once, a folder gone, memory
@@ -464,7 +464,7 @@ def test_memory_is_checked_from_the_shapes_before_anything_runs(monkeypatch):
     from cnnviz.models import build_model
 
     big = net_from_layers(";".join(["64-3-1-0"] * 16), 128, True, 0.25, (1, 28, 28), 10)
-    size = training.network_size("convnet", big, (1, 28, 28), 10)
+    size = training_cost.network_size("convnet", big, (1, 28, 28), 10)
     model = build_model("convnet", (1, 28, 28), 10, big)
     with torch.no_grad():
         feats = model.forward_features(torch.zeros(1, 1, 28, 28))
@@ -473,7 +473,7 @@ def test_memory_is_checked_from_the_shapes_before_anything_runs(monkeypatch):
     assert size.training_bytes(1024) > 16 * 2**30 and size.largest_batch() == 102
     assert size.preview_batch(1024) == 8 and size.preview_batch(4) == 4  # its measure: 8 images, not 1,024
     built = []  # the devices networks are built on: only PyTorch's meta device (shapes, no memory)
-    monkeypatch.setattr(training, "build_model",
+    monkeypatch.setattr(training_cost, "build_model",
                         lambda *a, **k: built.append(torch.empty(0).device.type) or build_model(*a, **k))
     with pytest.raises(training.SettingError) as info:
         TrainingJob(small(arch="convnet", net=big, batch_size=1024), TRAIN, TEST)
@@ -481,10 +481,10 @@ def test_memory_is_checked_from_the_shapes_before_anything_runs(monkeypatch):
     assert info.value.params == dict(need=18.9, limit=2.0, batch=1024, fits=102)
     assert "at most 2.0 GB on this server" in str(info.value) and "at most 102" in str(info.value)
     monkeypatch.undo()
-    compact = training.check_memory("compact", None, (1, 28, 28), 10, 1024)  # the shipped network fits
-    assert compact.training_bytes(1024) < training.MAX_TRAIN_BYTES and compact.preview_batch(1024) == 32
+    compact = training_cost.check_memory("compact", None, (1, 28, 28), 10, 1024)  # the shipped network fits
+    assert compact.training_bytes(1024) < training_cost.MAX_TRAIN_BYTES and compact.preview_batch(1024) == 32
     with pytest.raises(training.SettingError) as info:
-        training.check_memory("convnet", big, (1, 28, 28), 10, 1, limit=2**20)
+        training_cost.check_memory("convnet", big, (1, 28, 28), 10, 1, limit=2**20)
     assert info.value.code == "err.cfg_memory_net"
 
 

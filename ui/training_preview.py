@@ -38,7 +38,7 @@ def per_image_seconds(arch: str, net_json: str, input_shape: tuple, n_classes: i
                       device: str) -> float:
     """Seconds of a training step per image, measured once per network and (small) measured batch for the server,
     in a training slot (SlotsBusy when none is free: nothing cached)."""
-    from cnnviz.training import seconds_per_image
+    from cnnviz.training_cost import seconds_per_image
 
     slots = training_slots(limits()[0])
     if not slots.acquire(blocking=False):
@@ -52,11 +52,11 @@ def per_image_seconds(arch: str, net_json: str, input_shape: tuple, n_classes: i
 
 def preview(t, config, train, device: str) -> None:
     """Before Start: the parameters of the network of `config` (a TrainConfig), the memory of a step at its batch
-    size (refused beyond cnnviz.training.MAX_TRAIN_BYTES: the page stops with the message) and an epoch's time on
+    size (refused beyond cnnviz.training_cost.MAX_TRAIN_BYTES: the page stops with the message) and an epoch's time on
     this machine (its training and validation images, then `config.eval_limit` test images)."""
-    from cnnviz import CnnvizError
+    from cnnviz import CnnvizError, SettingError
     from cnnviz.loop import split_rows
-    from cnnviz.training import SettingError, check_memory, network_cost
+    from cnnviz.training_cost import check_memory, network_cost
 
     shape, n_classes = tuple(train.input_shape), len(train.classes)
     try:

@@ -81,8 +81,8 @@ def _main(args: argparse.Namespace, argv) -> int:
         bar.update(0)
 
     def on_epoch(job: TrainingJob) -> None:
-        if job.epoch_accuracy:
-            epoch, acc = job.epoch_accuracy[-1]
+        if job.progress.epoch_accuracy:
+            epoch, acc = job.progress.epoch_accuracy[-1]
             bar.write(f"epoch {epoch}: test accuracy {acc:.4f}")
 
     t0 = time.perf_counter()

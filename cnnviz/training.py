@@ -276,6 +276,41 @@ class OwnerWatch:
 
 
 _JOBS: "weakref.WeakSet[TrainingJob]" = weakref.WeakSet()  # every job of this process, for stop_all_jobs
+@dataclass
+class Progress:
+    """A job's published progress: written by its worker and read by snapshot(), both under the job's lock."""
+
+    status: str = "idle"  # see Snapshot.status
+    message: str = ""  # in English; `code` and `params` word it in any language
+    code: str = ""
+    params: dict = field(default_factory=dict)
+    step: int = 0  # batches done in all
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches done in the current epoch
+    losses: list[float] = field(default_factory=list)
+    epoch_accuracy: list[tuple[int, float]] = field(default_factory=list)  # (epoch, test accuracy)
+    history: list[dict] = field(default_factory=list)  # one entry per completed epoch (see Snapshot.history)
+    train_seconds: float = 0.0
+    images_seen: int = 0
+
+    def set_status(self, status: str, code: str = "", **params) -> None:
+        self.status, self.code, self.params = status, code, params
+        self.message = tr("en", code, **params) if code else ""
+
+
+@dataclass
+class SaveState:
+    """The test phase and the saved run of a job's current state (under the job's lock)."""
+
+    busy: bool = False  # evaluating the test set and writing the run
+    path: Path | None = None  # the run written last (autosave)
+    step: int = -1  # the step count of the last run written
+    error: CnnvizError | None = None  # why that state's run could not be written
+    unsaved: tuple[str, bytes] | None = None  # a run its folder could not take, kept for a download
+    evaluated: tuple[int, int] | None = None  # the test phase's progress while it runs
+    evaluation: tuple[int, EvalReport] | None = None  # (step, report): one evaluation per state
+
+
 _JOBS_LOCK = threading.Lock()
 
 
@@ -330,30 +365,18 @@ class TrainingJob:
         self.keeps_weights = state_bytes * (config.epochs + 1) <= WEIGHT_HISTORY_BYTES
         self.weight_history: list[dict] = []  # CPU state_dicts: before the first step, after each epoch
 
+        self.progress = Progress()  # published under self._lock (snapshot())
+        self.save_state = SaveState()  # the test phase and the saved run of the current state, under self._lock
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else None  # autosave there
+
+        # The thread and what steers it.
         self.on_batch, self.on_epoch = on_batch, on_epoch
-        self.runs_dir = Path(runs_dir) if runs_dir is not None else None
         self._owner = OwnerWatch(owner_alive)
         self._lock, self._save_lock = threading.Lock(), threading.Lock()
         self._stop = threading.Event()
         self._cancel = threading.Event()  # close(): the test phase stops too (a Stop lets it finish)
         self._thread: threading.Thread | None = None
         self._close_requested = False
-
-        # Progress, published under self._lock (snapshot()).
-        self.status, self.message, self.code, self.params = "idle", "", "", {}
-        self.step = self.epoch = self.batch = 0
-        self.losses: list[float] = []
-        self.epoch_accuracy: list[tuple[int, float]] = []
-        self.history: list[dict] = []  # one entry per completed epoch (see Snapshot.history)
-        self.train_seconds, self._images_seen = 0.0, 0
-        # The test phase and the saved run of the current state.
-        self.saving = False
-        self.saved_path: Path | None = None
-        self.saved_step = -1  # the step count of the last run written (autosave)
-        self.save_error: CnnvizError | None = None
-        self.unsaved: tuple[str, bytes] | None = None  # a run its folder could not take, kept for a download
-        self.evaluated: tuple[int, int] | None = None  # the test phase's progress while it runs
-        self._evaluation: tuple[int, EvalReport] | None = None  # (step, report): one evaluation per state
         with _JOBS_LOCK:
             _JOBS.add(self)
 
@@ -370,10 +393,10 @@ class TrainingJob:
         (after the run is saved)."""
         if self._thread is not None and self._thread.is_alive():
             raise JobStateError("err.job_running")
-        if self.status not in ("idle", "stopped"):
-            raise JobStateError("err.job_not_restartable", status=self.status)
+        if self.progress.status not in ("idle", "stopped"):
+            raise JobStateError("err.job_not_restartable", status=self.progress.status)
         with self._lock:
-            self.status, self.message, self.code, self.params = "running", "", "", {}
+            self.progress.set_status("running")
         self._stop.clear()
         self._owner.restart()
 
@@ -429,9 +452,9 @@ class TrainingJob:
 
     def _free(self) -> None:
         with self._lock:
-            self.status = "closed"
-            self.losses, self.epoch_accuracy, self.history = [], [], []
-            self._evaluation = self.unsaved = None
+            self.progress.status = "closed"
+            self.progress.losses, self.progress.epoch_accuracy, self.progress.history = [], [], []
+            self.save_state.evaluation = self.save_state.unsaved = None
         self.model = self.optimizer = self.scheduler = None
         self.good_weights = self.live = self.recorder = None
         self.weight_history = []
@@ -442,15 +465,14 @@ class TrainingJob:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            ips = self._images_seen / self.train_seconds if self.train_seconds > 0 else 0.0
-            ev = self._evaluation[1] if self._evaluation and self._evaluation[0] == self.step else None
-            return Snapshot(self.status, self.step, self.epoch, self.batch, self.batches_per_epoch,
-                            self.total_steps, list(self.losses), ips, list(self.epoch_accuracy),
-                            self.train_seconds, self.message, self.code, dict(self.params), self.saving,
-                            str(self.saved_path) if self.saved_path and self.saved_step == self.step
-                            and self.save_error is None else None,
-                            ev, self.save_error, [dict(h) for h in self.history], str(self.device),
-                            self.evaluated, self.unsaved)
+            p, saved = self.progress, self.save_state
+            ips = p.images_seen / p.train_seconds if p.train_seconds > 0 else 0.0
+            ev = saved.evaluation[1] if saved.evaluation and saved.evaluation[0] == p.step else None
+            path = str(saved.path) if saved.path and saved.step == p.step and saved.error is None else None
+            return Snapshot(p.status, p.step, p.epoch, p.batch, self.batches_per_epoch, self.total_steps,
+                            list(p.losses), ips, list(p.epoch_accuracy), p.train_seconds, p.message, p.code,
+                            dict(p.params), saved.busy, path, ev, saved.error, [dict(h) for h in p.history],
+                            str(self.device), saved.evaluated, saved.unsaved)
 
     def live_weights(self) -> tuple[int, np.ndarray, np.ndarray] | None:
         """The latest copy of conv1's weights and biases (step, (F, C, k, k), (F,)) taken by the loop every
@@ -469,9 +491,12 @@ class TrainingJob:
         recorder = self.recorder  # read once: close() may free it meanwhile
         return recorder.timeline() if recorder is not None else None
 
+    def _epochs_done(self) -> float:
+        return self.progress.epoch + self.progress.batch / self.batches_per_epoch
+
     def _moment(self) -> None:
         """A moment of the timeline now (the model's own mode is kept; a stop cancels it)."""
-        self.recorder.take(self.model, self.step, self.epoch + self.batch / self.batches_per_epoch, self._stop)
+        self.recorder.take(self.model, self.progress.step, self._epochs_done(), self._stop)
 
     @property
     def validation_indices(self) -> np.ndarray:
@@ -486,22 +511,21 @@ class TrainingJob:
     # ------------------------------------------------------------ the loop
     def _finish(self, status: str, code: str = "", **params) -> None:
         with self._lock:
-            self.status, self.code, self.params = status, code, params
-            self.message = tr("en", code, **params) if code else ""
+            self.progress.set_status(status, code, **params)
 
     def run(self) -> Snapshot:
         """The loop itself, in the calling thread; returns the final snapshot."""
-        cfg = self.config
+        cfg, p = self.config, self.progress
         with self._lock:
-            self.status = "running"
+            p.status = "running"
         self.model.train()
         try:
-            if self.step == 0:
+            if p.step == 0:
                 self._moment()  # the network before any step
                 self._keep_weights()
-            while self.epoch < cfg.epochs:
+            while p.epoch < cfg.epochs:
                 # The same order for an epoch whatever the stops, so Resume continues exactly.
-                for rows in epoch_batches(self._rows, cfg.batch_size, cfg.seed, self.epoch, start=self.batch):
+                for rows in epoch_batches(self._rows, cfg.batch_size, cfg.seed, p.epoch, start=p.batch):
                     reason = self._should_stop()
                     if reason is not None:
                         self._finish("stopped", reason[0], **reason[1])
@@ -509,7 +533,7 @@ class TrainingJob:
                     if not self._train_batch(rows):
                         return self.snapshot()
                 self._end_epoch()
-            self._finish("finished", "err.job_finished", epochs=cfg.epochs, steps=self.step)
+            self._finish("finished", "err.job_finished", epochs=cfg.epochs, steps=p.step)
         except EvaluationCancelled:
             code, params = self._stop_reason()
             self._finish("stopped", code, **params)
@@ -522,28 +546,28 @@ class TrainingJob:
 
     def _train_batch(self, rows: np.ndarray) -> bool:
         """One SGD step on the training images `rows`; False when the loss diverged (the last good weights back)."""
-        cfg = self.config
+        cfg, p = self.config, self.progress
         t0 = time.perf_counter()
         x, y = gather(self.train_set.images, self.train_set.labels, rows, self.device)  # (B, C, H, W), (B,)
         x = augment(x, cfg.augment, cfg.translate)
-        self.good_weights.before_step(self.model, self.step)
+        self.good_weights.before_step(self.model, p.step)
         value = sgd_step(self.model, self.optimizer, self.criterion, x, y)
         if not math.isfinite(value):
             self.good_weights.restore(self.model)
-            self._finish("diverged", "err.job_diverged", value=str(value), step=self.step + 1, lr=f"{cfg.lr:g}")
+            self._finish("diverged", "err.job_diverged", value=str(value), step=p.step + 1, lr=f"{cfg.lr:g}")
             return False
         self.good_weights.finite()
         if self.scheduler is not None:
             self.scheduler.step()
-        self.live.take(self.step + 1)
+        self.live.take(p.step + 1)
         dt = time.perf_counter() - t0
         with self._lock:
-            self.losses.append(value)
-            self.step += 1
-            self.batch += 1
-            self.train_seconds += dt
-            self._images_seen += len(rows)
-        if self.epoch == 0 and self.batch in self._moment_steps:
+            p.losses.append(value)
+            p.step += 1
+            p.batch += 1
+            p.train_seconds += dt
+            p.images_seen += len(rows)
+        if p.epoch == 0 and p.batch in self._moment_steps:
             self._moment()
         if self.on_batch:
             self.on_batch(self)
@@ -551,11 +575,11 @@ class TrainingJob:
 
     def _end_epoch(self) -> None:
         """After an epoch: its mean training loss, the validation loss and accuracy, the test accuracy."""
-        cfg = self.config
+        cfg, p = self.config, self.progress
         with self._lock:
-            self.epoch, self.batch = self.epoch + 1, 0
-            done = self.losses[(self.epoch - 1) * self.batches_per_epoch:self.epoch * self.batches_per_epoch]
-        entry = dict(epoch=self.epoch, train_loss=float(np.mean(done)) if done else float("nan"),
+            p.epoch, p.batch = p.epoch + 1, 0
+            done = p.losses[(p.epoch - 1) * self.batches_per_epoch:p.epoch * self.batches_per_epoch]
+        entry = dict(epoch=p.epoch, train_loss=float(np.mean(done)) if done else float("nan"),
                      val_loss=None, val_accuracy=None, test_accuracy=None)
         if len(self._val):
             images, labels = self.train_set.images[self._val], self.train_set.labels[self._val]
@@ -566,9 +590,9 @@ class TrainingJob:
             _, entry["test_accuracy"] = loss_and_accuracy(self.model, self.test_set.images[:n],
                                                           self.test_set.labels[:n], self.criterion, self._stop)
             with self._lock:
-                self.epoch_accuracy.append((self.epoch, entry["test_accuracy"]))
+                p.epoch_accuracy.append((p.epoch, entry["test_accuracy"]))
         with self._lock:
-            self.history.append(entry)
+            p.history.append(entry)
         self._moment()
         self._keep_weights()
         if self.on_epoch:
@@ -584,7 +608,7 @@ class TrainingJob:
     def _stop_reason(self) -> tuple[str, dict]:
         if SHUTDOWN.is_set():
             return "err.job_shutdown", {}
-        if self._stop.is_set() and self.code == "err.job_owner_gone":
+        if self._stop.is_set() and self.progress.code == "err.job_owner_gone":
             return "err.job_owner_gone", {}
         return "err.job_stopped", {}
 
@@ -592,14 +616,14 @@ class TrainingJob:
         cfg = self.config
         if self._stop.is_set():
             return self._stop_reason()
-        if cfg.max_steps and self.step >= cfg.max_steps:
+        if cfg.max_steps and self.progress.step >= cfg.max_steps:
             return "err.job_max_steps", dict(n=cfg.max_steps)
-        if cfg.max_seconds and self.train_seconds >= cfg.max_seconds:
+        if cfg.max_seconds and self.progress.train_seconds >= cfg.max_seconds:
             return "err.job_max_seconds", dict(s=round(cfg.max_seconds))
         if self._owner.gone():
             self._stop.set()
             with self._lock:
-                self.code = "err.job_owner_gone"
+                self.progress.code = "err.job_owner_gone"
             return "err.job_owner_gone", {}
         return None
 
@@ -610,29 +634,29 @@ class TrainingJob:
         machine (nothing is downloaded). Cancelled (EvaluationCancelled) by close(), by a shutdown, and by stop()
         while the loop runs."""
         with self._lock:
-            if self._evaluation is not None and self._evaluation[0] == self.step:
-                return self._evaluation[1]
-            step = self.step
+            if self.save_state.evaluation is not None and self.save_state.evaluation[0] == self.progress.step:
+                return self.save_state.evaluation[1]
+            step = self.progress.step
         data = test or self.test_set
         if data is None:
             try:
                 data = load_dataset(self.config.dataset, "test", download=False)
             except CnnvizError:
                 return None
-        cancel = self._stop if self.status == "running" else self._cancel
+        cancel = self._stop if self.progress.status == "running" else self._cancel
 
         def progress(done: int, total: int) -> None:
             with self._lock:
-                self.evaluated = (done, total)
+                self.save_state.evaluated = (done, total)
 
         try:
             report = evaluate(self.model, data, cancel=cancel, batch_size=EVAL_CHUNK, progress=progress)
         finally:
             with self._lock:
-                self.evaluated = None
+                self.save_state.evaluated = None
         with self._lock:
-            if self.step == step:
-                self._evaluation = (step, report)
+            if self.progress.step == step:
+                self.save_state.evaluation = (step, report)
         return report
 
     def save(self, runs_dir: str | Path | None = None) -> Path | None:
@@ -646,13 +670,14 @@ class TrainingJob:
         from cnnviz.checkpoints import runs_dir as default_runs
 
         with self._save_lock:
-            if self.step == 0 or self.model is None:
+            if self.progress.step == 0 or self.model is None:
                 return None
-            if self.saved_step == self.step and (self.saved_path is not None or self.unsaved is not None):
-                return self.saved_path
+            saved = self.save_state
+            if saved.step == self.progress.step and (saved.path is not None or saved.unsaved is not None):
+                return saved.path
             folder = Path(runs_dir) if runs_dir is not None else (self.runs_dir or default_runs())
             with self._lock:
-                self.saving = True
+                saved.busy = True
             meta = history = weights = None
             try:
                 try:
@@ -663,16 +688,16 @@ class TrainingJob:
                                             test_accuracy=report.accuracy if report is not None else float("nan"),
                                             test_images=len(report.y_true) if report is not None else None)
                 timeline = self.timeline()
-                if timeline is not None and timeline.steps[-1] != self.step:  # stopped inside an epoch: its end too
+                if timeline is not None and timeline.steps[-1] != self.progress.step:  # stopped in an epoch: its end
                     try:
-                        self.recorder.take(self.model, self.step, self.epoch + self.batch / self.batches_per_epoch)
+                        self.recorder.take(self.model, self.progress.step, self._epochs_done())
                         timeline = self.timeline()
                     except EvaluationCancelled:  # the server is shutting down: saved without that moment
                         pass
                 history = timeline.to_payload() if timeline is not None else None
                 with self._lock:
                     weights = list(self.weight_history) or None
-                mine = self.saved_path
+                mine = saved.path
                 if mine is not None and mine.parent == folder and mine.is_file():  # this job's run, a new state
                     path = save_checkpoint(mine, self.model, self.config.arch, meta, timeline=history,
                                            weight_history=weights)
@@ -680,7 +705,7 @@ class TrainingJob:
                     path = save_run(self.model, self.config.arch, meta, folder=folder, timeline=history,
                                     weight_history=weights)
                 with self._lock:
-                    self.saved_path, self.saved_step, self.save_error, self.unsaved = path, self.step, None, None
+                    saved.path, saved.step, saved.error, saved.unsaved = path, self.progress.step, None, None
                 return path
             except (CnnvizError, OSError) as exc:
                 if isinstance(exc, OSError):
@@ -692,17 +717,17 @@ class TrainingJob:
                     name = new_run_path(self.config.dataset, self.config.arch, folder=".").name
                     kept = (name, checkpoint_bytes(self.model, self.config.arch, meta, history, weights))
                 with self._lock:
-                    self.save_error, self.unsaved, self.saved_step = exc, kept, self.step
+                    saved.error, saved.unsaved, saved.step = exc, kept, self.progress.step
             finally:
                 with self._lock:
-                    self.saving = False
+                    saved.busy = False
             return None
 
     def moved(self, old: str | Path, new: str | Path) -> None:
         """Its run was renamed (by its owner): later states are written under the new name."""
         with self._lock:
-            if self.saved_path is not None and Path(self.saved_path).name == Path(old).name:
-                self.saved_path = Path(self.saved_path).parent / Path(new).name
+            if self.save_state.path is not None and Path(self.save_state.path).name == Path(old).name:
+                self.save_state.path = Path(self.save_state.path).parent / Path(new).name
 
     # ------------------------------------------------------------ results
     def checkpoint_meta(self, command: str = "", test_accuracy: float | None = None,
@@ -710,8 +735,8 @@ class TrainingJob:
         """Metadata for save_checkpoint: what was trained, how, and how well: one test accuracy, and what it was
         measured on (`test_images`, at `steps`; without one, the last epoch's accuracy on its eval_limit images)."""
         if test_accuracy is None:
-            test_accuracy = self.epoch_accuracy[-1][1] if self.epoch_accuracy else float("nan")
-            if self.epoch_accuracy and self.test_set is not None:
+            test_accuracy = self.progress.epoch_accuracy[-1][1] if self.progress.epoch_accuracy else float("nan")
+            if self.progress.epoch_accuracy and self.test_set is not None:
                 test_images = min(self.config.eval_limit or len(self.test_set), len(self.test_set))
         meta = {
             "dataset": self.config.dataset,
@@ -719,14 +744,14 @@ class TrainingJob:
             "input_shape": list(self.train_set.input_shape),
             "test_accuracy": float(test_accuracy),
             "normalization": "x/255 then (x - 0.5)/0.5: values in [-1, 1]",
-            "epochs": self.epoch + self.batch / self.batches_per_epoch,
-            "steps": self.step,
+            "epochs": self._epochs_done(),
+            "steps": self.progress.step,
             "seed": self.config.seed,
             "command": command,
-            "train_seconds": round(self.train_seconds, 1),
+            "train_seconds": round(self.progress.train_seconds, 1),
             "train_images": int(len(self._rows)),
             "train_config": asdict(self.config),
-            "history": [dict(h) for h in self.history],
+            "history": [dict(h) for h in self.progress.history],
             "val_images": int(len(self._val)),
             "device": str(self.device),
         }

@@ -30,7 +30,7 @@ if job is not None:  # the settings shown are the job's, whatever was chosen (or
 elif state.model not in state.choices("model"):
     state.reset("model")
 alive = job is not None and job.alive  # training, or evaluating and saving after a Stop
-running = alive and job.status == "running" and not job.stop_requested  # Stop: answered at once
+running = alive and job.progress.status == "running" and not job.stop_requested  # Stop: answered at once
 locked = job is not None  # settings apply to a new job: Reset first
 
 
@@ -117,7 +117,7 @@ if b1.button(t("train.start"), icon=":material/play_arrow:", type="primary", dis
 if b2.button(t("train.stop"), icon=":material/stop:", disabled=not running, key="train_stop"):
     job.stop()  # answers at once: the job evaluates the test set and saves its run in its thread (a progress bar)
     st.rerun()
-if b3.button(t("train.resume"), icon=":material/resume:", disabled=alive or job is None or job.status != "stopped",
+if b3.button(t("train.resume"), icon=":material/resume:", disabled=alive or job is None or job.progress.status != "stopped",
              key="train_resume"):
     slots = training_slots(MAX_JOBS)
     if slots.acquire(blocking=False):

@@ -56,7 +56,7 @@ def test_a_run_keeps_the_promised_moments(runs, fmnist_train, fmnist_test):
     # at each epoch's end the validation accuracy is the history's, and the confusion matrix says the same
     val = job.validation_indices
     assert len(val) == 300
-    for e, h in enumerate(job.history, start=1):
+    for e, h in enumerate(job.progress.history, start=1):
         m = int(np.flatnonzero(timeline.epochs == e)[0])
         assert timeline.val_accuracy[m] == pytest.approx(h["val_accuracy"], abs=1e-6)
         cm = timeline.confusion[m]

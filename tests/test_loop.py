@@ -209,4 +209,4 @@ def test_the_training_job_runs_exactly_the_plain_loop():
     for p, q in zip(job.model.parameters(), model.parameters()):
         assert p.equal(q)
     val_loss, val_acc = loss_and_accuracy(model, DATA.images[val_rows], DATA.labels[val_rows], criterion)
-    assert job.history[-1]["val_loss"] == val_loss and job.history[-1]["val_accuracy"] == val_acc
+    assert job.progress.history[-1]["val_loss"] == val_loss and job.progress.history[-1]["val_accuracy"] == val_acc

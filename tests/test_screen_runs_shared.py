@@ -305,7 +305,7 @@ def test_a_runs_folder_replaced_by_a_file_keeps_the_run_for_download(tmp_path, m
         from cnnviz.checkpoints import load_checkpoint_bytes
 
         model, meta = load_checkpoint_bytes(blob, name)
-        assert meta["steps"] == job.step
+        assert meta["steps"] == job.progress.step
     finally:
         job.close(30)
 

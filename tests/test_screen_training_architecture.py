@@ -310,7 +310,7 @@ def test_training_start_stop_report(tmp_path, monkeypatch):
         assert any(f"#{wrong}" in c.value for c in at.caption), [c.value for c in at.caption]
         at.switch_page("pages/training.py").run()
         button(at, "Reset").click().run()
-        assert "train_job" not in at.session_state and job.status == "closed"
+        assert "train_job" not in at.session_state and job.progress.status == "closed"
         assert at.number_input(key="train_lr").disabled is False
         assert not undeclared_keys(at, widgets)
     finally:

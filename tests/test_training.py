@@ -163,16 +163,16 @@ def test_stop_resume_stop_without_new_batches_writes_nothing_more(tmp_path, monk
     real = training.evaluate  # one test-set evaluation = one report
     monkeypatch.setattr(training, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
     job = TrainingJob(small(max_steps=4), TRAIN, TEST, runs_dir=tmp_path).start()
-    assert job.wait(60) and job.snapshot().status == "stopped" and job.step == 4
+    assert job.wait(60) and job.snapshot().status == "stopped" and job.progress.step == 4
     first = job.snapshot().saved_path
     for _ in range(3):  # Resume at the limit: no batch is trained, the same state
         job.resume()
-        assert job.wait(60) and job.step == 4
+        assert job.wait(60) and job.progress.step == 4
     assert [str(p) for p in tmp_path.glob("*.pt")] == [first] and len(calls) == 1
     assert job.snapshot().saved_path == first and job.test_report() is job.snapshot().evaluation
     job.config.max_steps = 6  # new batches: a new state, evaluated once more, written over the job's own run
     job.resume()
-    assert job.wait(60) and job.step == 6
+    assert job.wait(60) and job.progress.step == 6
     assert [str(p) for p in tmp_path.glob("*.pt")] == [first] and len(calls) == 2
     _, meta = load_checkpoint(first)
     assert meta["steps"] == 6 and meta["test_accuracy"] == pytest.approx(job.snapshot().evaluation.accuracy)
@@ -184,14 +184,14 @@ def test_user_stop_and_quick_resume_save_once_per_state(tmp_path):
         time.sleep(0.005)
     job.stop()
     assert job.wait(60)
-    steps = {job.step}
+    steps = {job.progress.step}
     job.resume()
     job.stop()
     assert job.wait(60)
-    steps.add(job.step)
+    steps.add(job.progress.step)
     assert len(list(tmp_path.glob("*.pt"))) == 1  # one run per job, holding its last state
     _, meta = load_checkpoint(job.snapshot().saved_path)
-    assert meta["steps"] == job.step
+    assert meta["steps"] == job.progress.step
 
 
 def test_closed_tab_stops_saves_and_frees_the_slot(tmp_path, monkeypatch):

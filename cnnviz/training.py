@@ -230,6 +230,28 @@ class LiveWeights:
         return conv_padding(self.module)
 
 
+class WeightHistory:
+    """CPU copies of a network's weights before the first step and after each epoch, for the run's path on the
+    Learning screen's loss landscape; kept only when `epochs` + 1 copies take at most WEIGHT_HISTORY_BYTES."""
+
+    def __init__(self, model: torch.nn.Module, epochs: int):
+        state_bytes = sum(v.numel() * v.element_size() for v in model.state_dict().values())
+        self.keeps = state_bytes * (epochs + 1) <= WEIGHT_HISTORY_BYTES
+        self._states: list[dict] = []  # state_dicts, oldest first
+        self._lock = threading.Lock()  # the worker appends while a save (another thread) reads
+
+    def take(self, model: torch.nn.Module) -> None:
+        if self.keeps:
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            with self._lock:
+                self._states.append(state)
+
+    def states(self) -> list[dict] | None:
+        """The copies so far (None when there are none)."""
+        with self._lock:
+            return list(self._states) or None
+
+
 class LastGoodWeights:
     """What a divergence falls back to: the weights before the latest step of a multiple of `every` whose loss was
     finite (a copy before every step would cost as much as a small network's step)."""
@@ -361,9 +383,7 @@ class TrainingJob:
         self.recorder = TimelineRecorder(self.model, fixed, self.train_set.images, self.train_set.labels, self._val,
                                          n_classes)
         self._moment_steps = frozenset(moment_steps(self.batches_per_epoch))
-        state_bytes = sum(v.numel() * v.element_size() for v in self.model.state_dict().values())
-        self.keeps_weights = state_bytes * (config.epochs + 1) <= WEIGHT_HISTORY_BYTES
-        self.weight_history: list[dict] = []  # CPU state_dicts: before the first step, after each epoch
+        self.weight_history = WeightHistory(self.model, config.epochs)  # the run's path on the loss landscape
 
         self.progress = Progress()  # published under self._lock (snapshot())
         self.save_state = SaveState()  # the test phase and the saved run of the current state, under self._lock
@@ -456,8 +476,7 @@ class TrainingJob:
             self.progress.losses, self.progress.epoch_accuracy, self.progress.history = [], [], []
             self.save_state.evaluation = self.save_state.unsaved = None
         self.model = self.optimizer = self.scheduler = None
-        self.good_weights = self.live = self.recorder = None
-        self.weight_history = []
+        self.good_weights = self.live = self.recorder = self.weight_history = None
         self.train_set = self.test_set = None
         self.on_batch = self.on_epoch = self._owner = None
         with _JOBS_LOCK:
@@ -522,7 +541,7 @@ class TrainingJob:
         try:
             if p.step == 0:
                 self._moment()  # the network before any step
-                self._keep_weights()
+                self.weight_history.take(self.model)
             while p.epoch < cfg.epochs:
                 # The same order for an epoch whatever the stops, so Resume continues exactly.
                 for rows in epoch_batches(self._rows, cfg.batch_size, cfg.seed, p.epoch, start=p.batch):
@@ -594,16 +613,9 @@ class TrainingJob:
         with self._lock:
             p.history.append(entry)
         self._moment()
-        self._keep_weights()
+        self.weight_history.take(self.model)
         if self.on_epoch:
             self.on_epoch(self)
-
-    def _keep_weights(self) -> None:
-        """A CPU copy of the weights, for the run's path on the loss landscape (when the run keeps them)."""
-        if self.keeps_weights:
-            state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-            with self._lock:
-                self.weight_history.append(state)
 
     def _stop_reason(self) -> tuple[str, dict]:
         if SHUTDOWN.is_set():
@@ -695,8 +707,7 @@ class TrainingJob:
                     except EvaluationCancelled:  # the server is shutting down: saved without that moment
                         pass
                 history = timeline.to_payload() if timeline is not None else None
-                with self._lock:
-                    weights = list(self.weight_history) or None
+                weights = self.weight_history.states()
                 mine = saved.path
                 if mine is not None and mine.parent == folder and mine.is_file():  # this job's run, a new state
                     path = save_checkpoint(mine, self.model, self.config.arch, meta, timeline=history,

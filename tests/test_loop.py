@@ -149,6 +149,29 @@ def test_a_divergence_falls_back_to_the_weights_before_the_last_checked_finite_s
     good.restore(model)
     assert model.weight.detach().equal(w0)
 
+
+def test_the_weight_history_keeps_independent_copies_within_its_bound(monkeypatch):
+    """TrainingJob's weights for the landscape path (cnnviz.training.WeightHistory), without a thread: each take is
+    a copy that later steps do not change; a network whose epochs + 1 copies exceed WEIGHT_HISTORY_BYTES keeps none."""
+    from cnnviz import training
+
+    torch.manual_seed(0)
+    model = nn.Linear(5, 3)  # 18 float32 values: 72 bytes a copy
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(8, 5), torch.randint(0, 3, (8,))
+    history = training.WeightHistory(model, epochs=2)
+    assert history.keeps and history.states() is None
+    history.take(model)
+    sgd_step(model, optimizer, nn.functional.cross_entropy, x, y)
+    history.take(model)
+    first, second = history.states()
+    assert not first["weight"].equal(second["weight"]) and second["weight"].equal(model.weight.detach())
+    monkeypatch.setattr(training, "WEIGHT_HISTORY_BYTES", 72 * 3 - 1)  # 3 copies (2 epochs + the start) do not fit
+    none = training.WeightHistory(model, epochs=2)
+    none.take(model)
+    assert not none.keeps and none.states() is None
+    assert training.WeightHistory(model, epochs=1).keeps  # 2 copies: 144 bytes fit
+
 def test_loss_and_accuracy_are_scikit_learn_s_and_torch_s():
     torch.manual_seed(0)
     model = build_model("mlp", (1, 28, 28), 10).train()

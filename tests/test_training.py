@@ -512,6 +512,6 @@ def test_a_run_keeps_its_weights_at_each_epoch_for_the_landscape_path(fmnist_tra
     job.close(30)
 
     small = TrainingJob(cfg, fmnist_train, None, runs_dir=tmp_path)
-    assert small.keeps_weights
+    assert small.weight_history.keeps
     big = TrainConfig(epochs=1000, subset=600, batch_size=100, val_fraction=0)  # 1,001 copies: over the bound
-    assert not TrainingJob(big, fmnist_train, None, runs_dir=tmp_path).keeps_weights
+    assert not TrainingJob(big, fmnist_train, None, runs_dir=tmp_path).weight_history.keeps

@@ -222,20 +222,28 @@ def _read_bytes(path: Path) -> bytes:
         raise CheckpointError("err.ckpt_unreadable", name=path.name) from None
 
 
+def _payload(data: bytes, name: str) -> dict:
+    """The dict a checkpoint's bytes hold, loaded with weights_only=True; CheckpointError for anything else:
+    not a zip archive or a corrupt one (truncated), a pickle weights_only refuses (refused), not a dict."""
+    if not data.startswith(_ZIP_MAGIC):
+        raise CheckpointError("err.ckpt_truncated", name=name)
+    try:
+        payload = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:
+        raise CheckpointError("err.ckpt_refused", name=name) from None
+    except Exception:  # noqa: BLE001 - zip, pickle, storage and memory errors of a corrupt file: all say the same
+        raise CheckpointError("err.ckpt_truncated", name=name) from None
+    if not isinstance(payload, dict):
+        raise CheckpointError("err.ckpt_not_cnnviz", name=name, format=FORMAT)
+    return payload
+
+
 def read_payload(path: str | Path) -> dict:
     """The dict a checkpoint file holds (format, arch, state_dict, meta, and a run's timeline and weight history
     when it kept them), read as runs/ is read — a regular file inside its folder, at most MAX_CHECKPOINT_BYTES —
-    and loaded with weights_only=True. CheckpointError for a file that cannot be read or is not a cnnviz one."""
+    and loaded as load_checkpoint loads it. CheckpointError for a file that cannot be read or is not a cnnviz one."""
     path = Path(path)
-    try:
-        payload = torch.load(io.BytesIO(_read_bytes(path)), weights_only=True, map_location="cpu")
-    except CheckpointError:
-        raise
-    except Exception:  # noqa: BLE001 - a corrupt file: said as such
-        raise CheckpointError("err.ckpt_truncated", name=path.name) from None
-    if not isinstance(payload, dict):
-        raise CheckpointError("err.ckpt_not_cnnviz", name=path.name, format=FORMAT)
-    return payload
+    return _payload(_read_bytes(path), path.name)
 
 
 def _number(v) -> bool:
@@ -285,17 +293,8 @@ def load_checkpoint(path: str | Path) -> tuple[StagedNet, dict]:
 def load_checkpoint_bytes(data: bytes, name: str) -> tuple[StagedNet, dict]:
     """load_checkpoint of a checkpoint's bytes (`name`: its file name, for messages); meta without "path"."""
     path = Path(name)
-    if not data.startswith(_ZIP_MAGIC):
-        raise CheckpointError("err.ckpt_truncated", name=path.name)
-    try:
-        payload = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError:
-        raise CheckpointError("err.ckpt_refused", name=path.name) from None
-    except MemoryError:
-        raise CheckpointError("err.ckpt_truncated", name=path.name) from None
-    except Exception:  # noqa: BLE001 - zip, pickle, storage errors of a corrupt file: all say the same
-        raise CheckpointError("err.ckpt_truncated", name=path.name) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    payload = _payload(data, path.name)
+    if payload.get("format") != FORMAT:
         raise CheckpointError("err.ckpt_not_cnnviz", name=path.name, format=FORMAT)
     meta = validate_meta(payload.get("meta"), path.name)
     arch, state = payload.get("arch"), payload.get("state_dict")

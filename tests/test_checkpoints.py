@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cnnviz import CheckpointError
-from cnnviz.checkpoints import SHIPPED, load_checkpoint, save_checkpoint
+from cnnviz.checkpoints import SHIPPED, load_checkpoint, read_payload, save_checkpoint
 from cnnviz.models import MLP, CompactCNN
 
 META = dict(dataset="fashion-mnist", classes=[str(i) for i in range(10)], input_shape=[1, 28, 28], test_accuracy=0.5)
@@ -41,6 +41,29 @@ def test_pickled_object_is_refused_and_not_run(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError):
         load_checkpoint(raw)
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_runs_payload_is_read_as_a_checkpoint_is(tmp_path, monkeypatch):
+    # read_payload (the runs' summary, the timeline, the weight history) refuses what load_checkpoint refuses,
+    # with the same reason, and runs nothing
+    monkeypatch.chdir(tmp_path)
+    torch.save({"format": "cnnviz-1", "meta": META, "x": Payload()}, tmp_path / "evil.pt")
+    (tmp_path / "raw.pt").write_bytes(pickle.dumps(Payload()))
+    good = save_checkpoint(tmp_path / "m.pt", CompactCNN(), "compact", META)
+    (tmp_path / "half.pt").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    torch.save([1, 2], tmp_path / "list.pt")
+    codes = {}
+    for name in ("evil.pt", "raw.pt", "half.pt", "list.pt"):
+        with pytest.raises(CheckpointError) as by_payload:
+            read_payload(tmp_path / name)
+        with pytest.raises(CheckpointError) as by_load:
+            load_checkpoint(tmp_path / name)
+        assert by_payload.value.code == by_load.value.code
+        codes[name] = by_payload.value.code
+    assert codes == {"evil.pt": "err.ckpt_refused", "raw.pt": "err.ckpt_truncated", "half.pt": "err.ckpt_truncated",
+                     "list.pt": "err.ckpt_not_cnnviz"}
+    assert not (tmp_path / "PWNED").exists()
+    assert read_payload(good)["arch"] == "compact"
 
 
 def test_truncated_file(tmp_path):

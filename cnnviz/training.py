@@ -297,7 +297,6 @@ class OwnerWatch:
             return True
 
 
-_JOBS: "weakref.WeakSet[TrainingJob]" = weakref.WeakSet()  # every job of this process, for stop_all_jobs
 @dataclass
 class Progress:
     """A job's published progress: written by its worker and read by snapshot(), both under the job's lock."""
@@ -333,6 +332,7 @@ class SaveState:
     evaluation: tuple[int, EvalReport] | None = None  # (step, report): one evaluation per state
 
 
+_JOBS: "weakref.WeakSet[TrainingJob]" = weakref.WeakSet()  # every job of this process, for stop_all_jobs
 _JOBS_LOCK = threading.Lock()
 
 

@@ -56,7 +56,7 @@ KEPT = "_settings_kept"  # the settings of the screens not shown: {session key: 
 FIELD_KEYS = {s.key(f.name): s for s in SCREENS for f in s.fields}  # every screen's settings, by session key
 
 
-def _sent_by_browser(screen: Screen) -> set[str]:
+def _sent_by_browser(screen: Screen) -> frozenset[str]:
     """The screen's settings whose widget values the browser sent with this run, when it is a session's first run.
 
     A page whose server went away (a replica killed behind the balancer) reconnects to another server and,
@@ -66,7 +66,7 @@ def _sent_by_browser(screen: Screen) -> set[str]:
     A link opened in a new tab sends no widget values.
     """
     if "_url_last" in st.session_state:  # not the session's first run
-        return set()
+        return frozenset()
     from streamlit.runtime.scriptrunner import get_script_run_ctx
     from streamlit.runtime.state.common import is_keyed_element_id, user_key_from_element_id
 
@@ -74,9 +74,9 @@ def _sent_by_browser(screen: Screen) -> set[str]:
     try:  # Streamlit's internals (1.67): the widget values this run came with
         ids = list(ctx.session_state._state._new_widget_state.states)
     except AttributeError:
-        return set()
+        return frozenset()
     mine = {screen.key(f.name) for f in screen.fields}
-    return {key for key in (user_key_from_element_id(i) for i in ids if is_keyed_element_id(i)) if key in mine}
+    return frozenset(key for key in (user_key_from_element_id(i) for i in ids if is_keyed_element_id(i)) if key in mine)
 
 
 _MISSING = object()
@@ -264,7 +264,7 @@ def app_frame():
              for section in SECTIONS}
     page = st.navigation(pages)
     screen = BY_ID.get(page.url_path or "home", BY_ID["home"])
-    sent = frozenset(_sent_by_browser(screen))
+    sent = _sent_by_browser(screen)
     _keep_settings(screen, sent)
     apply_url(screen, sent)
     sync_url(screen)

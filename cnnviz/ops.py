@@ -191,7 +191,7 @@ def conv2d_multi(x, weight, bias=None, stride: int = 1, padding: int = 0, dilati
 
 
 POOL_MODES = ("max", "avg")  # ids; their labels are the catalogue's "pool.mode.<id>"
-_POOL_MODES = {"average": "avg", "mean": "avg", "maximum": "max"}  # other names callers may use
+_POOL_MODE_ALIASES = {"average": "avg", "mean": "avg", "maximum": "max"}  # other names callers may use
 
 
 @dataclass
@@ -219,7 +219,7 @@ def pool2d_steps(x, size: int = 2, stride: int | None = None, mode: str = "max")
     """Max or average pooling of a 2-D array (H, W), keeping every window (as F.max_pool2d / avg_pool2d)."""
     x = _as_array(x, "input", 2)
     stride = size if stride is None else stride
-    mode = _POOL_MODES.get(mode, mode)
+    mode = _POOL_MODE_ALIASES.get(mode, mode)
     if mode not in POOL_MODES:
         raise ShapeError("err.pool_mode", mode=repr(mode))
     _check_settings(stride, 0, 1)
@@ -249,7 +249,7 @@ def pool2d(x: np.ndarray, size: int = 2, stride: int | None = None, mode: str = 
     """Pooling over the last two axes of (..., H, W), no steps kept (for real images and feature maps)."""
     x = np.asarray(x, dtype=np.float64)
     stride = size if stride is None else stride
-    mode = _POOL_MODES.get(mode, mode)
+    mode = _POOL_MODE_ALIASES.get(mode, mode)
     _check_settings(stride, 0, 1)
     if size < 1 or size > min(x.shape[-2:]):
         raise ShapeError("err.pool_too_large", size=size, h=x.shape[-2], w=x.shape[-1])

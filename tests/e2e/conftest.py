@@ -107,6 +107,18 @@ def wait_ready(page, timeout=60_000):
     page.wait_for_timeout(300)
 
 
+SETTLED_JS = """(sel) => { const found = document.querySelectorAll(sel);
+    return found.length === 1 && !found[0].closest('[data-stale="true"]') && found[0].getBoundingClientRect().height > 0; }"""
+
+
+def settled_chart(page, key: str, timeout: float = 180_000):
+    """The plotly chart of element `key`, once it is the only one: while a rerun moves a chart, Streamlit shows
+    the new one beside the old (stale) one until the run ends, and a strict locator then finds two."""
+    selector = f".st-key-{key} .js-plotly-plot"
+    page.wait_for_function(SETTLED_JS, arg=selector, timeout=timeout)
+    return page.locator(selector)
+
+
 def no_exception(page):
     assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import no_exception, screenshot, wait_ready
+from tests.e2e.conftest import no_exception, screenshot, settled_chart, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -19,8 +19,7 @@ CELL_JS = """([key, axis, row, col]) => {
 
 def click_cell(page, key: str, row: int, col: int, axis: str = "") -> None:
     """Click the centre of cell (row, col) of the heatmap on axes x{axis}/y{axis} of chart `key`."""
-    chart = page.locator(f".st-key-{key} .js-plotly-plot")
-    chart.wait_for(state="visible")
+    chart = settled_chart(page, key, 60_000)
     chart.scroll_into_view_if_needed()
     page.wait_for_timeout(300)
     x, y = page.evaluate(CELL_JS, [key, axis, row, col])

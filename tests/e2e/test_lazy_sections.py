@@ -3,7 +3,7 @@ tab switch reruns that part alone), the Convolution screen's "Check yourself" bo
 
 import pytest
 
-from tests.e2e.conftest import SHOTS, no_exception, wait_ready
+from tests.e2e.conftest import SHOTS, no_exception, settled_chart, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -19,11 +19,11 @@ def test_feature_maps_tabs_bring_their_mosaics(server, page):
     page.goto(f"{server}/feature_maps?lang=fr")
     wait_ready(page)
     no_exception(page)
-    page.locator(".st-key-fm_mosaic_relu1 .js-plotly-plot").wait_for()
+    settled_chart(page, "fm_mosaic_relu1", 60_000)
     assert mosaics(page) == ["conv1", "bn1", "relu1", "pool1"]  # the open tab's, not the others'
     tabs = page.get_by_role("tab")
     tabs.filter(has_text="conv2").click()
-    page.locator(".st-key-fm_mosaic_relu2 .js-plotly-plot").wait_for()
+    settled_chart(page, "fm_mosaic_relu2", 60_000)
     wait_ready(page)
     no_exception(page)
     assert mosaics(page) == ["conv2", "bn2", "relu2", "pool2"]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import SHOTS, no_exception, wait_ready
+from tests.e2e.conftest import SHOTS, no_exception, settled_chart, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -25,10 +25,8 @@ def section_shot(page, heading: str, name: str, key: str | None = None) -> None:
     page.screenshot(path=str(SHOTS / "learned" / f"{name}.png"))
 
 
-def chart(page, key: str):
-    loc = page.locator(f".st-key-{key} .js-plotly-plot")
-    loc.wait_for(state="visible", timeout=180_000)
-    return loc
+def chart(page, key: str, timeout: float = 180_000):
+    return settled_chart(page, key, timeout)
 
 
 def main_text(page) -> str:
@@ -64,7 +62,7 @@ def test_a_stage_mosaic_in_the_background_then_a_tile_clicked(server, page):
     no_exception(page)
     assert "mosaic=1" in page.url
     section_shot(page, "", "mosaic_en", key="fm_wants_mosaic")
-    box = page.locator(".st-key-fm_wants_mosaic .js-plotly-plot").bounding_box()
+    box = chart(page, "fm_wants_mosaic").bounding_box()
     fig = page.evaluate("""() => { const gd = document.querySelector('.st-key-fm_wants_mosaic .js-plotly-plot');
         const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
         return [xa._offset + xa.l2p(30 * 7 + 14), ya._offset + ya.l2p(14)]; }""")  # tile 7 (row 0): 28 px + 2 gap
@@ -81,7 +79,7 @@ def test_the_image_a_class_wants(server, page):
     page.goto(f"{server}/feature_maps?lang=fr&wants=1&wants_of=class&wants_class=7&mosaic=1&steps=128")
     wait_ready(page, 240_000)
     chart(page, "fm_wanted_fig")
-    page.locator(".st-key-fm_wants_mosaic .js-plotly-plot").wait_for(timeout=240_000)
+    chart(page, "fm_wants_mosaic", 240_000)
     wait_ready(page)
     no_exception(page)
     assert "le logit de la classe Basket" in main_text(page)
@@ -148,7 +146,7 @@ def test_scrub_through_a_training_beside_another(browser, server, lang):
     options = page.get_by_role("option")
     options.nth(1).click()  # the other run (the first option is "no other run")
     wait_ready(page, 120_000)
-    page.locator(".st-key-train_timeline_1_confusion .js-plotly-plot").wait_for()
+    chart(page, "train_timeline_1_confusion")
     slider = page.locator(".st-key-train_moment input[type=range]")
     slider.focus()
     page.keyboard.press("Home")  # the first moment: before any step

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import no_exception, screenshot
+from tests.e2e.conftest import no_exception, screenshot, settled_chart
 from tests.e2e.test_presenter import cell_point, settle
 
 pytestmark = pytest.mark.e2e
@@ -86,7 +86,7 @@ def test_feature_maps_mosaics_are_readable_on_a_phone(server, phone):
     phone.goto(f"{server}/feature_maps?lang=fr")
     settle(phone)
     no_exception(phone)
-    mosaic = phone.locator(".st-key-fm_mosaic_conv1 .js-plotly-plot")
+    mosaic = settled_chart(phone, "fm_mosaic_conv1", 60_000)
     # 6 maps a row on a phone (16 on a desktop): each map drawn at about 44 px, not 17
     per_map = mosaic.evaluate("gd => gd._fullLayout.xaxis._length / gd._fullLayout.xaxis.range.reduce((a, b) => Math.abs(b - a)) * 28")
     assert per_map >= 40, per_map

@@ -36,6 +36,15 @@ PRESENTER_CSS = f"""
 [data-testid="stMain"] input, [data-testid="stMain"] textarea,
 [data-testid="stMain"] [data-baseweb="select"] {{ font-size: {TEXT} !important; }}
 [data-testid="stMain"] [data-testid="stVerticalBlock"] {{ gap: 0.6rem; }}
+/* A slider's value at the text's size, above its thumb (Streamlit places it 1.6em of its own small font up, so
+   the large value sat on the thumb), the track moved down to make room under the label */
+[data-testid="stMain"] [data-testid="stSliderThumbValue"] {{ font-size: {TEXT}; top: -1.45em; }}
+[data-testid="stMain"] [data-testid="stSliderThumbValue"] p {{ line-height: 1.25; }}
+[data-testid="stMain"] [data-testid="stSlider"] > [role="group"] {{ margin-top: calc({TEXT} * 1.2); }}
+/* A toggle or a checkbox as large as its label, and level with it */
+[data-testid="stMain"] [data-testid="stCheckbox"] label {{ align-items: center; }}
+[data-testid="stMain"] [data-testid="stCheckbox"] label > div:first-of-type {{ transform: scale(1.7);
+    transform-origin: left center; margin-right: 1.4rem; }}
 </style>
 """
 # Every view: a folded sidebar is out of the way of the keyboard too (Streamlit only slides it off screen, so

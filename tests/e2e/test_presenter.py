@@ -176,6 +176,18 @@ def test_translation_step_in_view(server, p720):
     for i in range(2):  # the image and the shifted image, with their predictions
         in_view(p720, p720.get_by_test_id("stPlotlyChart").nth(i), 720)
     in_view(p720, p720.get_by_test_id("stAlert").first, 720)  # "the class changes" (or holds)
+    # each shift's value read from the back row: at the text's size, above its thumb and under its label
+    boxes = p720.evaluate("""() => [...document.querySelectorAll('[data-testid="stSlider"]')].map(s => {
+        const value = s.querySelector('[data-testid="stSliderThumbValue"] p');
+        const box = e => e.getBoundingClientRect();
+        return {size: parseFloat(getComputedStyle(value).fontSize), value: box(value),
+                thumb: box(s.querySelector('[data-testid="stSliderThumbValue"]').parentElement),
+                label: box(s.querySelector('[data-testid="stWidgetLabel"]'))}; })""")
+    assert len(boxes) >= 2
+    for b in boxes:
+        assert b["size"] >= 0.03 * 720, b
+        assert b["value"]["bottom"] <= b["thumb"]["top"] + 1, b  # not on the thumb
+        assert b["value"]["top"] >= b["label"]["bottom"] - 1, b  # nor on the label
 
 
 def test_training_start_and_estimate_in_view(server, p720):

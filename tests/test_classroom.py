@@ -28,7 +28,7 @@ import pytest
 
 from cnnviz import CnnvizError
 from cnnviz import classroom as cr
-from cnnviz.classroom import ClassStore
+from cnnviz.classroom import ANSWERS_POOL, ClassStore
 from cnnviz.i18n import catalogue
 
 KEY = "correct horse battery staple"
@@ -290,7 +290,7 @@ def test_malformed_questions_are_refused(store):
 
 
 def test_a_bad_database_address_is_refused_without_its_password():
-    for url in ["mysql://u:secret@host/db", "not a url", "http://u:secret@x"]:
+    for url in ["mysql://u:secret@host/db", "not a url", "http://u:secret@x", "sqlite://", "sqlite:///:memory:"]:
         with pytest.raises(CnnvizError) as info:
             ClassStore(url)
         assert info.value.code == "err.class_db_url" and "secret" not in info.value.message("en")
@@ -402,8 +402,7 @@ def test_the_instructor_never_waits_for_a_connection_behind_the_answers(store):
     code = store.open_class(KEY)
     qid = store.ask(code, KEY, NUMERIC)
     store.answer(code, qid, "before", 3)
-    pool = store._answers_engine.pool
-    taken = [store._answers_engine.connect() for _ in range(pool.size() + pool._max_overflow)]
+    taken = [store._answers_engine.connect() for _ in range(sum(ANSWERS_POOL))]
     try:
         done = threading.Event()
 

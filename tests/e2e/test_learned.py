@@ -25,10 +25,6 @@ def section_shot(page, heading: str, name: str, key: str | None = None) -> None:
     page.screenshot(path=str(SHOTS / "learned" / f"{name}.png"))
 
 
-def chart(page, key: str, timeout: float = 180_000):
-    return settled_chart(page, key, timeout)
-
-
 def main_text(page) -> str:
     return page.get_by_test_id("stMain").inner_text()
 
@@ -37,8 +33,8 @@ def main_text(page) -> str:
 def test_the_image_a_channel_wants_beside_its_top9(server, page, lang):
     page.goto(f"{server}/feature_maps?lang={lang}&stage=relu3&channel=5&wants=1")
     wait_ready(page, 240_000)
-    chart(page, "fm_wanted_fig")
-    chart(page, "fm_top9_fig")
+    settled_chart(page, "fm_wanted_fig")
+    settled_chart(page, "fm_top9_fig")
     no_exception(page)
     words = {"en": "higher than on each of the 10,000 test images", "fr": "plus que sur chacune des 10"}[lang]
     assert words in main_text(page)
@@ -57,12 +53,12 @@ def test_a_stage_mosaic_in_the_background_then_a_tile_clicked(server, page):
     wait_ready(page, 240_000)
     page.get_by_text("Every channel of relu1 (32), computed in the background").click()
     page.get_by_text(re.compile(r"Gradient ascent: \d+ of 32 done")).wait_for()  # the progress bar, polled
-    chart(page, "fm_wants_mosaic")
+    settled_chart(page, "fm_wants_mosaic")
     wait_ready(page)
     no_exception(page)
     assert "mosaic=1" in page.url
     section_shot(page, "", "mosaic_en", key="fm_wants_mosaic")
-    box = chart(page, "fm_wants_mosaic").bounding_box()
+    box = settled_chart(page, "fm_wants_mosaic").bounding_box()
     fig = page.evaluate("""() => { const gd = document.querySelector('.st-key-fm_wants_mosaic .js-plotly-plot');
         const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
         return [xa._offset + xa.l2p(30 * 7 + 14), ya._offset + ya.l2p(14)]; }""")  # tile 7 (row 0): 28 px + 2 gap
@@ -78,8 +74,8 @@ def test_a_stage_mosaic_in_the_background_then_a_tile_clicked(server, page):
 def test_the_image_a_class_wants(server, page):
     page.goto(f"{server}/feature_maps?lang=fr&wants=1&wants_of=class&wants_class=7&mosaic=1&steps=128")
     wait_ready(page, 240_000)
-    chart(page, "fm_wanted_fig")
-    chart(page, "fm_wants_mosaic", 240_000)
+    settled_chart(page, "fm_wanted_fig")
+    settled_chart(page, "fm_wants_mosaic", 240_000)
     wait_ready(page)
     no_exception(page)
     assert "le logit de la classe Basket" in main_text(page)
@@ -91,8 +87,8 @@ def test_the_image_a_class_wants(server, page):
 def test_scramble_the_weights_next_to_grad_cam(server, page, lang):
     page.goto(f"{server}/feature_maps?lang={lang}&gradcam=1&scramble=1")
     wait_ready(page, 240_000)
-    chart(page, "fm_scramble_maps")
-    chart(page, "fm_scramble_rho")
+    settled_chart(page, "fm_scramble_maps")
+    settled_chart(page, "fm_scramble_rho")
     no_exception(page)
     text = main_text(page)
     assert {"en": "What to conclude.", "fr": "Ce qu'il faut en conclure."}[lang] in text
@@ -109,12 +105,12 @@ def test_presenter_and_phone(browser, server):
         present = "&present=1" if name.startswith("presenter") else ""
         page.goto(f"{server}/feature_maps?lang=fr&stage=relu3&channel=5&wants=1{present}")
         wait_ready(page, 240_000)
-        chart(page, "fm_wanted_fig")
+        settled_chart(page, "fm_wanted_fig")
         no_exception(page)
         section_shot(page, "Qu'est-ce qui excite relu3", f"wants_{name}")
         page.goto(f"{server}/feature_maps?lang=en&gradcam=1&scramble=1{present}")
         wait_ready(page, 240_000)
-        chart(page, "fm_scramble_rho")
+        settled_chart(page, "fm_scramble_rho")
         no_exception(page)
         section_shot(page, "Grad-CAM", f"scramble_{name}")
         context.close()
@@ -146,7 +142,7 @@ def test_scrub_through_a_training_beside_another(browser, server, lang):
     options = page.get_by_role("option")
     options.nth(1).click()  # the other run (the first option is "no other run")
     wait_ready(page, 120_000)
-    chart(page, "train_timeline_1_confusion")
+    settled_chart(page, "train_timeline_1_confusion")
     slider = page.locator(".st-key-train_moment input[type=range]")
     slider.focus()
     page.keyboard.press("Home")  # the first moment: before any step
